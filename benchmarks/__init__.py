@@ -1,0 +1,1 @@
+"""Latency, compute, xrun and separation-quality benchmarks; results go to benchmarks/results/."""

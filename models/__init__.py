@@ -1,0 +1,1 @@
+"""The PyTorch U-Net, data sets, augmentation and training (needs the ``train`` extra)."""

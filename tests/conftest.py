@@ -1,0 +1,75 @@
+"""Shared fixtures: configs, test signals, and access to the real JACK server.
+
+Tests that need torch or a running JACK server skip where those are truly absent, except under
+``UNSING_STRICT=1`` (set by scripts/test.sh, so in CI), where their absence is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STRICT = os.environ.get("UNSING_STRICT") == "1"
+
+
+def require(reason: str) -> None:
+    """Skip the test for ``reason``, or fail it under UNSING_STRICT=1."""
+    if STRICT:
+        pytest.fail(f"{reason} (UNSING_STRICT=1: required here)")
+    pytest.skip(reason)
+
+
+def require_module(name: str) -> ModuleType:
+    """Import ``name`` or skip/fail as :func:`require` says."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        require(f"{name} is not installed ({error})")
+        raise  # unreachable: require() raises
+
+
+@pytest.fixture(scope="session")
+def jack_server() -> str:
+    """The name of a running JACK server (scripts/test.sh starts one with the dummy driver)."""
+    if shutil.which("jack_lsp") is None:
+        require("JACK is not installed (apt-get install jackd2)")
+    probe = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10,
+                           env={**os.environ, "JACK_NO_START_SERVER": "1"})
+    if probe.returncode != 0:
+        require("no JACK server is running (scripts/test.sh starts a dummy one)")
+    return os.environ.get("JACK_DEFAULT_SERVER", "default")
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[[str], Path]:
+    """Write YAML text to a config file in a temporary folder; returns its path."""
+
+    def write(text: str, name: str = "user.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def music_like_signal() -> np.ndarray:
+    """Two channels, 1.5 s at 44.1 kHz: harmonic tones, a chirp, noise bursts; float64."""
+    rng = np.random.default_rng(1234)
+    sample_rate_hz = 44100
+    t = np.arange(int(1.5 * sample_rate_hz)) / sample_rate_hz
+    tones = sum(0.2 / k * np.sin(2 * np.pi * 220.0 * k * t) for k in range(1, 8))
+    chirp = 0.3 * np.sin(2 * np.pi * (100.0 * t + 4000.0 * t**2))
+    bursts = rng.standard_normal(t.size) * (np.sin(2 * np.pi * 3.0 * t) > 0.8) * 0.2
+    left = tones + chirp + bursts
+    right = 0.7 * tones - chirp + rng.standard_normal(t.size) * 0.05
+    return np.stack([left, right])

@@ -1,0 +1,17 @@
+"""Errors a user can act on. The CLI prints them as one line, never as a traceback."""
+
+
+class UnsingError(Exception):
+    """Base class for user-facing errors; ``str(error)`` is the whole message."""
+
+
+class ConfigError(UnsingError):
+    """``config.yaml`` (or a command-line override) is unreadable or invalid."""
+
+
+class AudioSystemError(UnsingError):
+    """No usable audio system: PortAudio missing, no devices, or no such device."""
+
+
+class ModelFileError(UnsingError):
+    """A model file is missing, corrupt, or contradicts the configuration."""

@@ -1,0 +1,81 @@
+"""Algorithmic latency of the live engine, from the configuration alone.
+
+A sample entering the engine leaves it ``algorithmic_samples`` later (before the audio device
+adds its own buffering):
+
+* ``n_fft``: a frame is complete only when its newest hop has arrived, and overlap-add finishes a
+  sample only when the last frame touching it has been added: ``n_fft - hop`` in the sample
+  stream, plus one hop of capture before the callback can run;
+* ``lookahead_frames * hop``: the model waits for future frames;
+* ``griffin_lim_lookahead_frames * hop``: online Griffin-Lim waits for future frames (only with
+  ``engine.resynthesis: griffin_lim``);
+* ``blocksize - hop``: a callback block holds several hops; the first waits for the last.
+
+``stream_delay_samples`` is the same delay measured between sample indices of the input and
+output streams (the duplex callback's one block of capture is not part of it): it is what
+``unsing separate`` compensates so stems line up with the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from unsing.config import Config
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Latency terms in samples at ``sample_rate_hz``."""
+
+    sample_rate_hz: int
+    window_samples: int
+    model_lookahead_samples: int
+    griffin_lim_lookahead_samples: int
+    block_buffering_samples: int
+    blocksize_samples: int
+
+    @classmethod
+    def from_config(cls, config: Config) -> Latency:
+        """The latency the configuration implies."""
+        hop = config.stft.hop_samples
+        griffin_lim = config.engine.resynthesis == "griffin_lim"
+        return cls(
+            sample_rate_hz=config.audio.sample_rate_hz,
+            window_samples=config.stft.n_fft,
+            model_lookahead_samples=config.model.lookahead_frames * hop,
+            griffin_lim_lookahead_samples=(
+                config.engine.griffin_lim_lookahead_frames * hop if griffin_lim else 0),
+            block_buffering_samples=config.audio.blocksize_samples - hop,
+            blocksize_samples=config.audio.blocksize_samples,
+        )
+
+    @property
+    def algorithmic_samples(self) -> int:
+        """Input-to-output latency of the engine in samples, device buffers excluded."""
+        return (self.window_samples + self.model_lookahead_samples
+                + self.griffin_lim_lookahead_samples + self.block_buffering_samples)
+
+    @property
+    def stream_delay_samples(self) -> int:
+        """Output-stream index minus input-stream index of the same sample."""
+        return self.algorithmic_samples - self.blocksize_samples
+
+    def ms(self, samples: int) -> float:
+        """``samples`` in milliseconds at this sample rate."""
+        return 1000.0 * samples / self.sample_rate_hz
+
+    @property
+    def algorithmic_ms(self) -> float:
+        """Input-to-output latency of the engine in milliseconds."""
+        return self.ms(self.algorithmic_samples)
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Every term, the totals, and the totals in ms (for ``unsing info --json``)."""
+        terms = asdict(self)
+        terms.update(
+            algorithmic_samples=self.algorithmic_samples,
+            algorithmic_ms=round(self.algorithmic_ms, 3),
+            stream_delay_samples=self.stream_delay_samples,
+            stream_delay_ms=round(self.ms(self.stream_delay_samples), 3),
+        )
+        return terms

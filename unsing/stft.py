@@ -1,0 +1,241 @@
+"""The one STFT definition used by training, export and the live engine.
+
+Definition (``n_fft`` = N, ``hop_samples`` = H, N a multiple of H):
+
+* Frame ``t`` holds samples ``[(t + 1) * H - N, (t + 1) * H)`` of the signal, zeros before the
+  start: the frame is complete as soon as its newest hop has arrived, which is what a causal
+  streaming analysis can compute. A signal of L samples has ``ceil(L / H) + N / H - 1`` frames
+  (the last ``N / H - 1`` frames flush the tail).
+* Analysis: periodic window ``w`` (``hann``, ``hamming``, ``blackman`` or ``sqrt_hann``), then an
+  unnormalised real FFT (``numpy.fft.rfft``; ``torch.stft(..., normalized=False)``).
+  Bins: ``N // 2 + 1``.
+* Synthesis: weighted overlap-add with the dual window ``w / sum_k w(n + kH)^2``, which
+  reconstructs the signal exactly for every window whose squared copies overlap without gaps.
+* Streaming synthesis emits the hop that no later frame touches, so the output stream lags the
+  input stream by ``N - H`` samples; ``istft`` returns the signal without that lag.
+* The streaming classes compute in float64 by default: numpy's FFT runs float32 input through a
+  float64 cast buffer (an allocation every call), float64 with ``out=`` allocates nothing.
+
+Shapes use the project's vocabulary: ``(..., samples)`` for time signals and
+``(..., bins, frames)`` for spectrograms; the streaming classes take ``(channels, hop)`` blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import get_window
+
+from unsing.config import WINDOWS, StftConfig
+
+#: The smallest overlap sum of squared windows, relative to its largest, that still counts as
+#: reconstructable (smaller sums would amplify noise by more than 40 dB).
+_MIN_RELATIVE_OVERLAP = 1e-2
+
+
+@dataclass(frozen=True)
+class StftSpec:
+    """STFT parameters: window length, hop and window name."""
+
+    n_fft: int
+    hop_samples: int
+    window: str = "hann"
+
+    def __post_init__(self) -> None:
+        if self.window not in WINDOWS:
+            raise ValueError(f"window {self.window!r}: allowed {', '.join(WINDOWS)}")
+        if self.n_fft % self.hop_samples or self.n_fft % 2:
+            raise ValueError(f"n_fft {self.n_fft} must be even and a multiple of hop_samples "
+                             f"{self.hop_samples}")
+
+    @classmethod
+    def from_config(cls, config: StftConfig) -> StftSpec:
+        """The spec for the ``stft`` section of the configuration."""
+        return cls(config.n_fft, config.hop_samples, config.window)
+
+    @property
+    def bins(self) -> int:
+        """Frequency bins per frame: ``n_fft // 2 + 1``."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def overlap(self) -> int:
+        """Frames that overlap each sample: ``n_fft // hop_samples``."""
+        return self.n_fft // self.hop_samples
+
+    @property
+    def stream_delay_samples(self) -> int:
+        """How far the streaming synthesis output lags its input: ``n_fft - hop_samples``."""
+        return self.n_fft - self.hop_samples
+
+    def frame_count(self, num_samples: int) -> int:
+        """Frames of a signal of ``num_samples`` samples, tail flushed."""
+        return -(-num_samples // self.hop_samples) + self.overlap - 1
+
+    def analysis_window(self, dtype: np.dtype | type = np.float64) -> np.ndarray:
+        """The analysis window, shape ``(n_fft,)``."""
+        return analysis_window(self.window, self.n_fft).astype(dtype)
+
+    def synthesis_window(self, dtype: np.dtype | type = np.float64) -> np.ndarray:
+        """The dual (synthesis) window, shape ``(n_fft,)``."""
+        return synthesis_window(analysis_window(self.window, self.n_fft),
+                                self.hop_samples).astype(dtype)
+
+
+def analysis_window(name: str, n_fft: int) -> np.ndarray:
+    """Periodic analysis window ``name`` of ``n_fft`` samples (float64)."""
+    if name == "sqrt_hann":
+        return np.sqrt(get_window("hann", n_fft, fftbins=True))
+    return get_window(name, n_fft, fftbins=True).astype(np.float64)
+
+
+def _overlap_sum(window: np.ndarray, hop_samples: int) -> np.ndarray:
+    """``sum_k window(n + k * hop)^2`` for ``n`` in one hop, shape ``(hop,)``."""
+    return (window.astype(np.float64) ** 2).reshape(-1, hop_samples).sum(axis=0)
+
+
+def synthesis_window(analysis: np.ndarray, hop_samples: int) -> np.ndarray:
+    """Dual window for weighted overlap-add: ``analysis / overlap_sum`` (float64)."""
+    overlap = np.tile(_overlap_sum(analysis, hop_samples), len(analysis) // hop_samples)
+    return analysis.astype(np.float64) / overlap
+
+
+def window_overlap_ok(name: str, n_fft: int, hop_samples: int) -> bool:
+    """Whether the squared windows overlap enough (no near-zero gaps) to reconstruct."""
+    if n_fft % hop_samples:
+        return False
+    overlap = _overlap_sum(analysis_window(name, n_fft), hop_samples)
+    return bool(overlap.min() > _MIN_RELATIVE_OVERLAP * overlap.max())
+
+
+def stft(signal: np.ndarray, spec: StftSpec) -> np.ndarray:
+    """One-shot STFT.
+
+    Args:
+        signal: real array ``(..., samples)``; float32 gives complex64, float64 complex128.
+        spec: the STFT parameters.
+
+    Returns:
+        Complex spectrogram ``(..., bins, frames)`` with ``spec.frame_count(samples)`` frames.
+    """
+    signal = np.asarray(signal)
+    if not np.issubdtype(signal.dtype, np.floating):
+        signal = signal.astype(np.float64)
+    num_samples = signal.shape[-1]
+    frames = spec.frame_count(num_samples)
+    lead = spec.n_fft - spec.hop_samples
+    tail = frames * spec.hop_samples - num_samples  # padded length: frames * hop + lead
+    pad = [(0, 0)] * (signal.ndim - 1) + [(lead, tail)]
+    padded = np.pad(signal, pad)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, spec.n_fft, axis=-1)
+    windows = windows[..., :: spec.hop_samples, :][..., :frames, :]
+    spectrum = np.fft.rfft(windows * spec.analysis_window(signal.dtype), axis=-1)
+    return np.swapaxes(spectrum, -1, -2)
+
+
+def istft(spectrum: np.ndarray, spec: StftSpec, num_samples: int) -> np.ndarray:
+    """Inverse of :func:`stft` by weighted overlap-add.
+
+    Args:
+        spectrum: complex ``(..., bins, frames)``.
+        spec: the STFT parameters.
+        num_samples: length of the signal to return.
+
+    Returns:
+        Real signal ``(..., num_samples)``, aligned with the signal ``stft`` analysed (no lag).
+    """
+    spectrum = np.asarray(spectrum)
+    real_dtype = np.float32 if spectrum.dtype == np.complex64 else np.float64
+    frames = spectrum.shape[-1]
+    hop, n_fft = spec.hop_samples, spec.n_fft
+    pieces = np.fft.irfft(np.swapaxes(spectrum, -1, -2), n=n_fft, axis=-1)
+    pieces = pieces * spec.synthesis_window(real_dtype)  # (..., frames, n_fft)
+    # Overlap-add as a sum of `overlap` shifted, non-overlapping tilings.
+    lead_shape = pieces.shape[:-2]
+    output = np.zeros((*lead_shape, (frames + spec.overlap - 1) * hop), dtype=real_dtype)
+    chunks = pieces.reshape(*lead_shape, frames, spec.overlap, hop)
+    for k in range(spec.overlap):
+        part = chunks[..., k, :].reshape(*lead_shape, frames * hop)
+        output[..., k * hop : k * hop + frames * hop] += part
+    lead = n_fft - hop
+    result = output[..., lead : lead + num_samples]
+    if result.shape[-1] < num_samples:
+        result = np.concatenate(
+            [result, np.zeros((*lead_shape, num_samples - result.shape[-1]), real_dtype)], -1)
+    return result
+
+
+class StreamingStft:
+    """Streaming analysis: one hop of samples in, one frame out; no allocation per call.
+
+    The newest ``n_fft`` samples live in a mirrored ring (each sample stored twice, ``n_fft``
+    apart) so the current window is always one contiguous view.
+    """
+
+    def __init__(self, spec: StftSpec, channels: int, dtype: type = np.float64) -> None:
+        self.spec = spec
+        self.channels = channels
+        self._window = spec.analysis_window(dtype)
+        self._ring = np.zeros((channels, 2 * spec.n_fft), dtype=dtype)
+        self._windowed = np.zeros((channels, spec.n_fft), dtype=dtype)
+        complex_dtype = np.complex64 if np.dtype(dtype) == np.float32 else np.complex128
+        self._frame = np.zeros((channels, spec.bins), dtype=complex_dtype)
+        self._write = 0
+
+    def reset(self) -> None:
+        """Forget all past input (as if the stream had just started)."""
+        self._ring.fill(0.0)
+        self._write = 0
+
+    def process(self, hop_block: np.ndarray) -> np.ndarray:
+        """Push ``(channels, hop)`` new samples; return the newest frame ``(channels, bins)``.
+
+        The returned array is reused by the next call: copy it to keep it.
+        """
+        hop, n_fft, start = self.spec.hop_samples, self.spec.n_fft, self._write
+        self._ring[:, start : start + hop] = hop_block
+        self._ring[:, start + n_fft : start + n_fft + hop] = hop_block
+        self._write = (start + hop) % n_fft
+        oldest = self._write
+        np.multiply(self._ring[:, oldest : oldest + n_fft], self._window, out=self._windowed)
+        np.fft.rfft(self._windowed, axis=-1, out=self._frame)
+        return self._frame
+
+
+class StreamingIstft:
+    """Streaming synthesis: one frame in, one hop of samples out; no allocation per call.
+
+    Output lags the analysed input by ``n_fft - hop_samples`` samples.
+    """
+
+    def __init__(self, spec: StftSpec, channels: int, dtype: type = np.float64) -> None:
+        self.spec = spec
+        self.channels = channels
+        # Full (channels, n_fft) window: numpy buffers a broadcast in-place multiply (allocates).
+        self._window = np.tile(spec.synthesis_window(dtype), (channels, 1))
+        self._piece = np.zeros((channels, spec.n_fft), dtype=dtype)
+        self._ring = np.zeros((channels, spec.n_fft), dtype=dtype)  # overlap-add accumulator
+        self._hop = np.zeros((channels, spec.hop_samples), dtype=dtype)
+        self._read = 0
+
+    def reset(self) -> None:
+        """Drop all pending overlap-add state."""
+        self._ring.fill(0.0)
+        self._read = 0
+
+    def process(self, frame: np.ndarray) -> np.ndarray:
+        """Add one ``(channels, bins)`` frame; return the finished ``(channels, hop)`` samples.
+
+        The returned array is reused by the next call: copy it to keep it.
+        """
+        hop, n_fft, start = self.spec.hop_samples, self.spec.n_fft, self._read
+        np.fft.irfft(frame, n=n_fft, axis=-1, out=self._piece)
+        self._piece *= self._window
+        head = n_fft - start
+        self._ring[:, start:] += self._piece[:, :head]
+        self._ring[:, :start] += self._piece[:, head:]
+        self._hop[:] = self._ring[:, start : start + hop]
+        self._ring[:, start : start + hop] = 0.0
+        self._read = (start + hop) % n_fft
+        return self._hop
