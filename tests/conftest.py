@@ -42,8 +42,13 @@ def jack_server() -> str:
     """The name of a running JACK server (scripts/test.sh starts one with the dummy driver)."""
     if shutil.which("jack_lsp") is None:
         require("JACK is not installed (apt-get install jackd2)")
-    probe = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10,
-                           env={**os.environ, "JACK_NO_START_SERVER": "1"})
+    probe = subprocess.run(
+        ["jack_lsp"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        env={**os.environ, "JACK_NO_START_SERVER": "1"},
+    )
     if probe.returncode != 0:
         require("no JACK server is running (scripts/test.sh starts a dummy one)")
     return os.environ.get("JACK_DEFAULT_SERVER", "default")

@@ -51,8 +51,15 @@ def test_user_file_overlays_only_the_keys_it_sets(write_config) -> None:
 
 def test_overrides_come_last(write_config) -> None:
     user = write_config("stft:\n  n_fft: 2048\n")
-    config = load_config(user, ["stft.n_fft=512", "audio.input_device=Focusrite",
-                                "audio.output_device=3", "engine.vocal_gain_db=-6.5"])
+    config = load_config(
+        user,
+        [
+            "stft.n_fft=512",
+            "audio.input_device=Focusrite",
+            "audio.output_device=3",
+            "engine.vocal_gain_db=-6.5",
+        ],
+    )
     assert config.stft.n_fft == 512
     assert config.audio.input_device == "Focusrite"
     assert config.audio.output_device == 3
@@ -87,52 +94,90 @@ def error_of(*args, **kwargs) -> str:
         ("stft:\n  hopp: 256\n", ["unknown key 'stft.hopp'", "did you mean 'stft.hop_samples'"]),
         ("audoi:\n  channels: 2\n", ["unknown key 'audoi'", "did you mean 'audio'"]),
         ("audio:\n  sample_rate_hz: fast\n", ["audio.sample_rate_hz = 'fast'", "an integer"]),
-        ("audio:\n  sample_rate_hz: 1000\n", ["audio.sample_rate_hz = 1000", "from 8000 to 192000"]),
+        (
+            "audio:\n  sample_rate_hz: 1000\n",
+            ["audio.sample_rate_hz = 1000", "from 8000 to 192000"],
+        ),
         ("audio:\n  channels: 6\n", ["audio.channels = 6", "allowed: 1, 2"]),
         ("audio:\n  channels: true\n", ["audio.channels = True", "wrong type"]),
         ("audio:\n  channels: null\n", ["audio.channels = null", "a value is required"]),
         ("audio: 5\n", ["audio: must be a mapping"]),
-        ("stft:\n  window: hanning\n", ["stft.window = 'hanning'", "did you mean 'hann'",
-                                        "allowed: hann, hamming, blackman, sqrt_hann"]),
+        (
+            "stft:\n  window: hanning\n",
+            [
+                "stft.window = 'hanning'",
+                "did you mean 'hann'",
+                "allowed: hann, hamming, blackman, sqrt_hann",
+            ],
+        ),
         ("stft:\n  hop_samples: 300\n", ["stft.hop_samples = 300", "must divide stft.n_fft"]),
-        ("stft:\n  n_fft: 1000\n  hop_samples: 1000\n  window: hann\n",
-         ["stft.window = 'hann'", "do not overlap enough"]),
-        ("audio:\n  blocksize_samples: 300\n", ["audio.blocksize_samples = 300",
-                                                "multiple of stft.hop_samples = 256"]),
+        (
+            "stft:\n  n_fft: 1000\n  hop_samples: 1000\n  window: hann\n",
+            ["stft.window = 'hann'", "do not overlap enough"],
+        ),
+        (
+            "audio:\n  blocksize_samples: 300\n",
+            ["audio.blocksize_samples = 300", "multiple of stft.hop_samples = 256"],
+        ),
         ("model:\n  lookahead_frames: -1\n", ["model.lookahead_frames = -1", "from 0 to 64"]),
         ("model:\n  path: ''\n", ["model.path = ''", "a file path"]),
         ("engine:\n  resynthesis: griffinlim\n", ["did you mean 'griffin_lim'"]),
         ("engine:\n  vocal_gain_db: 40\n", ["engine.vocal_gain_db = 40", "to 24"]),
-        ("engine:\n  deadline_policy: silence\n", ["engine.deadline_policy = 'silence'",
-                                                   "reuse_last_mask, pass_through"]),
-        ("midi:\n  port_pattern: '[nano'\n", ["midi.port_pattern = '[nano'",
-                                              "not a valid regular expression"]),
+        (
+            "engine:\n  deadline_policy: silence\n",
+            ["engine.deadline_policy = 'silence'", "reuse_last_mask, pass_through"],
+        ),
+        (
+            "midi:\n  port_pattern: '[nano'\n",
+            ["midi.port_pattern = '[nano'", "not a valid regular expression"],
+        ),
         ("midi:\n  channel: 17\n", ["midi.channel = 17", "from 1 to 16"]),
         ("midi:\n  mappings: {}\n", ["midi.mappings = {}", "must be a list"]),
-        ("midi:\n  mappings:\n    - {param: volume, cc: 1, mode: absolute}\n",
-         ["midi.mappings[0].param = 'volume'", "allowed: vocal_gain"]),
-        ("midi:\n  mappings:\n    - {param: bypass, cc: 200, mode: toggle}\n",
-         ["midi.mappings[0].cc = 200", "from 0 to 127"]),
-        ("midi:\n  mappings:\n    - {param: bypass, mode: toggle}\n",
-         ["midi.mappings[0]: set exactly one of 'cc' or 'note'"]),
-        ("midi:\n  mappings:\n    - {param: vocal_gain, cc: 1, mode: toggle}\n",
-         ["vocal_gain needs a knob or fader mode"]),
-        ("midi:\n  mappings:\n    - {param: bypass, cc: 1, mode: absolute}\n",
-         ["bypass is a switch"]),
-        ("midi:\n  mappings:\n    - {param: vocal_gain, cc: 1, mode: absolute}\n",
-         ["missing key 'midi.mappings[0].curve'"]),
-        ("midi:\n  mappings:\n    - {param: vocal_gain, cc: 1, mode: absolute, curve: linear,"
-         " min_db: 0, max_db: -10}\n", ["min_db = 0.0 must be below max_db = -10.0"]),
-        ("midi:\n  mappings:\n    - {param: vocal_gain, cc: 1, mode: absolute, curve: linear,"
-         " min_db: -60, max_db: 0}\n    - {param: bypass, cc: 1, mode: toggle}\n",
-         ["midi.mappings[1]: cc 1 is already mapped by midi.mappings[0]"]),
-        ("midi:\n  mappings:\n    - {param: vocal_gain, cc: 1, mode: absolute, curve: linear,"
-         " min_db: -60, max_db: 0, cc_lsb: 33}\n    - {param: bypass, cc: 33, mode: toggle}\n",
-         ["cc 33 is already mapped"]),
-        ("midi:\n  mappings:\n    - {param: bypass, note: 60, mode: toggle, channel: 2}\n"
-         "    - {param: karaoke_preset, note: 60, mode: toggle, channel: 3}\n"
-         "    - {param: a_cappella_preset, note: 60, mode: toggle}\n",
-         ["midi.mappings[2]: note 60 is already mapped by midi.mappings[0]"]),
+        (
+            "midi:\n  mappings:\n    - {param: volume, cc: 1, mode: absolute}\n",
+            ["midi.mappings[0].param = 'volume'", "allowed: vocal_gain"],
+        ),
+        (
+            "midi:\n  mappings:\n    - {param: bypass, cc: 200, mode: toggle}\n",
+            ["midi.mappings[0].cc = 200", "from 0 to 127"],
+        ),
+        (
+            "midi:\n  mappings:\n    - {param: bypass, mode: toggle}\n",
+            ["midi.mappings[0]: set exactly one of 'cc' or 'note'"],
+        ),
+        (
+            "midi:\n  mappings:\n    - {param: vocal_gain, cc: 1, mode: toggle}\n",
+            ["vocal_gain needs a knob or fader mode"],
+        ),
+        (
+            "midi:\n  mappings:\n    - {param: bypass, cc: 1, mode: absolute}\n",
+            ["bypass is a switch"],
+        ),
+        (
+            "midi:\n  mappings:\n    - {param: vocal_gain, cc: 1, mode: absolute}\n",
+            ["missing key 'midi.mappings[0].curve'"],
+        ),
+        (
+            "midi:\n  mappings:\n    - {param: vocal_gain, cc: 1, mode: absolute, curve: linear,"
+            " min_db: 0, max_db: -10}\n",
+            ["min_db = 0.0 must be below max_db = -10.0"],
+        ),
+        (
+            "midi:\n  mappings:\n    - {param: vocal_gain, cc: 1, mode: absolute, curve: linear,"
+            " min_db: -60, max_db: 0}\n    - {param: bypass, cc: 1, mode: toggle}\n",
+            ["midi.mappings[1]: cc 1 is already mapped by midi.mappings[0]"],
+        ),
+        (
+            "midi:\n  mappings:\n    - {param: vocal_gain, cc: 1, mode: absolute, curve: linear,"
+            " min_db: -60, max_db: 0, cc_lsb: 33}\n    - {param: bypass, cc: 33, mode: toggle}\n",
+            ["cc 33 is already mapped"],
+        ),
+        (
+            "midi:\n  mappings:\n    - {param: bypass, note: 60, mode: toggle, channel: 2}\n"
+            "    - {param: karaoke_preset, note: 60, mode: toggle, channel: 3}\n"
+            "    - {param: a_cappella_preset, note: 60, mode: toggle}\n",
+            ["midi.mappings[2]: note 60 is already mapped by midi.mappings[0]"],
+        ),
     ],
 )
 def test_each_mistake_gives_one_line_naming_file_key_value_and_allowed(
@@ -146,9 +191,11 @@ def test_each_mistake_gives_one_line_naming_file_key_value_and_allowed(
 
 
 def test_same_note_on_different_channels_is_fine(write_config) -> None:
-    path = write_config("midi:\n  mappings:\n"
-                        "    - {param: bypass, note: 60, mode: toggle, channel: 2}\n"
-                        "    - {param: karaoke_preset, note: 60, mode: momentary, channel: 3}\n")
+    path = write_config(
+        "midi:\n  mappings:\n"
+        "    - {param: bypass, note: 60, mode: toggle, channel: 2}\n"
+        "    - {param: karaoke_preset, note: 60, mode: momentary, channel: 3}\n"
+    )
     assert [m.channel for m in load_config(path).midi.mappings] == [2, 3]
 
 

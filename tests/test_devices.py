@@ -8,8 +8,15 @@ from unsing.devices import NO_DEVICES_HELP, AudioDevice, find_device, format_dev
 from unsing.errors import AudioSystemError
 
 
-def device(index: int, name: str, api: str, inputs: int, outputs: int, default_in: bool = False,
-           default_out: bool = False) -> AudioDevice:
+def device(
+    index: int,
+    name: str,
+    api: str,
+    inputs: int,
+    outputs: int,
+    default_in: bool = False,
+    default_out: bool = False,
+) -> AudioDevice:
     return AudioDevice(index, name, api, inputs, outputs, 48000.0, default_in, default_out)
 
 
@@ -46,8 +53,11 @@ def test_direction_is_respected() -> None:
     assert find_device("hdmi", "output", DEVICES).index == 2
     with pytest.raises(AudioSystemError, match="no input device matches 'hdmi'"):
         find_device("hdmi", "input", DEVICES)
-    with pytest.raises(AudioSystemError, match=r"'HDMI 0 \(hw:0,3\)' \(index 2, ALSA\) has no "
-                                               r"input channels; pick another with --input"):
+    with pytest.raises(
+        AudioSystemError,
+        match=r"'HDMI 0 \(hw:0,3\)' \(index 2, ALSA\) has no "
+        r"input channels; pick another with --input",
+    ):
         find_device(2, "input", DEVICES)
 
 
@@ -60,22 +70,27 @@ def test_ambiguous_name_lists_the_candidates() -> None:
 def test_missing_index_and_unknown_name() -> None:
     with pytest.raises(AudioSystemError, match="no audio device with index 17 \\(valid: 0 to 5\\)"):
         find_device(17, "output", DEVICES)
-    with pytest.raises(AudioSystemError, match="no output device matches 'focusrite'; output "
-                                               "devices: 'HDA Intel"):
+    with pytest.raises(
+        AudioSystemError, match="no output device matches 'focusrite'; output devices: 'HDA Intel"
+    ):
         find_device("focusrite", "output", DEVICES)
 
 
 def test_host_api_filter() -> None:
     with pytest.raises(AudioSystemError, match="not on host API 'JACK'"):
         find_device(1, "input", DEVICES, host_api="JACK")
-    with pytest.raises(AudioSystemError, match="no output device on a host API matching "
-                                               "'CoreAudio'.*available: ALSA, JACK"):
+    with pytest.raises(
+        AudioSystemError,
+        match=r"no output device on a host API matching 'CoreAudio'.*available: ALSA, JACK",
+    ):
         find_device(None, "output", DEVICES, host_api="CoreAudio")
 
 
 def test_too_few_channels() -> None:
-    with pytest.raises(AudioSystemError, match="'USB Mic' .* has 1 input channel\\(s\\), 2 "
-                                               "needed \\(audio.channels\\)"):
+    with pytest.raises(
+        AudioSystemError,
+        match=r"'USB Mic' .* has 1 input channel\(s\), 2 needed \(audio\.channels\)",
+    ):
         find_device("usb mic", "input", DEVICES, min_channels=2)
     assert find_device("usb mic", "input", DEVICES, min_channels=1).index == 5
 

@@ -16,10 +16,11 @@ from unsing.stft import StftSpec, StreamingIstft, StreamingStft
         ([], 1024),
         (["audio.blocksize_samples=512"], 1024 + 256),
         (["model.lookahead_frames=2"], 1024 + 2 * 256),
-        (["stft.n_fft=2048", "stft.hop_samples=512", "audio.blocksize_samples=1024"],
-         2048 + 512),
-        (["engine.resynthesis=griffin_lim", "engine.griffin_lim_lookahead_frames=3"],
-         1024 + 3 * 256),
+        (["stft.n_fft=2048", "stft.hop_samples=512", "audio.blocksize_samples=1024"], 2048 + 512),
+        (
+            ["engine.resynthesis=griffin_lim", "engine.griffin_lim_lookahead_frames=3"],
+            1024 + 3 * 256,
+        ),
         # Griffin-Lim look-ahead only counts when Griffin-Lim resynthesises
         (["engine.griffin_lim_lookahead_frames=3"], 1024),
     ],

@@ -72,8 +72,12 @@ def test_streaming_equals_one_shot_frame_by_frame(music_like_signal, spec, dtype
     reference = stft(signal, spec)
     assert streamed_frames.shape == reference.shape
     scale = np.abs(reference).max()
-    np.testing.assert_allclose(streamed_frames, reference, rtol=0, atol=1e-12 * scale
-                               if dtype == np.float64 else 1e-5 * scale)
+    np.testing.assert_allclose(
+        streamed_frames,
+        reference,
+        rtol=0,
+        atol=1e-12 * scale if dtype == np.float64 else 1e-5 * scale,
+    )
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=spec_id)
@@ -84,8 +88,9 @@ def test_streaming_round_trip_is_the_input_delayed(music_like_signal, spec, dtyp
     delay = spec.stream_delay_samples
     assert delay == spec.n_fft - spec.hop_samples
     np.testing.assert_allclose(output[:, :delay], 0.0, atol=TOLERANCE[dtype])
-    np.testing.assert_allclose(output[:, delay : delay + signal.shape[-1]], signal, rtol=0,
-                               atol=TOLERANCE[dtype])
+    np.testing.assert_allclose(
+        output[:, delay : delay + signal.shape[-1]], signal, rtol=0, atol=TOLERANCE[dtype]
+    )
 
 
 @pytest.mark.parametrize("num_samples", [1, 255, 256, 257, 1023, 1024, 1025, 5000])
@@ -136,8 +141,16 @@ def test_numpy_stft_equals_torch_stft(music_like_signal, spec: StftSpec) -> None
         "hamming": torch.hamming_window(spec.n_fft, periodic=True, dtype=torch.float64),
         "sqrt_hann": torch.hann_window(spec.n_fft, periodic=True, dtype=torch.float64).sqrt(),
     }
-    reference = torch.stft(padded, spec.n_fft, spec.hop_samples, window=windows[spec.window],
-                           center=False, normalized=False, onesided=True, return_complex=True)
+    reference = torch.stft(
+        padded,
+        spec.n_fft,
+        spec.hop_samples,
+        window=windows[spec.window],
+        center=False,
+        normalized=False,
+        onesided=True,
+        return_complex=True,
+    )
     ours = stft(signal, spec)
     assert ours.shape == tuple(reference.shape)
     np.testing.assert_allclose(ours, reference.numpy(), rtol=0, atol=1e-9)

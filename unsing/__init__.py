@@ -17,4 +17,4 @@ if not (PROJECT_ROOT / "config.yaml").is_file() or not (PROJECT_ROOT / "realtime
 else:
     # Running from a source checkout without the editable finder (``python -m pytest`` from the
     # root puts ``unsing/`` first on the path): map the top-level subpackages explicitly.
-    __path__.append(str(PROJECT_ROOT))  # noqa: F821 - __path__ is defined for packages
+    __path__.append(str(PROJECT_ROOT))

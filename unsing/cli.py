@@ -24,36 +24,53 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("configuration")
-    group.add_argument("--config", metavar="PATH",
-                       help="config file overlaid on the shipped config.yaml "
-                            "(default: $UNSING_CONFIG if set)")
-    group.add_argument("--set", dest="overrides", metavar="SECTION.KEY=VALUE", action="append",
-                       default=[], help="override one config key, e.g. --set stft.n_fft=2048 "
-                                        "(repeatable)")
+    group.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file overlaid on the shipped config.yaml (default: $UNSING_CONFIG if set)",
+    )
+    group.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="SECTION.KEY=VALUE",
+        action="append",
+        default=[],
+        help="override one config key, e.g. --set stft.n_fft=2048 (repeatable)",
+    )
     group.add_argument("--input", metavar="DEV", help="input device: index or name substring")
     group.add_argument("--output", metavar="DEV", help="output device: index or name substring")
     group.add_argument("--host-api", metavar="NAME", help="host API substring, e.g. JACK")
-    group.add_argument("--blocksize", type=int, metavar="SAMPLES",
-                       help="samples per audio callback (a multiple of stft.hop_samples)")
+    group.add_argument(
+        "--blocksize",
+        type=int,
+        metavar="SAMPLES",
+        help="samples per audio callback (a multiple of stft.hop_samples)",
+    )
     group.add_argument("--model", metavar="PATH", help="ONNX model file")
 
     parser = argparse.ArgumentParser(
         prog="unsing",
         description="Live karaoke vocal remover: removes the lead vocal in real time; MIDI "
-                    "knobs set how much vocal and accompaniment come through.",
+        "knobs set how much vocal and accompaniment come through.",
     )
     parser.add_argument("--version", action="version", version=f"unsing {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    devices = commands.add_parser("devices", parents=[common],
-                                  help="list audio devices (host API, channels, sample rate)")
+    devices = commands.add_parser(
+        "devices", parents=[common], help="list audio devices (host API, channels, sample rate)"
+    )
     devices.add_argument("--json", action="store_true", help="print JSON")
     devices.set_defaults(handler=cmd_devices)
 
-    info = commands.add_parser("info", parents=[common],
-                               help="show the configuration, the model contract and the latency")
-    info.add_argument("model_path", nargs="?", metavar="MODEL.onnx",
-                      help="model file to describe (default: model.path)")
+    info = commands.add_parser(
+        "info", parents=[common], help="show the configuration, the model contract and the latency"
+    )
+    info.add_argument(
+        "model_path",
+        nargs="?",
+        metavar="MODEL.onnx",
+        help="model file to describe (default: model.path)",
+    )
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=cmd_info)
     return parser
@@ -62,12 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> Config:
     """Load the configuration with the command-line overrides applied."""
     overrides: list[str] = list(args.overrides)
-    named = {"audio.input_device": args.input, "audio.output_device": args.output,
-             "audio.host_api": args.host_api, "audio.blocksize_samples": args.blocksize,
-             "model.path": args.model}
+    named = {
+        "audio.input_device": args.input,
+        "audio.output_device": args.output,
+        "audio.host_api": args.host_api,
+        "audio.blocksize_samples": args.blocksize,
+        "model.path": args.model,
+    }
     extra: dict[str, Any] = {key: value for key, value in named.items() if value is not None}
-    config = load_config(args.config, overrides + [f"{k}={_yaml_scalar(v)}"
-                                                    for k, v in extra.items()])
+    config = load_config(
+        args.config, overrides + [f"{k}={_yaml_scalar(v)}" for k, v in extra.items()]
+    )
     return config
 
 
@@ -100,15 +122,20 @@ def cmd_info(args: argparse.Namespace) -> int:
     model: dict[str, Any] = {"path": str(model_path)}
     try:
         model_info = read_model_info(model_path)
-        model.update(contract=model_info.metadata, inputs=model_info.inputs,
-                     outputs=model_info.outputs)
+        model.update(
+            contract=model_info.metadata, inputs=model_info.inputs, outputs=model_info.outputs
+        )
     except ModelFileError as error:
         if args.model_path:  # the user asked about this file: a bad one is an error
             raise
         model["error"] = str(error)
     if args.json:
-        report = {"unsing_version": __version__, "config": _jsonable(config),
-                  "latency": latency.as_dict(), "model": model}
+        report = {
+            "unsing_version": __version__,
+            "config": _jsonable(config),
+            "latency": latency.as_dict(),
+            "model": model,
+        }
         print(json.dumps(report, indent=2))
     else:
         print(format_info(config, latency, model))
@@ -135,6 +162,7 @@ def format_info(config: Config, latency: Latency, model: dict[str, Any]) -> str:
     """Human-readable ``unsing info``."""
     audio, stft, engine, midi = config.audio, config.stft, config.engine, config.midi
     hop_ms = latency.ms(stft.hop_samples)
+    midi_ports = f"ports matching {midi.port_pattern!r}" if midi.port_pattern else "off"
     lines = [
         f"unsing {__version__}",
         f"config        {config.source}",
@@ -164,9 +192,9 @@ def format_info(config: Config, latency: Latency, model: dict[str, Any]) -> str:
         f"accompaniment {_gain_text(engine.accompaniment_gain_db)}, master "
         f"{_gain_text(engine.master_gain_db)}; smoothing {engine.gain_smoothing_ms:g} ms; late "
         f"inference ({engine.deadline_hop_fraction * hop_ms:.2f} ms): {engine.deadline_policy}",
-        f"midi          {'ports matching ' + repr(midi.port_pattern) if midi.port_pattern else 'off'}"
-        f" ({midi.api}), channel {midi.channel or 'any'}, {len(midi.mappings)} mappings",
-        "latency       (samples at " f"{latency.sample_rate_hz} Hz, ms)",
+        f"midi          {midi_ports} ({midi.api}), channel {midi.channel or 'any'}, "
+        f"{len(midi.mappings)} mappings",
+        f"latency       (samples at {latency.sample_rate_hz} Hz, ms)",
     ]
     terms = [
         ("window (n_fft)", latency.window_samples),
@@ -178,8 +206,10 @@ def format_info(config: Config, latency: Latency, model: dict[str, Any]) -> str:
     for name, samples in terms:
         lines.append(f"  {name:<24}{samples:>7}  {latency.ms(samples):7.2f} ms")
     lines.append(f"  {'+ device buffers':<24}{'':>7}  reported when a stream runs")
-    lines.append(f"  stream delay: output sample index = input index + "
-                 f"{latency.stream_delay_samples} (what `separate` compensates)")
+    lines.append(
+        f"  stream delay: output sample index = input index + "
+        f"{latency.stream_delay_samples} (what `separate` compensates)"
+    )
     return "\n".join(lines)
 
 

@@ -61,8 +61,8 @@ def _key(
     doc: str,
     *,
     choices: Sequence[Any] | None = None,
-    min: float | None = None,  # noqa: A002 - reads naturally at the call sites
-    max: float | None = None,  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
     path: bool = False,
     default: Any = dataclasses.MISSING,
 ) -> Any:
@@ -96,7 +96,7 @@ class StftConfig:
 class ModelConfig:
     """The ONNX model and how onnxruntime runs it."""
 
-    path: Path = _key("ONNX model file", path=True)
+    path: Path = _key("ONNX model file", path=True)  # noqa: RUF009 - _key returns a field
     context_frames: int = _key("past frames per masked frame", min=1, max=4096)
     lookahead_frames: int = _key("future frames per masked frame", min=0, max=64)
     graph: str = _key("which graph to run", choices=MODEL_GRAPHS)
@@ -129,10 +129,12 @@ class MidiMapping:
     note: int | None = _key("note number (buttons only)", min=0, max=127, default=None)
     channel: int | None = _key("MIDI channel, overrides midi.channel", min=1, max=16, default=None)
     curve: str | None = _key("value curve (gains only)", choices=MIDI_CURVES, default=None)
-    min_db: float | None = _key("gain at the control's minimum", min=-math.inf, max=24.0,
-                                default=None)
-    max_db: float | None = _key("gain at the control's maximum", min=-math.inf, max=24.0,
-                                default=None)
+    min_db: float | None = _key(
+        "gain at the control's minimum", min=-math.inf, max=24.0, default=None
+    )
+    max_db: float | None = _key(
+        "gain at the control's maximum", min=-math.inf, max=24.0, default=None
+    )
     cc_lsb: int | None = _key("LSB controller of a 14-bit pair", min=0, max=127, default=None)
 
 
@@ -210,8 +212,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections, not "
-                          f"{type(data).__name__}")
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of sections, not {type(data).__name__}"
+        )
     return data
 
 
@@ -258,8 +261,12 @@ def load_config(
 
 def _origins_of(data: dict[str, Any], source: str) -> dict[str, str]:
     """``{"section.key": source}`` for every key of every section in ``data``."""
-    return {f"{section}.{key}": source
-            for section, values in data.items() if isinstance(values, dict) for key in values}
+    return {
+        f"{section}.{key}": source
+        for section, values in data.items()
+        if isinstance(values, dict)
+        for key in values
+    }
 
 
 class _PathValue(str):
@@ -324,7 +331,9 @@ def _parse_override(text: str) -> tuple[str, Any]:
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any, base_dir: Path) -> None:
     parts = dotted.split(".")
     if len(parts) != 2 or not all(parts):
-        raise ConfigError(f"override {dotted!r}: expected section.key, e.g. audio.blocksize_samples")
+        raise ConfigError(
+            f"override {dotted!r}: expected section.key, e.g. audio.blocksize_samples"
+        )
     section, key = parts
     if section not in _section_names():
         raise ConfigError(_unknown_message(section, "", _section_names(), "override"))
@@ -335,8 +344,10 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any, base_dir: Path) -
 
 def _unknown_message(name: str, prefix: str, allowed: Sequence[str], source: str) -> str:
     where = f"{prefix}{name}"
-    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.5) or [
-        a for a in allowed if a.startswith(name[:3])][:1]
+    close = (
+        difflib.get_close_matches(name, allowed, n=1, cutoff=0.5)
+        or [a for a in allowed if a.startswith(name[:3])][:1]
+    )
     hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
     return f"{source}: unknown key '{where}'{hint} (allowed: {', '.join(allowed)})"
 
@@ -345,8 +356,9 @@ def _build(cls: type, data: Any, prefix: str, origins: Mapping[str, str]) -> Any
     """Build dataclass ``cls`` from ``data``, validating every field."""
     source = _origin(origins, prefix.rstrip("."))
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'config'}: must be a mapping, "
-                          f"got {data!r}")
+        raise ConfigError(
+            f"{source}: {prefix.rstrip('.') or 'config'}: must be a mapping, got {data!r}"
+        )
     fields = [f for f in dataclasses.fields(cls) if f.name != "origins"]
     names = [f.name for f in fields]
     for key in data:
@@ -379,8 +391,9 @@ def _convert(
         item_type = typing.get_args(hint)[0]
         if not isinstance(value, list):
             raise ConfigError(f"{source}: {key} = {value!r}: must be a list")
-        return tuple(_build(item_type, item, f"{key}[{i}].", origins)
-                     for i, item in enumerate(value))
+        return tuple(
+            _build(item_type, item, f"{key}[{i}].", origins) for i, item in enumerate(value)
+        )
     options = typing.get_args(hint) if origin in (typing.Union, types.UnionType) else (hint,)
     if value is None:
         if type(None) in options:
@@ -425,12 +438,16 @@ def _check_rules(value: Any, meta: Mapping[str, Any], key: str, source: str, hin
     if choices is not None and value not in choices:
         close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
         hint_text = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"{source}: {key} = {value!r}: not allowed{hint_text} "
-                          f"(allowed: {', '.join(map(str, choices))})")
+        raise ConfigError(
+            f"{source}: {key} = {value!r}: not allowed{hint_text} "
+            f"(allowed: {', '.join(map(str, choices))})"
+        )
     low, high = meta.get("min"), meta.get("max")
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if math.isnan(value) or (low is not None and value < low) or (
-            high is not None and value > high
+        if (
+            math.isnan(value)
+            or (low is not None and value < low)
+            or (high is not None and value > high)
         ):
             raise ConfigError(f"{source}: {key} = {value!r}: out of range ({_allowed(meta, hint)})")
 
@@ -462,28 +479,42 @@ def check_consistency(config: Config) -> None:
     """Rules that involve more than one key. Raises ``ConfigError`` naming the keys."""
     from unsing.stft import window_overlap_ok  # local: keeps config import light
 
-    src = config.origin
+    def fail(key: str, value: Any, problem: str) -> ConfigError:
+        return ConfigError(f"{config.origin(key)}: {key} = {value!r}: {problem}")
+
     n_fft, hop = config.stft.n_fft, config.stft.hop_samples
     if hop > n_fft or n_fft % hop:
-        raise ConfigError(f"{src('stft.hop_samples')}: stft.hop_samples = {hop}: must divide stft.n_fft = {n_fft} "
-                          f"evenly (e.g. {n_fft // 4} or {n_fft // 2})")
+        raise fail(
+            "stft.hop_samples",
+            hop,
+            f"must divide stft.n_fft = {n_fft} evenly (e.g. {n_fft // 4} or {n_fft // 2})",
+        )
     if n_fft % 2:
-        raise ConfigError(f"{src('stft.n_fft')}: stft.n_fft = {n_fft}: must be even")
+        raise fail("stft.n_fft", n_fft, "must be even")
     if not window_overlap_ok(config.stft.window, n_fft, hop):
-        raise ConfigError(f"{src('stft.window')}: stft.window = {config.stft.window!r} with stft.hop_samples = "
-                          f"{hop}: the windows do not overlap enough to reconstruct the signal; "
-                          f"use a smaller hop")
+        raise fail(
+            "stft.window",
+            config.stft.window,
+            f"with stft.hop_samples = {hop} the "
+            f"windows do not overlap enough to reconstruct the signal; use a smaller hop",
+        )
     block = config.audio.blocksize_samples
     if block % hop:
-        raise ConfigError(f"{src('audio.blocksize_samples')}: audio.blocksize_samples = {block}: must be a multiple of "
-                          f"stft.hop_samples = {hop} (e.g. {hop} or {2 * hop})")
+        raise fail(
+            "audio.blocksize_samples",
+            block,
+            f"must be a multiple of stft.hop_samples = {hop} (e.g. {hop} or {2 * hop})",
+        )
     if config.midi.port_pattern:
         try:
             re.compile(config.midi.port_pattern)
         except re.error as error:
-            raise ConfigError(f"{src('midi.port_pattern')}: midi.port_pattern = {config.midi.port_pattern!r}: not a "
-                              f"valid regular expression ({error})") from None
-    _check_mappings(config.midi, src("midi.mappings"))
+            raise fail(
+                "midi.port_pattern",
+                config.midi.port_pattern,
+                f"not a valid regular expression ({error})",
+            ) from None
+    _check_mappings(config.midi, config.origin("midi.mappings"))
 
 
 def _check_mappings(midi: MidiConfig, src: str) -> None:
@@ -493,31 +524,44 @@ def _check_mappings(midi: MidiConfig, src: str) -> None:
         is_button = mapping.mode in BUTTON_MODES
         is_gain = mapping.param in GAIN_PARAMS
         if (mapping.cc is None) == (mapping.note is None):
-            raise ConfigError(f"{src}: {key}: set exactly one of 'cc' or 'note' "
-                              f"(got cc={mapping.cc}, note={mapping.note})")
+            raise ConfigError(
+                f"{src}: {key}: set exactly one of 'cc' or 'note' "
+                f"(got cc={mapping.cc}, note={mapping.note})"
+            )
         if mapping.note is not None and not is_button:
-            raise ConfigError(f"{src}: {key}.mode = {mapping.mode!r}: a note can only be a "
-                              f"button (allowed: {', '.join(BUTTON_MODES)})")
+            raise ConfigError(
+                f"{src}: {key}.mode = {mapping.mode!r}: a note can only be a "
+                f"button (allowed: {', '.join(BUTTON_MODES)})"
+            )
         if is_gain and is_button:
-            raise ConfigError(f"{src}: {key}.mode = {mapping.mode!r}: {mapping.param} needs a "
-                              f"knob or fader mode (allowed: "
-                              f"{', '.join(m for m in MIDI_MODES if m not in BUTTON_MODES)})")
+            raise ConfigError(
+                f"{src}: {key}.mode = {mapping.mode!r}: {mapping.param} needs a "
+                f"knob or fader mode (allowed: "
+                f"{', '.join(m for m in MIDI_MODES if m not in BUTTON_MODES)})"
+            )
         if not is_gain and not is_button:
-            raise ConfigError(f"{src}: {key}.mode = {mapping.mode!r}: {mapping.param} is a "
-                              f"switch (allowed: {', '.join(BUTTON_MODES)})")
+            raise ConfigError(
+                f"{src}: {key}.mode = {mapping.mode!r}: {mapping.param} is a "
+                f"switch (allowed: {', '.join(BUTTON_MODES)})"
+            )
         if is_gain:
             for name in ("curve", "min_db", "max_db"):
                 if getattr(mapping, name) is None:
-                    raise ConfigError(f"{src}: {key}: missing key '{key}.{name}' for "
-                                      f"{mapping.param}")
+                    raise ConfigError(
+                        f"{src}: {key}: missing key '{key}.{name}' for {mapping.param}"
+                    )
             if not mapping.min_db < mapping.max_db:
-                raise ConfigError(f"{src}: {key}: min_db = {mapping.min_db} must be below "
-                                  f"max_db = {mapping.max_db}")
+                raise ConfigError(
+                    f"{src}: {key}: min_db = {mapping.min_db} must be below "
+                    f"max_db = {mapping.max_db}"
+                )
         else:
             for name in ("curve", "min_db", "max_db", "cc_lsb"):
                 if getattr(mapping, name) is not None:
-                    raise ConfigError(f"{src}: {key}.{name}: only gains take '{name}', "
-                                      f"{mapping.param} is a switch")
+                    raise ConfigError(
+                        f"{src}: {key}.{name}: only gains take '{name}', "
+                        f"{mapping.param} is a switch"
+                    )
         if mapping.cc_lsb is not None and mapping.mode != "absolute":
             raise ConfigError(f"{src}: {key}.cc_lsb: 14-bit pairs need mode 'absolute'")
         channel = mapping.channel if mapping.channel is not None else midi.channel
@@ -528,6 +572,5 @@ def _check_mappings(midi: MidiConfig, src: str) -> None:
             for (used_kind, used_channel, used_number), owner in used.items():
                 same_channel = None in (channel, used_channel) or channel == used_channel
                 if used_kind == kind and used_number == number and same_channel:
-                    raise ConfigError(f"{src}: {key}: {kind} {number} is already mapped by "
-                                      f"{owner}")
+                    raise ConfigError(f"{src}: {key}: {kind} {number} is already mapped by {owner}")
             used[(kind, channel, number)] = key

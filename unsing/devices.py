@@ -130,27 +130,38 @@ def find_device(
             apis = sorted({d.host_api for d in devices if d.channels(direction) > 0})
             raise AudioSystemError(
                 f"no {direction} device on a host API matching '{host_api}' (audio.host_api); "
-                f"available: {', '.join(apis) or 'none'}")
+                f"available: {', '.join(apis) or 'none'}"
+            )
     if not candidates:
         raise AudioSystemError(f"no device has {direction} channels; {NO_DEVICES_HELP}")
     if isinstance(spec, str) and spec.strip().isdigit():
         spec = int(spec)
     if spec is None:
-        defaults = [d for d in candidates
-                    if (d.is_default_input if direction == "input" else d.is_default_output)]
+        defaults = [
+            d
+            for d in candidates
+            if (d.is_default_input if direction == "input" else d.is_default_output)
+        ]
         # With a host API filter the system default may be elsewhere: take that API's first.
         chosen = defaults[0] if defaults else candidates[0]
     elif isinstance(spec, int):
         matches = [d for d in devices if d.index == spec]
         if not matches:
-            raise AudioSystemError(f"no audio device with index {spec} (valid: 0 to "
-                                   f"{len(devices) - 1}); see `unsing devices`")
+            raise AudioSystemError(
+                f"no audio device with index {spec} (valid: 0 to "
+                f"{len(devices) - 1}); see `unsing devices`"
+            )
         chosen = matches[0]
         if chosen not in candidates:
-            reason = ("has no " + direction + " channels" if chosen.channels(direction) == 0
-                      else f"is not on host API '{host_api}'")
-            raise AudioSystemError(f"{direction} device {chosen.describe()} {reason}; pick "
-                                   f"another with {flag} (see `unsing devices`)")
+            reason = (
+                "has no " + direction + " channels"
+                if chosen.channels(direction) == 0
+                else f"is not on host API '{host_api}'"
+            )
+            raise AudioSystemError(
+                f"{direction} device {chosen.describe()} {reason}; pick "
+                f"another with {flag} (see `unsing devices`)"
+            )
     else:
         needle = spec.lower()
         matches = [d for d in candidates if needle in d.name.lower()]
@@ -159,18 +170,22 @@ def find_device(
             matches = exact
         if not matches:
             names = ", ".join(d.describe() for d in candidates)
-            raise AudioSystemError(f"no {direction} device matches '{spec}'; {direction} "
-                                   f"devices: {names}")
+            raise AudioSystemError(
+                f"no {direction} device matches '{spec}'; {direction} devices: {names}"
+            )
         if len(matches) > 1:
             names = ", ".join(d.describe() for d in matches)
-            raise AudioSystemError(f"{direction} device '{spec}' is ambiguous, it matches "
-                                   f"{names}; use an index or a longer name with {flag}")
+            raise AudioSystemError(
+                f"{direction} device '{spec}' is ambiguous, it matches "
+                f"{names}; use an index or a longer name with {flag}"
+            )
         chosen = matches[0]
     if chosen.channels(direction) < min_channels:
         raise AudioSystemError(
             f"{direction} device {chosen.describe()} has {chosen.channels(direction)} "
             f"{direction} channel(s), {min_channels} needed (audio.channels); pick another "
-            f"device with {flag} or set audio.channels: 1")
+            f"device with {flag} or set audio.channels: 1"
+        )
     return chosen
 
 
@@ -181,12 +196,26 @@ def format_device_table(devices: Sequence[AudioDevice]) -> str:
     rows = [("", "idx", "name", "host API", "in", "out", "default Hz")]
     for d in devices:
         mark = (">" if d.is_default_input else " ") + ("<" if d.is_default_output else " ")
-        rows.append((mark, str(d.index), d.name, d.host_api, str(d.max_input_channels),
-                     str(d.max_output_channels), f"{d.default_sample_rate_hz:g}"))
+        rows.append(
+            (
+                mark,
+                str(d.index),
+                d.name,
+                d.host_api,
+                str(d.max_input_channels),
+                str(d.max_output_channels),
+                f"{d.default_sample_rate_hz:g}",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i in (0, 2, 3) else cell.rjust(w)
-                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-             for row in rows]
-    lines.append("> default input, < default output; select with --input/--output INDEX or a "
-                 "name substring")
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i in (0, 2, 3) else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+    lines.append(
+        "> default input, < default output; select with --input/--output INDEX or a name substring"
+    )
     return "\n".join(lines)

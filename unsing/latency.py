@@ -44,7 +44,8 @@ class Latency:
             window_samples=config.stft.n_fft,
             model_lookahead_samples=config.model.lookahead_frames * hop,
             griffin_lim_lookahead_samples=(
-                config.engine.griffin_lim_lookahead_frames * hop if griffin_lim else 0),
+                config.engine.griffin_lim_lookahead_frames * hop if griffin_lim else 0
+            ),
             block_buffering_samples=config.audio.blocksize_samples - hop,
             blocksize_samples=config.audio.blocksize_samples,
         )
@@ -52,8 +53,12 @@ class Latency:
     @property
     def algorithmic_samples(self) -> int:
         """Input-to-output latency of the engine in samples, device buffers excluded."""
-        return (self.window_samples + self.model_lookahead_samples
-                + self.griffin_lim_lookahead_samples + self.block_buffering_samples)
+        return (
+            self.window_samples
+            + self.model_lookahead_samples
+            + self.griffin_lim_lookahead_samples
+            + self.block_buffering_samples
+        )
 
     @property
     def stream_delay_samples(self) -> int:

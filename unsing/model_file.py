@@ -26,18 +26,21 @@ def read_model_info(path: str | Path) -> ModelFileInfo:
     """
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"{path}: model file not found (set model.path in config.yaml or "
-                             f"pass --model)")
+        raise ModelFileError(
+            f"{path}: model file not found (set model.path in config.yaml or pass --model)"
+        )
     try:
         import onnxruntime
     except ImportError as error:
-        raise ModelFileError(f"onnxruntime is not installed ({error}); `pip install "
-                             f"onnxruntime`") from None
+        raise ModelFileError(
+            f"onnxruntime is not installed ({error}); `pip install onnxruntime`"
+        ) from None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     try:
-        session = onnxruntime.InferenceSession(str(path), options,
-                                               providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
     except Exception as error:  # onnxruntime raises several private exception types
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise ModelFileError(f"{path}: not a valid ONNX model ({first_line})") from None

@@ -46,8 +46,9 @@ class StftSpec:
         if self.window not in WINDOWS:
             raise ValueError(f"window {self.window!r}: allowed {', '.join(WINDOWS)}")
         if self.n_fft % self.hop_samples or self.n_fft % 2:
-            raise ValueError(f"n_fft {self.n_fft} must be even and a multiple of hop_samples "
-                             f"{self.hop_samples}")
+            raise ValueError(
+                f"n_fft {self.n_fft} must be even and a multiple of hop_samples {self.hop_samples}"
+            )
 
     @classmethod
     def from_config(cls, config: StftConfig) -> StftSpec:
@@ -79,8 +80,9 @@ class StftSpec:
 
     def synthesis_window(self, dtype: np.dtype | type = np.float64) -> np.ndarray:
         """The dual (synthesis) window, shape ``(n_fft,)``."""
-        return synthesis_window(analysis_window(self.window, self.n_fft),
-                                self.hop_samples).astype(dtype)
+        return synthesis_window(analysis_window(self.window, self.n_fft), self.hop_samples).astype(
+            dtype
+        )
 
 
 def analysis_window(name: str, n_fft: int) -> np.ndarray:
@@ -162,7 +164,8 @@ def istft(spectrum: np.ndarray, spec: StftSpec, num_samples: int) -> np.ndarray:
     result = output[..., lead : lead + num_samples]
     if result.shape[-1] < num_samples:
         result = np.concatenate(
-            [result, np.zeros((*lead_shape, num_samples - result.shape[-1]), real_dtype)], -1)
+            [result, np.zeros((*lead_shape, num_samples - result.shape[-1]), real_dtype)], -1
+        )
     return result
 
 
