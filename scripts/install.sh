@@ -20,15 +20,21 @@ if (( ${#missing[@]} )); then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
+
+# pip, quietly: drops the registry mirror's "WARNING: Location" lines and the build backend's
+# warning about editable installs of mapped package folders (unsing/__init__.py handles that);
+# pip's own exit status still fails the script.
+pip_install() {
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v '^WARNING: Location' || true; }
+}
+
 # Reinstall only when pyproject.toml or the extras changed.
 stamp=".venv/.unsing-installed-$( (cat pyproject.toml; echo "$extras") | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   echo "unsing: installing the package into .venv${extras:+ with extras [$extras]}"
-  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 \
-    | grep -v '^WARNING: Location' || true
   spec="."; [ -n "$extras" ] && spec=".[$extras]"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec" 2>&1 \
-    | grep -v '^WARNING: Location' || true
+  pip_install -e "$spec"
   .venv/bin/python -c 'import unsing.cli' # fails loudly if the install did not work
   rm -f .venv/.unsing-installed-*
   touch "$stamp"
