@@ -142,6 +142,33 @@ def test_devices_without_any_audio_system_explains_what_to_do(monkeypatch, capsy
     assert "no audio devices found" in out and "jackd -d dummy" in out
 
 
+def test_info_without_audio_devices_still_reports_but_a_named_device_is_an_error(
+    monkeypatch, capsys
+) -> None:
+    monkeypatch.setattr(devices, "query_devices", lambda rescan=False: [])
+    assert cli.main(["info"]) == 0
+    assert "no devices: no audio devices found" in capsys.readouterr().out
+    assert cli.main(["info", "--output", "Scarlett"]) == 1
+    assert "no audio devices found" in capsys.readouterr().err
+
+
+def test_no_torch_in_the_core_or_the_live_engine() -> None:
+    """The live engine needs numpy, scipy, onnxruntime, sounddevice, python-rtmidi only."""
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import unsing, unsing.cli, unsing.config, unsing.stft, unsing.devices, unsing.latency\n"
+        "import unsing.model_file, unsing.realtime\n"
+        "for module in pkgutil.walk_packages(unsing.realtime.__path__, 'unsing.realtime.'):\n"
+        "    importlib.import_module(module.name)\n"
+        "unsing.cli.main(['info', '--json'])\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_devices_without_portaudio_is_a_one_line_error(monkeypatch, capsys) -> None:
     def missing() -> None:
         raise AudioSystemError(

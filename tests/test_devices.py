@@ -110,3 +110,18 @@ def test_table_marks_defaults() -> None:
     assert default_row.startswith("><")
     jack_row = next(line for line in table if "JACK" in line)
     assert jack_row.startswith("  ") and " 4 " in jack_row
+
+
+def test_stream_devices_follow_the_audio_config() -> None:
+    from unsing.config import load_config
+    from unsing.devices import find_stream_devices
+
+    audio = load_config(overrides=["audio.input_device=scarlett", "audio.host_api=ALSA"]).audio
+    input_device, output_device = find_stream_devices(audio, DEVICES)
+    assert (input_device.index, output_device.index) == (1, 3)
+    audio = load_config(overrides=["audio.output_device=usb mic"]).audio
+    with pytest.raises(AudioSystemError, match=r"^audio\.output_device = 'usb mic': no output"):
+        find_stream_devices(audio, DEVICES)
+    audio = load_config(overrides=["audio.input_device=usb mic"]).audio  # 1 channel, 2 needed
+    with pytest.raises(AudioSystemError, match="has 1 input channel"):
+        find_stream_devices(audio, DEVICES)

@@ -151,3 +151,20 @@ def test_devices_command_lists_the_jack_device(jack_server: str) -> None:
         [str(UNSING), "devices", "--host-api", "jack"], capture_output=True, text=True, timeout=60
     ).stdout
     assert "JACK Audio Connection Kit" in table and "system" in table
+
+
+def test_info_resolves_the_configured_devices(jack_server: str) -> None:
+    report = json.loads(
+        subprocess.run(
+            [str(UNSING), "info", "--json"], capture_output=True, text=True, timeout=60
+        ).stdout
+    )
+    assert "JACK" in report["devices"]["input"] and "JACK" in report["devices"]["output"]
+    missing = subprocess.run(
+        [str(UNSING), "info", "--input", "no such card"], capture_output=True, text=True, timeout=60
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        "unsing: error: audio.input_device = 'no such card': no input device matches 'no such "
+        "card'; input devices: 'system' (index 0, JACK Audio Connection Kit)"
+    )

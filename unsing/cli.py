@@ -16,7 +16,7 @@ from typing import Any
 
 from unsing import __version__
 from unsing.config import Config, db_to_gain, load_config
-from unsing.errors import ModelFileError, UnsingError
+from unsing.errors import AudioSystemError, ModelFileError, UnsingError
 from unsing.latency import Latency
 
 
@@ -129,17 +129,42 @@ def cmd_info(args: argparse.Namespace) -> int:
         if args.model_path:  # the user asked about this file: a bad one is an error
             raise
         model["error"] = str(error)
+    stream_devices = describe_stream_devices(config)
     if args.json:
         report = {
             "unsing_version": __version__,
             "config": _jsonable(config),
             "latency": latency.as_dict(),
             "model": model,
+            "devices": stream_devices,
         }
         print(json.dumps(report, indent=2))
     else:
-        print(format_info(config, latency, model))
+        print(format_info(config, latency, model, stream_devices))
     return 0
+
+
+def describe_stream_devices(config: Config) -> dict[str, str]:
+    """The devices the configuration selects, or why there are none.
+
+    Raises:
+        AudioSystemError: a device was asked for by name, index or host API and is not there.
+    """
+    from unsing.devices import find_stream_devices, query_devices
+
+    audio = config.audio
+    asked = any(v is not None for v in (audio.input_device, audio.output_device, audio.host_api))
+    try:
+        input_device, output_device = find_stream_devices(audio, query_devices())
+    except AudioSystemError as error:
+        if asked:
+            raise
+        return {"error": str(error)}
+    return {"input": input_device.describe(), "output": output_device.describe()}
+
+
+def _or_default(value: Any, default: str = "default") -> str:
+    return default if value is None else str(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -158,7 +183,9 @@ def _gain_text(gain_db: float) -> str:
     return "muted" if db_to_gain(gain_db) == 0.0 else f"{gain_db:+.1f} dB"
 
 
-def format_info(config: Config, latency: Latency, model: dict[str, Any]) -> str:
+def format_info(
+    config: Config, latency: Latency, model: dict[str, Any], stream_devices: dict[str, str]
+) -> str:
     """Human-readable ``unsing info``."""
     audio, stft, engine, midi = config.audio, config.stft, config.engine, config.midi
     hop_ms = latency.ms(stft.hop_samples)
@@ -167,8 +194,14 @@ def format_info(config: Config, latency: Latency, model: dict[str, Any]) -> str:
         f"unsing {__version__}",
         f"config        {config.source}",
         f"audio         {audio.sample_rate_hz} Hz, {audio.channels} ch, block "
-        f"{audio.blocksize_samples} samples; input {audio.input_device or 'default'}, output "
-        f"{audio.output_device or 'default'}, host API {audio.host_api or 'any'}",
+        f"{audio.blocksize_samples} samples; input {_or_default(audio.input_device)}, output "
+        f"{_or_default(audio.output_device)}, host API {_or_default(audio.host_api, 'any')}",
+        "              "
+        + (
+            f"no devices: {stream_devices['error']}"
+            if "error" in stream_devices
+            else f"input {stream_devices['input']}; output {stream_devices['output']}"
+        ),
         f"stft          n_fft {stft.n_fft}, hop {stft.hop_samples} ({hop_ms:.2f} ms), "
         f"{stft.window} window, {stft.n_fft // 2 + 1} bins",
         f"model         {model['path']}",

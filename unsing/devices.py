@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from unsing.config import AudioConfig
 from unsing.errors import AudioSystemError
 
 Direction = Literal["input", "output"]
@@ -17,7 +18,7 @@ Direction = Literal["input", "output"]
 NO_DEVICES_HELP = (
     "no audio devices found. Connect a sound card, or on a machine without one start a JACK "
     "server with the dummy driver: `jackd -d dummy -r 44100 -p 256 &` (Debian package jackd2), "
-    "then run `unsing devices` again; to render a song to a file instead, use `--to OUT.wav`"
+    "then run `unsing devices` again"
 )
 
 
@@ -187,6 +188,25 @@ def find_device(
             f"device with {flag} or set audio.channels: 1"
         )
     return chosen
+
+
+def find_stream_devices(
+    audio: AudioConfig, devices: Sequence[AudioDevice]
+) -> tuple[AudioDevice, AudioDevice]:
+    """The (input, output) devices ``audio`` selects, each with ``audio.channels`` channels.
+
+    Raises:
+        AudioSystemError: as :func:`find_device`, naming the config key to change.
+    """
+    found = []
+    for direction, spec in (("input", audio.input_device), ("output", audio.output_device)):
+        try:
+            found.append(find_device(spec, direction, devices, audio.host_api, audio.channels))
+        except AudioSystemError as error:
+            if spec is None or not devices:
+                raise
+            raise AudioSystemError(f"audio.{direction}_device = {spec!r}: {error}") from None
+    return found[0], found[1]
 
 
 def format_device_table(devices: Sequence[AudioDevice]) -> str:
