@@ -149,6 +149,28 @@ class MidiConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    """Training of the U-Net (``unsing train``)."""
+
+    data_root: Path = _key("training/validation audio folder", path=True)  # noqa: RUF009
+    runs_dir: Path = _key("where runs (checkpoints, logs) are written", path=True)  # noqa: RUF009
+    seed: int = _key("random seed", min=0, max=2**31 - 1)
+    excerpt_seconds: float = _key("training excerpt length", min=0.25, max=60.0)
+    batch_size: int = _key("excerpts per step (per process)", min=1, max=1024)
+    learning_rate: float = _key("peak Adam learning rate", min=1e-6, max=1.0)
+    epochs: int = _key("epochs", min=1, max=100000)
+    steps_per_epoch: int = _key("optimizer steps per epoch", min=1, max=1000000)
+    threads: int = _key("torch CPU threads", min=1, max=256)
+    widths: tuple[int, ...] = _key("U-Net channels per level", min=1, max=1024)
+    tcn_channels: int = _key("temporal stack channels", min=1, max=4096)
+    tcn_dilations: tuple[int, ...] = _key("temporal stack dilations", min=1, max=1024)
+    waveform_loss_weight: float = _key("weight of the waveform L1 term", min=0.0, max=1000.0)
+    validation_mir1k_clips: int = _key("MIR-1K clips validated per epoch", min=1, max=10000)
+    validation_eif_seconds: float = _key("seconds of the held-out track per epoch", min=1.0,
+                                         max=10000.0)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
@@ -157,6 +179,7 @@ class Config:
     model: ModelConfig
     engine: EngineConfig
     midi: MidiConfig
+    train: TrainConfig
     #: Where each ``section.key`` came from (a file or ``--set``), for messages; not a key.
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
@@ -389,10 +412,14 @@ def _convert(
         return _build(hint, value, f"{key}.", origins)
     if origin is tuple:  # tuple[Item, ...]
         item_type = typing.get_args(hint)[0]
-        if not isinstance(value, list):
-            raise ConfigError(f"{source}: {key} = {value!r}: must be a list")
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{source}: {key} = {value!r}: must be a non-empty list")
+        if dataclasses.is_dataclass(item_type):
+            return tuple(
+                _build(item_type, item, f"{key}[{i}].", origins) for i, item in enumerate(value)
+            )
         return tuple(
-            _build(item_type, item, f"{key}[{i}].", origins) for i, item in enumerate(value)
+            _convert(item_type, item, field, f"{key}[{i}]", origins) for i, item in enumerate(value)
         )
     options = typing.get_args(hint) if origin in (typing.Union, types.UnionType) else (hint,)
     if value is None:

