@@ -31,11 +31,21 @@ class AugmentSettings:
     filter_probability: float = 0.25
     mix_peak_dbfs: tuple[float, float] = (-18.0, -1.0)
     vocal_group_weights: tuple[tuple[str, float], ...] = (
-        ("mir1k", 0.45), ("eif", 0.35), ("eif_band_limited", 0.05), ("solo_singing", 0.15),
-        ("musdb", 0.4), ("folders", 0.4))
+        ("mir1k", 0.45),
+        ("eif", 0.35),
+        ("eif_band_limited", 0.05),
+        ("solo_singing", 0.15),
+        ("musdb", 0.4),
+        ("folders", 0.4),
+    )
     accompaniment_group_weights: tuple[tuple[str, float], ...] = (
-        ("mir1k", 0.35), ("eif", 0.4), ("eif_band_limited", 0.05), ("instrumental", 0.2),
-        ("musdb", 0.4), ("folders", 0.4))
+        ("mir1k", 0.35),
+        ("eif", 0.4),
+        ("eif_band_limited", 0.05),
+        ("instrumental", 0.2),
+        ("musdb", 0.4),
+        ("folders", 0.4),
+    )
 
 
 def rms_db(audio: np.ndarray) -> float:
@@ -47,27 +57,36 @@ def rms_db(audio: np.ndarray) -> float:
 class RandomMixer:
     """Draws ``(mixture, vocals, accompaniment)`` examples, each ``(2, samples)`` float32."""
 
-    def __init__(self, pool: SourcePool, sample_rate_hz: int, excerpt_samples: int,
-                 rng: np.random.Generator, settings: AugmentSettings | None = None) -> None:
+    def __init__(
+        self,
+        pool: SourcePool,
+        sample_rate_hz: int,
+        excerpt_samples: int,
+        rng: np.random.Generator,
+        settings: AugmentSettings | None = None,
+    ) -> None:
         self.pool = pool
         self.sample_rate_hz = sample_rate_hz
         self.excerpt_samples = excerpt_samples
         self.rng = rng
         self.settings = settings or AugmentSettings()
         self._vocal_groups = self._weights(pool.vocal_groups, self.settings.vocal_group_weights)
-        self._accompaniment_groups = self._weights(pool.accompaniment_groups,
-                                                   self.settings.accompaniment_group_weights)
+        self._accompaniment_groups = self._weights(
+            pool.accompaniment_groups, self.settings.accompaniment_group_weights
+        )
 
     @staticmethod
-    def _weights(groups: dict[str, list[int]],
-                 weights: tuple[tuple[str, float], ...]) -> tuple[list[str], np.ndarray]:
+    def _weights(
+        groups: dict[str, list[int]], weights: tuple[tuple[str, float], ...]
+    ) -> tuple[list[str], np.ndarray]:
         table = dict(weights)
         names = [name for name in groups if groups[name]]
         values = np.array([table.get(name, 0.1) for name in names], dtype=np.float64)
         return names, values / values.sum()
 
-    def _pick(self, stems: list[Stem], groups: dict[str, list[int]],
-              choice: tuple[list[str], np.ndarray]) -> Stem:
+    def _pick(
+        self, stems: list[Stem], groups: dict[str, list[int]], choice: tuple[list[str], np.ndarray]
+    ) -> Stem:
         names, probabilities = choice
         group = names[self.rng.choice(len(names), p=probabilities)]
         indices = groups[group]
@@ -106,11 +125,16 @@ class RandomMixer:
             accompaniment = self._excerpt(accompaniment_stem.audio, start)
             relative_db = 0.0
         else:
-            vocals = self._audible_excerpt(self._pick(self.pool.vocals, self.pool.vocal_groups,
-                                                      self._vocal_groups))
-            accompaniment = self._audible_excerpt(self._pick(
-                self.pool.accompaniments, self.pool.accompaniment_groups,
-                self._accompaniment_groups))
+            vocals = self._audible_excerpt(
+                self._pick(self.pool.vocals, self.pool.vocal_groups, self._vocal_groups)
+            )
+            accompaniment = self._audible_excerpt(
+                self._pick(
+                    self.pool.accompaniments,
+                    self.pool.accompaniment_groups,
+                    self._accompaniment_groups,
+                )
+            )
             target = rng.uniform(*s.vocal_to_accompaniment_db)
             difference = rms_db(vocals) - rms_db(accompaniment)
             relative_db = target - difference if np.isfinite(difference) else 0.0
@@ -134,8 +158,11 @@ class RandomMixer:
         if peak > 0:
             scale = np.float32(10.0 ** (rng.uniform(*s.mix_peak_dbfs) / 20.0) / peak)
             mixture, vocals, accompaniment = mixture * scale, vocals * scale, accompaniment * scale
-        return (mixture.astype(np.float32), vocals.astype(np.float32),
-                accompaniment.astype(np.float32))
+        return (
+            mixture.astype(np.float32),
+            vocals.astype(np.float32),
+            accompaniment.astype(np.float32),
+        )
 
     def _reverb(self, audio: np.ndarray) -> np.ndarray:
         """Synthetic room: exponentially decaying noise, RT60 0.2-1.2 s, 10-35 % wet."""
@@ -163,7 +190,7 @@ class RandomMixer:
         return np.stack([mid + side, mid - side]).astype(np.float32)
 
     def _random_filter(self) -> np.ndarray:
-        """A gentle random low-pass (3-16 kHz) or high-pass (40-250 Hz), as second-order sections."""
+        """A gentle random low-pass (3-16 kHz) or high-pass (40-250 Hz), as SOS sections."""
         rate = self.sample_rate_hz
         if self.rng.random() < 0.6:
             cutoff = self.rng.uniform(3000.0, min(16000.0, 0.45 * rate))

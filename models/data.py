@@ -109,8 +109,12 @@ class Manifest:
             totals[entry.role] = round(totals.get(entry.role, 0.0) + entry.seconds, 1)
         listing = [asdict(e) for e in self.entries]
         digest = hashlib.sha1(json.dumps(listing, sort_keys=True).encode()).hexdigest()
-        return {"files": len(listing), "seconds_per_role": totals, "sha1": digest,
-                "entries": listing}
+        return {
+            "files": len(listing),
+            "seconds_per_role": totals,
+            "sha1": digest,
+            "entries": listing,
+        }
 
 
 def load_audio(path: Path | str, sample_rate_hz: int) -> np.ndarray:
@@ -136,9 +140,12 @@ def mir1k_singer(path: Path) -> str:
     return path.stem.split("_")[0]
 
 
-def read_mir1k(folder: Path, sample_rate_hz: int, singers_excluded: Iterable[str] = (),
-               singers_only: Iterable[str] | None = None) -> list[tuple[str, np.ndarray,
-                                                                    np.ndarray]]:
+def read_mir1k(
+    folder: Path,
+    sample_rate_hz: int,
+    singers_excluded: Iterable[str] = (),
+    singers_only: Iterable[str] | None = None,
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """MIR-1K clips as ``(name, vocals (1, samples), accompaniment (1, samples))``."""
     excluded, only = set(singers_excluded), set(singers_only) if singers_only else None
     clips = []
@@ -154,8 +161,10 @@ def read_mir1k(folder: Path, sample_rate_hz: int, singers_excluded: Iterable[str
 def read_musdb_track(track_dir: Path, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
     """A MUSDB18(-HQ) track folder as ``(vocals, accompaniment)``, each ``(2, samples)``."""
     vocals = load_audio(_stem_file(track_dir, "vocals"), sample_rate_hz)
-    accompaniment = sum(load_audio(_stem_file(track_dir, name), sample_rate_hz)
-                        for name in ("drums", "bass", "other"))
+    accompaniment = sum(
+        load_audio(_stem_file(track_dir, name), sample_rate_hz)
+        for name in ("drums", "bass", "other")
+    )
     length = min(vocals.shape[1], accompaniment.shape[1])
     return to_stereo(vocals)[:, :length], to_stereo(accompaniment)[:, :length]
 
@@ -168,8 +177,9 @@ def _stem_file(track_dir: Path, name: str) -> Path:
     raise FileNotFoundError(f"{track_dir}: no {name} stem ({', '.join(AUDIO_SUFFIXES)})")
 
 
-def read_folder_pairs(vocals_dir: Path, accompaniment_dir: Path,
-                      sample_rate_hz: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def read_folder_pairs(
+    vocals_dir: Path, accompaniment_dir: Path, sample_rate_hz: int
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Generic layout: files with the same stem name in the two folders form a pair."""
     accompaniments = {p.stem: p for p in audio_files(accompaniment_dir)}
     pairs = []
@@ -182,15 +192,19 @@ def read_folder_pairs(vocals_dir: Path, accompaniment_dir: Path,
         length = min(vocals.shape[1], accompaniment.shape[1])
         pairs.append((vocal_path.stem, vocals[:, :length], accompaniment[:, :length]))
     if not pairs:
-        raise FileNotFoundError(f"no files with matching names in {vocals_dir} and "
-                                f"{accompaniment_dir}")
+        raise FileNotFoundError(
+            f"no files with matching names in {vocals_dir} and {accompaniment_dir}"
+        )
     return pairs
 
 
-def build_training_pool(data_root: Path, sample_rate_hz: int,
-                        manifest: Manifest | None = None,
-                        extra_musdb_roots: Sequence[Path] = (),
-                        extra_pair_folders: Sequence[tuple[Path, Path]] = ()) -> SourcePool:
+def build_training_pool(
+    data_root: Path,
+    sample_rate_hz: int,
+    manifest: Manifest | None = None,
+    extra_musdb_roots: Sequence[Path] = (),
+    extra_pair_folders: Sequence[tuple[Path, Path]] = (),
+) -> SourcePool:
     """The training pool from ``../shared/data`` (validation singers/tracks excluded).
 
     Args:
@@ -207,10 +221,14 @@ def build_training_pool(data_root: Path, sample_rate_hz: int,
     mir1k = data_root / "mir1k" / "audio"
     if mir1k.is_dir():
         for name, vocals, accompaniment in read_mir1k(mir1k, rate, MIR1K_VALIDATION_SINGERS):
-            pool.add_pair("mir1k", Stem(to_stereo(vocals), f"mir1k/{name}:right", "research"),
-                          Stem(to_stereo(accompaniment), f"mir1k/{name}:left", "research"))
-            manifest.add(mir1k / f"{name}.ogg", "pair", vocals.shape[1] / rate,
-                         "MIR-1K research use")
+            pool.add_pair(
+                "mir1k",
+                Stem(to_stereo(vocals), f"mir1k/{name}:right", "research"),
+                Stem(to_stereo(accompaniment), f"mir1k/{name}:left", "research"),
+            )
+            manifest.add(
+                mir1k / f"{name}.ogg", "pair", vocals.shape[1] / rate, "MIR-1K research use"
+            )
     eif = data_root / "everything-is-free"
     if eif.is_dir():
         for track in sorted(p for p in eif.iterdir() if p.is_dir()):
@@ -220,9 +238,11 @@ def build_training_pool(data_root: Path, sample_rate_hz: int,
             accompaniment = to_stereo(load_audio(track / "accompaniment.ogg", rate))
             length = min(vocals.shape[1], accompaniment.shape[1])
             group = "eif_band_limited" if track.name in EIF_BAND_LIMITED_TRACKS else "eif"
-            pool.add_pair(group, Stem(vocals[:, :length], str(track / "vocals.ogg"), "CC0"),
-                          Stem(accompaniment[:, :length], str(track / "accompaniment.ogg"),
-                               "CC0"))
+            pool.add_pair(
+                group,
+                Stem(vocals[:, :length], str(track / "vocals.ogg"), "CC0"),
+                Stem(accompaniment[:, :length], str(track / "accompaniment.ogg"), "CC0"),
+            )
             manifest.add(track, "pair", length / rate, "CC0")
     singing = data_root / "singing"
     if singing.is_dir():
@@ -245,14 +265,21 @@ def build_training_pool(data_root: Path, sample_rate_hz: int,
     for root in extra_musdb_roots:
         for track in sorted(p for p in (Path(root) / "train").iterdir() if p.is_dir()):
             vocals, accompaniment = read_musdb_track(track, rate)
-            pool.add_pair("musdb", Stem(vocals, str(track), "MUSDB18"),
-                          Stem(accompaniment, str(track), "MUSDB18"))
+            pool.add_pair(
+                "musdb",
+                Stem(vocals, str(track), "MUSDB18"),
+                Stem(accompaniment, str(track), "MUSDB18"),
+            )
             manifest.add(track, "pair", vocals.shape[1] / rate, "MUSDB18 (research)")
     for vocals_dir, accompaniment_dir in extra_pair_folders:
-        for name, vocals, accompaniment in read_folder_pairs(Path(vocals_dir),
-                                                             Path(accompaniment_dir), rate):
-            pool.add_pair("folders", Stem(vocals, f"{vocals_dir}/{name}", "user"),
-                          Stem(accompaniment, f"{accompaniment_dir}/{name}", "user"))
+        for name, vocals, accompaniment in read_folder_pairs(
+            Path(vocals_dir), Path(accompaniment_dir), rate
+        ):
+            pool.add_pair(
+                "folders",
+                Stem(vocals, f"{vocals_dir}/{name}", "user"),
+                Stem(accompaniment, f"{accompaniment_dir}/{name}", "user"),
+            )
             manifest.add(Path(vocals_dir) / name, "pair", vocals.shape[1] / rate, "user data")
     if not pool.vocals or not pool.accompaniments:
         raise FileNotFoundError(f"{data_root}: found no vocal or no accompaniment recordings")
@@ -284,9 +311,13 @@ class ValidationItem:
         return self.vocals + self.accompaniment
 
 
-def build_validation_set(data_root: Path, sample_rate_hz: int, mir1k_clips: int | None = None,
-                         eif_seconds: float | None = None,
-                         manifest: Manifest | None = None) -> list[ValidationItem]:
+def build_validation_set(
+    data_root: Path,
+    sample_rate_hz: int,
+    mir1k_clips: int | None = None,
+    eif_seconds: float | None = None,
+    manifest: Manifest | None = None,
+) -> list[ValidationItem]:
     """Held-out material: MIR-1K validation singers at 0 dB, the held-out everything-is-free
     track, the MUSDB18 sample and the iKala clip (whatever exists under ``data_root``).
 
@@ -300,11 +331,14 @@ def build_validation_set(data_root: Path, sample_rate_hz: int, mir1k_clips: int 
     if mir1k.is_dir():
         clips = read_mir1k(mir1k, rate, singers_only=MIR1K_VALIDATION_SINGERS)
         for name, vocals, accompaniment in clips[:mir1k_clips]:
-            items.append(ValidationItem("mir1k", name, to_stereo(vocals),
-                                        to_stereo(accompaniment)))
+            items.append(ValidationItem("mir1k", name, to_stereo(vocals), to_stereo(accompaniment)))
             if manifest is not None:
-                manifest.add(mir1k / f"{name}.ogg", "validation", vocals.shape[1] / rate,
-                             "MIR-1K research use")
+                manifest.add(
+                    mir1k / f"{name}.ogg",
+                    "validation",
+                    vocals.shape[1] / rate,
+                    "MIR-1K research use",
+                )
     eif = data_root / "everything-is-free"
     for track in EIF_VALIDATION_TRACKS:
         if not (eif / track).is_dir():
@@ -316,23 +350,26 @@ def build_validation_set(data_root: Path, sample_rate_hz: int, mir1k_clips: int 
         if eif_seconds is not None:
             start = min(30 * rate, max(0, length - int(eif_seconds * rate)))
             stop = min(length, start + int(eif_seconds * rate))
-        items.append(ValidationItem("eif", track, vocals[:, start:stop],
-                                    accompaniment[:, start:stop]))
+        items.append(
+            ValidationItem("eif", track, vocals[:, start:stop], accompaniment[:, start:stop])
+        )
         if manifest is not None:
             manifest.add(eif / track, "validation", (stop - start) / rate, "CC0")
     musdb = data_root / "musdb18-sample"
     if musdb.is_dir():
         vocals, accompaniment = read_musdb_track(musdb, rate)
-        items.append(ValidationItem("musdb18_sample", "Music Delta - 80s Rock", vocals,
-                                    accompaniment))
+        items.append(
+            ValidationItem("musdb18_sample", "Music Delta - 80s Rock", vocals, accompaniment)
+        )
         if manifest is not None:
             manifest.add(musdb, "validation", vocals.shape[1] / rate, "CC BY-NC-SA 4.0")
     ikala = data_root / "ikala"
     if ikala.is_dir():
         for path in audio_files(ikala):
             audio = load_audio(path, rate)
-            items.append(ValidationItem("ikala", path.stem, to_stereo(audio[1:2]),
-                                        to_stereo(audio[0:1])))
+            items.append(
+                ValidationItem("ikala", path.stem, to_stereo(audio[1:2]), to_stereo(audio[0:1]))
+            )
             if manifest is not None:
                 manifest.add(path, "validation", audio.shape[1] / rate, "iKala research use")
     return items

@@ -28,8 +28,16 @@ def stft(signal: torch.Tensor, spec: StftSpec) -> torch.Tensor:
     lead_shape = signal.shape[:-1]
     flat = F.pad(signal.reshape(-1, num_samples), (lead, tail))
     window = torch.from_numpy(spec.analysis_window()).to(signal.device, signal.dtype)
-    spectrum = torch.stft(flat, spec.n_fft, spec.hop_samples, window=window, center=False,
-                          normalized=False, onesided=True, return_complex=True)
+    spectrum = torch.stft(
+        flat,
+        spec.n_fft,
+        spec.hop_samples,
+        window=window,
+        center=False,
+        normalized=False,
+        onesided=True,
+        return_complex=True,
+    )
     return spectrum.reshape(*lead_shape, spec.bins, frames)
 
 
@@ -51,8 +59,9 @@ def istft(spectrum: torch.Tensor, spec: StftSpec, num_samples: int) -> torch.Ten
     window = torch.from_numpy(spec.synthesis_window()).to(flat.device, real_dtype)
     pieces = torch.fft.irfft(flat, n=spec.n_fft, dim=-2) * window[:, None]  # (B, n_fft, T)
     length = (frames - 1) * spec.hop_samples + spec.n_fft
-    output = F.fold(pieces, output_size=(1, length), kernel_size=(1, spec.n_fft),
-                    stride=(1, spec.hop_samples))  # (B, 1, 1, length)
+    output = F.fold(
+        pieces, output_size=(1, length), kernel_size=(1, spec.n_fft), stride=(1, spec.hop_samples)
+    )  # (B, 1, 1, length)
     lead = spec.n_fft - spec.hop_samples
     output = output.reshape(-1, length)[:, lead : lead + num_samples]
     if output.shape[-1] < num_samples:

@@ -50,16 +50,21 @@ from unsing.stft import StftSpec
 def unet_config(config: Config) -> UNetConfig:
     """The architecture ``config`` asks for; its context must match ``model.context_frames``."""
     train = config.train
-    arch = UNetConfig(audio_channels=config.audio.channels, bins=config.stft.n_fft // 2 + 1,
-                      widths=train.widths, tcn_channels=train.tcn_channels,
-                      tcn_dilations=train.tcn_dilations,
-                      lookahead_frames=config.model.lookahead_frames)
+    arch = UNetConfig(
+        audio_channels=config.audio.channels,
+        bins=config.stft.n_fft // 2 + 1,
+        widths=train.widths,
+        tcn_channels=train.tcn_channels,
+        tcn_dilations=train.tcn_dilations,
+        lookahead_frames=config.model.lookahead_frames,
+    )
     if arch.context_frames != config.model.context_frames:
         raise ConfigError(
             f"{config.origin('model.context_frames')}: model.context_frames = "
             f"{config.model.context_frames}: the architecture (train.widths, "
             f"train.tcn_dilations, model.lookahead_frames) gives {arch.context_frames} frames "
-            f"of context; set model.context_frames: {arch.context_frames}")
+            f"of context; set model.context_frames: {arch.context_frames}"
+        )
     return arch
 
 
@@ -67,10 +72,16 @@ def git_commit() -> str:
     """The project's git commit (with ``-dirty`` if modified), or "unknown"."""
     root = PROJECT_ROOT or Path.cwd()
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (commit + ("-dirty" if dirty.strip() else "")) if commit else "unknown"
@@ -128,14 +139,20 @@ def validate(model: CausalUNet, items: list[ValidationItem], spec: StftSpec) -> 
         scores = per_set.setdefault(item.set_name, {"vocals": [], "accompaniment": []})
         scores["vocals"].append(sdr_db(item.vocals, vocals))
         scores["accompaniment"].append(sdr_db(item.accompaniment, accompaniment))
-    return {name: {stem: round(float(np.median(values)), 3) for stem, values in scores.items()}
-            for name, scores in per_set.items()}
+    return {
+        name: {stem: round(float(np.median(values)), 3) for stem, values in scores.items()}
+        for name, scores in per_set.items()
+    }
 
 
 def score_of(validation: dict[str, Any]) -> float:
     """One number to pick the best checkpoint: mean SDR of both stems on MIR-1K and EIF."""
-    values = [validation[s][stem] for s in ("mir1k", "eif") if s in validation
-              for stem in ("vocals", "accompaniment")]
+    values = [
+        validation[s][stem]
+        for s in ("mir1k", "eif")
+        if s in validation
+        for stem in ("vocals", "accompaniment")
+    ]
     return float(np.mean(values)) if values else -math.inf
 
 
@@ -148,8 +165,13 @@ class Loss(torch.nn.Module):
         self.waveform_weight = waveform_weight
         self.scale = 1.0 / math.sqrt(spec.n_fft)
 
-    def forward(self, mask: torch.Tensor, mixture_spec: torch.Tensor, vocals: torch.Tensor,
-                accompaniment: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(
+        self,
+        mask: torch.Tensor,
+        mixture_spec: torch.Tensor,
+        vocals: torch.Tensor,
+        accompaniment: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """mask, mixture_spec: ``(batch, channels, bins, frames)``; stems ``(batch, channels,
         samples)``. Returns the loss and its terms."""
         spec, n = self.spec, vocals.shape[-1]
@@ -158,14 +180,16 @@ class Loss(torch.nn.Module):
         magnitude = mixture_spec.abs()
         magnitude_loss = self.scale * (
             (mask * magnitude - vocal_spec.abs()).abs().mean()
-            + ((1 - mask) * magnitude - accompaniment_spec.abs()).abs().mean())
+            + ((1 - mask) * magnitude - accompaniment_spec.abs()).abs().mean()
+        )
         total = magnitude_loss
         terms = {"magnitude": float(magnitude_loss.detach())}
         if self.waveform_weight > 0:
             vocal_estimate = spectral.istft(mask * mixture_spec, spec, n)
             accompaniment_estimate = spectral.istft((1 - mask) * mixture_spec, spec, n)
-            waveform_loss = ((vocal_estimate - vocals).abs().mean()
-                             + (accompaniment_estimate - accompaniment).abs().mean())
+            waveform_loss = (vocal_estimate - vocals).abs().mean() + (
+                accompaniment_estimate - accompaniment
+            ).abs().mean()
             total = total + self.waveform_weight * waveform_loss
             terms["waveform"] = float(waveform_loss.detach())
         return total, terms
@@ -174,12 +198,18 @@ class Loss(torch.nn.Module):
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch."""
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - seeds code that uses the legacy global generator
     torch.manual_seed(seed)
 
 
-def train(config: Config, run_dir: Path, resume: bool = False, max_steps: int | None = None,
-          validation_items: list[ValidationItem] | None = None, quiet: bool = False) -> Path:
+def train(
+    config: Config,
+    run_dir: Path,
+    resume: bool = False,
+    max_steps: int | None = None,
+    validation_items: list[ValidationItem] | None = None,
+    quiet: bool = False,
+) -> Path:
     """Train (or resume) the U-Net; returns the run folder.
 
     Args:
@@ -193,8 +223,11 @@ def train(config: Config, run_dir: Path, resume: bool = False, max_steps: int | 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = int(os.environ.get("RANK", "0"))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) \
-        if torch.cuda.is_available() else torch.device("cpu")
+    device = (
+        torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if torch.cuda.is_available()
+        else torch.device("cpu")
+    )
     if distributed:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     settings = config.train
@@ -210,20 +243,29 @@ def train(config: Config, run_dir: Path, resume: bool = False, max_steps: int | 
     pool = build_training_pool(settings.data_root, rate, manifest)
     if validation_items is None:
         validation_items = build_validation_set(
-            settings.data_root, rate, mir1k_clips=settings.validation_mir1k_clips,
-            eif_seconds=settings.validation_eif_seconds, manifest=manifest)
+            settings.data_root,
+            rate,
+            mir1k_clips=settings.validation_mir1k_clips,
+            eif_seconds=settings.validation_eif_seconds,
+            manifest=manifest,
+        )
     manifest_dict = manifest.as_dict()
     if is_main:
         (run_dir / "manifest.json").write_text(json.dumps(manifest_dict, indent=1))
         (run_dir / "config.json").write_text(json.dumps(_jsonable(config), indent=1))
 
     model = CausalUNet(arch).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
-                                  weight_decay=1e-5)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-5)
     total_steps = settings.epochs * settings.steps_per_epoch
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=settings.learning_rate, total_steps=total_steps, pct_start=0.05,
-        anneal_strategy="cos", div_factor=10.0, final_div_factor=100.0)
+        optimizer,
+        max_lr=settings.learning_rate,
+        total_steps=total_steps,
+        pct_start=0.05,
+        anneal_strategy="cos",
+        div_factor=10.0,
+        final_div_factor=100.0,
+    )
     start_epoch, step, best_score = 0, 0, -math.inf
     if resume and (run_dir / "last.pt").is_file():
         state = torch.load(run_dir / "last.pt", map_location=device, weights_only=False)
@@ -237,19 +279,25 @@ def train(config: Config, run_dir: Path, resume: bool = False, max_steps: int | 
     trained = DistributedDataParallel(model) if distributed else model
     loss_fn = Loss(spec, settings.waveform_loss_weight)
     log_path = run_dir / "train_log.jsonl"
+    commit = git_commit()  # the code that runs, before anyone edits the tree
     started = time.time()
 
     for epoch in range(start_epoch, settings.epochs):
         model.train()
         epoch_started, losses, terms_sum = time.time(), [], {}
         progress = None if quiet or not is_main else _progress(epoch, settings.epochs)
-        task = progress.add_task(f"epoch {epoch + 1}/{settings.epochs}",
-                                 total=settings.steps_per_epoch) if progress else None
+        task = (
+            progress.add_task(
+                f"epoch {epoch + 1}/{settings.epochs}", total=settings.steps_per_epoch
+            )
+            if progress
+            else None
+        )
         for _ in range(settings.steps_per_epoch):
             examples = [mixer.sample() for _ in range(settings.batch_size)]
             mixture, vocals, accompaniment = (
-                torch.from_numpy(np.stack([e[i] for e in examples])).to(device)
-                for i in range(3))
+                torch.from_numpy(np.stack([e[i] for e in examples])).to(device) for i in range(3)
+            )
             mixture_spec = spectral.stft(mixture, spec)
             mask = _mask(trained, arch, mixture_spec.abs())
             loss, terms = loss_fn(mask, mixture_spec, vocals, accompaniment)
@@ -259,25 +307,33 @@ def train(config: Config, run_dir: Path, resume: bool = False, max_steps: int | 
             optimizer.step()
             schedule.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(loss.item())
             for name, value in terms.items():
                 terms_sum[name] = terms_sum.get(name, 0.0) + value
             if progress is not None:
                 seconds = time.time() - epoch_started
                 rate_eps = len(losses) * settings.batch_size * world_size / max(seconds, 1e-9)
-                progress.update(task, advance=1, description=(
-                    f"epoch {epoch + 1}/{settings.epochs} loss {np.mean(losses[-50:]):.4f} "
-                    f"{rate_eps:.1f} ex/s"))
+                progress.update(
+                    task,
+                    advance=1,
+                    description=(
+                        f"epoch {epoch + 1}/{settings.epochs} loss {np.mean(losses[-50:]):.4f} "
+                        f"{rate_eps:.1f} ex/s"
+                    ),
+                )
             if max_steps is not None and step >= max_steps:
                 break
         if progress is not None:
             progress.stop()
         record: dict[str, Any] = {
-            "epoch": epoch, "step": step, "loss": round(float(np.mean(losses)), 5),
+            "epoch": epoch,
+            "step": step,
+            "loss": round(float(np.mean(losses)), 5),
             **{f"loss_{k}": round(v / len(losses), 5) for k, v in terms_sum.items()},
             "learning_rate": schedule.get_last_lr()[0],
-            "examples_per_s": round(len(losses) * settings.batch_size * world_size
-                                    / (time.time() - epoch_started), 2),
+            "examples_per_s": round(
+                len(losses) * settings.batch_size * world_size / (time.time() - epoch_started), 2
+            ),
             "elapsed_s": round(time.time() - started, 1),
         }
         if is_main:
@@ -285,14 +341,22 @@ def train(config: Config, run_dir: Path, resume: bool = False, max_steps: int | 
             score = score_of(record["validation_sdr_db"])
             record["score_db"] = round(score, 3)
             state = {
-                "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-                "schedule_state": schedule.state_dict(), "epoch": epoch, "step": step,
-                "best_score": max(best_score, score), "architecture": arch.as_dict(),
-                "contract": contract(config, arch), "seed": settings.seed,
-                "git_commit": git_commit(), "manifest_sha1": manifest_dict["sha1"],
+                "model_state": model.state_dict(),
+                "optimizer_state": optimizer.state_dict(),
+                "schedule_state": schedule.state_dict(),
+                "epoch": epoch,
+                "step": step,
+                "best_score": max(best_score, score),
+                "architecture": arch.as_dict(),
+                "contract": contract(config, arch),
+                "seed": settings.seed,
+                "git_commit": commit,
+                "manifest_sha1": manifest_dict["sha1"],
                 "manifest_summary": {k: v for k, v in manifest_dict.items() if k != "entries"},
-                "config": _jsonable(config), "validation_sdr_db": record["validation_sdr_db"],
-                "torch_version": torch.__version__, "machine": platform.platform(),
+                "config": _jsonable(config),
+                "validation_sdr_db": record["validation_sdr_db"],
+                "torch_version": torch.__version__,
+                "machine": platform.platform(),
                 "world_size": world_size,
             }
             torch.save(state, run_dir / "last.pt")
@@ -320,12 +384,16 @@ def _mask(trained: torch.nn.Module, arch: UNetConfig, magnitude: torch.Tensor) -
     return trained(padded)[..., lookahead:]
 
 
-def _progress(epoch: int, epochs: int):  # noqa: ANN202 - rich is optional at import time
+def _progress(epoch: int, epochs: int) -> Any:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                        TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
-                        transient=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        transient=True,
+    )
     progress.start()
     return progress
 
@@ -352,11 +420,13 @@ def load_checkpoint(path: Path | str) -> tuple[CausalUNet, dict[str, Any]]:
 
 def run_from_args(config: Config, args: argparse.Namespace) -> int:
     """Run training for parsed ``unsing train`` arguments."""
-    name = args.run or time.strftime("%Y%m%d-%H%M%S")
+    name = args.name or time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(config.train.runs_dir) / name
     if (run_dir / "last.pt").exists() and not args.resume:
-        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or "
-                          f"choose another --run NAME")
+        raise ConfigError(
+            f"{run_dir} already holds a run; pass --resume to continue it or "
+            f"choose another --run NAME"
+        )
     train(config, run_dir, resume=args.resume, max_steps=args.max_steps, quiet=args.quiet)
     print(f"unsing: run saved in {run_dir}")
     return 0
@@ -367,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m unsing.models.train")
     parser.add_argument("--config", default=None)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
-    parser.add_argument("--run", default=None)
+    parser.add_argument("--name", default=None)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--quiet", action="store_true")

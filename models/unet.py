@@ -50,8 +50,10 @@ class UNetConfig:
         net_bins = self.bins - 1
         levels = len(self.widths)
         if net_bins & (net_bins - 1) or net_bins < 2 ** (levels + 1):
-            raise ValueError(f"bins - 1 = {net_bins} must be a power of two >= "
-                             f"{2 ** (levels + 1)} for {levels} levels")
+            raise ValueError(
+                f"bins - 1 = {net_bins} must be a power of two >= "
+                f"{2 ** (levels + 1)} for {levels} levels"
+            )
 
     @property
     def receptive_field_frames(self) -> int:
@@ -89,14 +91,27 @@ class CausalConv2d(nn.Module):
     training they come from left zero padding, in the streaming export from a state cache.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, freq_kernel: int = 3,
-                 time_kernel: int = 3, freq_stride: int = 1, time_dilation: int = 1,
-                 bias: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        freq_kernel: int = 3,
+        time_kernel: int = 3,
+        freq_stride: int = 1,
+        time_dilation: int = 1,
+        bias: bool = False,
+    ) -> None:
         super().__init__()
         self.time_state_frames = (time_kernel - 1) * time_dilation
-        self.conv = nn.Conv2d(in_channels, out_channels, (freq_kernel, time_kernel),
-                              stride=(freq_stride, 1), padding=(freq_kernel // 2, 0),
-                              dilation=(1, time_dilation), bias=bias)
+        self.conv = nn.Conv2d(
+            in_channels,
+            out_channels,
+            (freq_kernel, time_kernel),
+            stride=(freq_stride, 1),
+            padding=(freq_kernel // 2, 0),
+            dilation=(1, time_dilation),
+            bias=bias,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, in, freq, time) -> (batch, out, freq / stride, time)``."""
@@ -106,13 +121,17 @@ class CausalConv2d(nn.Module):
 class ConvBlock(nn.Module):
     """Two (conv, batch norm, LeakyReLU) layers."""
 
-    def __init__(self, in_channels: int, out_channels: int, time_kernel: int,
-                 negative_slope: float) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, time_kernel: int, negative_slope: float
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for cin in (in_channels, out_channels):
-            layers += [CausalConv2d(cin, out_channels, 3, time_kernel),
-                       nn.BatchNorm2d(out_channels), nn.LeakyReLU(negative_slope)]
+            layers += [
+                CausalConv2d(cin, out_channels, 3, time_kernel),
+                nn.BatchNorm2d(out_channels),
+                nn.LeakyReLU(negative_slope),
+            ]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,26 +179,34 @@ class CausalUNet(nn.Module):
         self.input_shift = nn.Parameter(torch.zeros(1, 1, net_bins, 1))
         self.stem = nn.Sequential(
             CausalConv2d(config.audio_channels, widths[0], 3, kt, freq_stride=2),
-            nn.BatchNorm2d(widths[0]), nn.LeakyReLU(slope))
+            nn.BatchNorm2d(widths[0]),
+            nn.LeakyReLU(slope),
+        )
         self.encoders = nn.ModuleList()
         self.downs = nn.ModuleList()
         for level, width in enumerate(widths):
             self.encoders.append(ConvBlock(width, width, kt, slope))
             if level + 1 < len(widths):
-                self.downs.append(nn.Sequential(
-                    CausalConv2d(width, widths[level + 1], 3, 1, freq_stride=2),
-                    nn.BatchNorm2d(widths[level + 1]), nn.LeakyReLU(slope)))
+                self.downs.append(
+                    nn.Sequential(
+                        CausalConv2d(width, widths[level + 1], 3, 1, freq_stride=2),
+                        nn.BatchNorm2d(widths[level + 1]),
+                        nn.LeakyReLU(slope),
+                    )
+                )
         coarse_bins = net_bins // 2 ** len(widths)
         coarse_features = widths[-1] * coarse_bins
         self.tcn_in = nn.Conv1d(coarse_features, config.tcn_channels, 1)
-        self.tcn = nn.Sequential(*[TemporalBlock(config.tcn_channels, kt, d, slope)
-                                   for d in config.tcn_dilations])
+        self.tcn = nn.Sequential(
+            *[TemporalBlock(config.tcn_channels, kt, d, slope) for d in config.tcn_dilations]
+        )
         self.tcn_out = nn.Conv1d(config.tcn_channels, coarse_features, 1)
         self.ups = nn.ModuleList()
         self.decoders = nn.ModuleList()
         for level in reversed(range(len(widths) - 1)):
-            self.ups.append(nn.ConvTranspose2d(widths[level + 1], widths[level], (2, 1),
-                                               stride=(2, 1)))
+            self.ups.append(
+                nn.ConvTranspose2d(widths[level + 1], widths[level], (2, 1), stride=(2, 1))
+            )
             self.decoders.append(ConvBlock(2 * widths[level], widths[level], 1, slope))
         self.head_up = nn.ConvTranspose2d(widths[0], widths[0], (2, 1), stride=(2, 1))
         self.head = nn.Conv2d(widths[0], config.audio_channels, 1)

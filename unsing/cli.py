@@ -75,15 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=cmd_info)
 
     train = commands.add_parser(
-        "train", parents=[common], help="train the U-Net (needs the train extra: torch)",
+        "train",
+        parents=[common],
+        help="train the U-Net (needs the train extra: torch)",
         description="Train the U-Net on the audio under train.data_root; settings come from the "
-                    "train section of config.yaml. Distributed: torchrun --nproc_per_node N -m "
-                    "unsing.models.train [same options].")
-    train.add_argument("--run", metavar="NAME", help="run folder under train.runs_dir "
-                                                     "(default: a timestamp)")
+        "train section of config.yaml. Distributed: torchrun --nproc_per_node N -m "
+        "unsing.models.train [same options].",
+    )
+    train.add_argument(
+        "--name", metavar="NAME", help="run folder under train.runs_dir (default: a timestamp)"
+    )
     train.add_argument("--resume", action="store_true", help="continue the run from last.pt")
-    train.add_argument("--max-steps", type=int, metavar="N",
-                       help="stop after N optimizer steps (smoke tests)")
+    train.add_argument(
+        "--max-steps", type=int, metavar="N", help="stop after N optimizer steps (smoke tests)"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=cmd_train)
     return parser
@@ -95,8 +100,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         from unsing.models.train import run_from_args
     except ImportError as error:
-        raise UnsingError(f"training needs torch ({error}); install the train extra: "
-                          f"`.venv/bin/pip install -e '.[train]'`") from None
+        raise UnsingError(
+            f"training needs torch ({error}); install the train extra: "
+            f"`.venv/bin/pip install -e '.[train]'`"
+        ) from None
     return run_from_args(config, args)
 
 

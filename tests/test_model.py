@@ -1,0 +1,103 @@
+"""The causal U-Net: causality, exact receptive field, look-ahead, mask range; torch STFT."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import require_module
+
+torch = require_module("torch")
+
+from unsing.config import ConfigError, load_config  # noqa: E402
+from unsing.models import spectral  # noqa: E402
+from unsing.models.train import unet_config  # noqa: E402
+from unsing.models.unet import CausalUNet, UNetConfig  # noqa: E402
+from unsing.stft import StftSpec, stft  # noqa: E402
+
+SMALL = UNetConfig(widths=(4, 4, 6, 8), tcn_channels=16, tcn_dilations=(1, 2, 4))
+
+
+def eval_model(config: UNetConfig) -> CausalUNet:
+    torch.manual_seed(0)
+    model = CausalUNet(config).eval()
+    with torch.no_grad():  # non-trivial batch-norm statistics
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def changed_output_frames(model: CausalUNet, frame: int, frames: int = 80) -> np.ndarray:
+    """Output frames whose mask logits change when input ``frame`` changes (float64 logits:
+    a saturated sigmoid would hide small changes)."""
+    model = model.double()
+    logits = []
+    hook = model.head.register_forward_hook(lambda _m, _i, output: logits.append(output))
+    torch.manual_seed(1)
+    magnitude = torch.rand(1, 2, 513, frames, dtype=torch.float64) * 5
+    poked = magnitude.clone()
+    poked[..., frame] += 3.0
+    with torch.no_grad():
+        model.mask(magnitude)
+        model.mask(poked)
+    hook.remove()
+    lookahead = model.config.lookahead_frames
+    difference = (logits[0] - logits[1]).abs().amax(dim=(0, 1, 2))[lookahead:]
+    return np.nonzero(difference.numpy() > 0.0)[0]  # outside the field: exactly equal
+
+
+def test_mask_shape_and_range() -> None:
+    model = eval_model(SMALL)
+    with torch.no_grad():
+        mask = model.mask(torch.rand(3, 2, 513, 17) * 100)
+    assert mask.shape == (3, 2, 513, 17)
+    assert float(mask.min()) >= 0.0 and float(mask.max()) <= 1.0
+    assert torch.equal(mask[:, :, -1], mask[:, :, -2])  # Nyquist reuses the bin below
+
+
+def test_causal_with_exactly_the_declared_receptive_field() -> None:
+    model = eval_model(SMALL)
+    rf = SMALL.receptive_field_frames
+    assert rf == 2 * (1 + 2 * 4) + 2 * (1 + 2 + 4) + 1 == 33
+    changed = changed_output_frames(model, frame=20)
+    assert changed.min() == 20, "no output before the changed frame may change"
+    assert changed.max() == 20 + rf - 1, "the change must reach exactly rf - 1 frames later"
+
+
+@pytest.mark.parametrize("lookahead", [1, 3])
+def test_lookahead_sees_exactly_that_many_future_frames(lookahead: int) -> None:
+    config = UNetConfig(
+        widths=SMALL.widths, tcn_channels=16, tcn_dilations=(1, 2, 4), lookahead_frames=lookahead
+    )
+    model = eval_model(config)
+    changed = changed_output_frames(model, frame=40)
+    assert changed.min() == 40 - lookahead
+    assert changed.max() == 40 + config.context_frames - 1
+    assert config.context_frames + lookahead == config.receptive_field_frames
+
+
+def test_architecture_must_match_the_configured_context() -> None:
+    config = load_config()
+    assert unet_config(config).context_frames == config.model.context_frames
+    with pytest.raises(
+        ConfigError,
+        match=r"model\.context_frames = 81: the architecture .* gives 85 frames of context; "
+        r"set model\.context_frames: 85",
+    ):
+        unet_config(load_config(overrides=["train.tcn_dilations=[1,2,4,8,16,2]"]))
+
+
+def test_config_round_trip() -> None:
+    assert UNetConfig.from_dict(SMALL.as_dict()) == SMALL
+    with pytest.raises(ValueError, match="power of two"):
+        UNetConfig(bins=500)
+
+
+@pytest.mark.parametrize("spec", [StftSpec(1024, 256), StftSpec(512, 256, "sqrt_hann")])
+def test_torch_stft_equals_the_numpy_definition(music_like_signal, spec: StftSpec) -> None:
+    signal = music_like_signal[:, :20000]
+    ours = spectral.stft(torch.from_numpy(signal), spec).numpy()
+    np.testing.assert_allclose(ours, stft(signal, spec), rtol=0, atol=1e-9)
+    restored = spectral.istft(torch.from_numpy(stft(signal, spec)), spec, signal.shape[-1])
+    np.testing.assert_allclose(restored.numpy(), signal, rtol=0, atol=1e-10)

@@ -1,0 +1,140 @@
+"""Training on a tiny synthetic data tree: checkpoints carry the contract, resume continues,
+and distributed data parallel runs with 2 CPU processes (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import require_module
+
+torch = require_module("torch")
+
+from unsing.config import load_config  # noqa: E402
+from unsing.models.train import load_checkpoint, separate, train  # noqa: E402
+from unsing.stft import StftSpec  # noqa: E402
+
+# A tiny architecture: receptive field 2 * (1 + 2 * 4) + 2 * 1 + 1 = 21 frames.
+TINY = [
+    "train.widths=[2,2,2,2]",
+    "train.tcn_channels=4",
+    "train.tcn_dilations=[1]",
+    "model.context_frames=21",
+    "train.batch_size=2",
+    "train.excerpt_seconds=0.5",
+    "train.steps_per_epoch=2",
+    "train.epochs=3",
+    "train.threads=1",
+    "train.validation_mir1k_clips=1",
+    "train.validation_eif_seconds=2",
+]
+
+
+def write_tree(root: Path) -> Path:
+    """MIR-1K-style clips (16 kHz, left = accompaniment, right = voice) and two
+    everything-is-free-style tracks (48 kHz stereo stems), one of them the held-out 'sodium'."""
+    rng = np.random.default_rng(0)
+    for singer in ("zed", "yan", "abjones"):
+        t = np.arange(2 * 16000) / 16000
+        clip = np.stack([0.2 * rng.standard_normal(t.size), 0.3 * np.sin(2 * np.pi * 330 * t)], 1)
+        path = root / "mir1k" / "audio" / f"{singer}_1_01.ogg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(path, clip, 16000, format="OGG", subtype="VORBIS")
+    for track in ("lithium", "sodium"):
+        t = np.arange(3 * 48000) / 48000
+        folder = root / "everything-is-free" / track
+        folder.mkdir(parents=True)
+        voice = 0.2 * np.sin(2 * np.pi * 440 * t) * (np.sin(2 * np.pi * 0.7 * t) > 0)
+        soundfile.write(folder / "vocals.ogg", np.stack([voice, voice], 1), 48000)
+        soundfile.write(folder / "accompaniment.ogg", 0.1 * rng.standard_normal((t.size, 2)), 48000)
+    return root
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path):
+    data_root = write_tree(tmp_path / "data")
+    return load_config(
+        overrides=[*TINY, f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
+    )
+
+
+def test_training_writes_log_manifest_and_checkpoints_with_the_contract(tiny_config) -> None:
+    run_dir = train(tiny_config, Path(tiny_config.train.runs_dir) / "a", quiet=True)
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1, 2] and log[-1]["step"] == 6
+    for record in log:
+        assert set(record["validation_sdr_db"]) == {"mir1k", "eif"}
+        assert np.isfinite(record["loss"]) and record["examples_per_s"] > 0
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    roles = {e["role"] for e in manifest["entries"]}
+    assert roles == {"pair", "validation"}
+    paths = [e["path"] for e in manifest["entries"] if e["role"] == "pair"]
+    assert not any("abjones" in p or "sodium" in p for p in paths), "validation leaked"
+    model, state = load_checkpoint(run_dir / "last.pt")
+    assert state["contract"]["sample_rate_hz"] == 44100
+    assert state["contract"]["n_fft"] == 1024 and state["contract"]["hop_samples"] == 256
+    assert state["contract"]["context_frames"] == 21
+    assert state["contract"]["lookahead_frames"] == 0
+    assert state["seed"] == 1234 and state["manifest_sha1"] == manifest["sha1"]
+    assert state["git_commit"]
+    mixture = np.random.default_rng(1).standard_normal((2, 4000)).astype(np.float32)
+    vocals, accompaniment = separate(model, mixture, StftSpec(1024, 256))
+    np.testing.assert_allclose(vocals + accompaniment, mixture, atol=1e-4)
+
+
+def test_resume_continues_where_the_run_stopped(tiny_config) -> None:
+    run_dir = Path(tiny_config.train.runs_dir) / "b"
+    train(tiny_config, run_dir, max_steps=2, quiet=True)
+    assert len((run_dir / "train_log.jsonl").read_text().splitlines()) == 1
+    train(tiny_config, run_dir, resume=True, quiet=True)
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [0, 1, 2]
+    assert [r["step"] for r in log] == [2, 4, 6]
+
+
+def test_same_seed_same_weights(tiny_config, tmp_path: Path) -> None:
+    first = train(tiny_config, tmp_path / "runs" / "c", max_steps=2, quiet=True)
+    second = train(tiny_config, tmp_path / "runs" / "d", max_steps=2, quiet=True)
+    a = torch.load(first / "last.pt", weights_only=False)["model_state"]
+    b = torch.load(second / "last.pt", weights_only=False)["model_state"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_distributed_data_parallel_with_two_cpu_processes(tiny_config, tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "ddp"
+    data_root = tiny_config.train.data_root
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29533",
+        "-m",
+        "unsing.models.train",
+        "--name",
+        "ddp",
+        "--quiet",
+        *[arg for item in TINY for arg in ("--set", item)],
+        "--set",
+        f"train.data_root={data_root}",
+        "--set",
+        f"train.runs_dir={tmp_path / 'runs'}",
+        "--set",
+        "train.epochs=2",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 2, "only rank 0 logs, once per epoch"
+    _, state = load_checkpoint(run_dir / "last.pt")
+    assert state["world_size"] == 2 and state["step"] == 4
