@@ -286,6 +286,16 @@ def build_training_pool(
     return pool
 
 
+def _loudest_window(audio: np.ndarray, window_samples: int, sample_rate_hz: int) -> int:
+    """Start (whole seconds) of the ``window_samples`` stretch of ``audio`` with most energy."""
+    seconds = audio.shape[1] // sample_rate_hz
+    energy = np.square(audio[:, : seconds * sample_rate_hz], dtype=np.float64)
+    per_second = energy.reshape(audio.shape[0], seconds, sample_rate_hz).sum(axis=(0, 2))
+    span = max(1, window_samples // sample_rate_hz)
+    totals = np.convolve(per_second, np.ones(span), mode="valid")
+    return int(np.argmax(totals)) * sample_rate_hz
+
+
 def _licence_note(path: Path) -> str:
     """First line of the ``.txt`` licence file beside ``path``, else a pointer to the README."""
     licence_file = path.with_suffix(".txt")
@@ -323,7 +333,8 @@ def build_validation_set(
 
     Args:
         mir1k_clips: use only the first N MIR-1K clips (sorted by name); None for all.
-        eif_seconds: cut each everything-is-free track to N seconds from 30 s in; None: whole.
+        eif_seconds: cut each everything-is-free track to the N seconds with the most vocal
+            energy; None: the whole track.
     """
     rate = sample_rate_hz
     items: list[ValidationItem] = []
@@ -347,9 +358,9 @@ def build_validation_set(
         accompaniment = to_stereo(load_audio(eif / track / "accompaniment.ogg", rate))
         length = min(vocals.shape[1], accompaniment.shape[1])
         start, stop = 0, length
-        if eif_seconds is not None:
-            start = min(30 * rate, max(0, length - int(eif_seconds * rate)))
-            stop = min(length, start + int(eif_seconds * rate))
+        if eif_seconds is not None and int(eif_seconds * rate) < length:
+            start = _loudest_window(vocals, int(eif_seconds * rate), rate)
+            stop = start + int(eif_seconds * rate)
         items.append(
             ValidationItem("eif", track, vocals[:, start:stop], accompaniment[:, start:stop])
         )

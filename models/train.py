@@ -255,7 +255,9 @@ def train(
         (run_dir / "config.json").write_text(json.dumps(_jsonable(config), indent=1))
 
     model = CausalUNet(arch).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-5)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=settings.learning_rate, weight_decay=1e-5, foreach=True
+    )
     total_steps = settings.epochs * settings.steps_per_epoch
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
