@@ -133,6 +133,8 @@ def error_of(*args, **kwargs) -> str:
         ),
         ("midi:\n  channel: 17\n", ["midi.channel = 17", "from 1 to 16"]),
         ("midi:\n  mappings: {}\n", ["midi.mappings = {}", "must be a list"]),
+        ("train:\n  widths: []\n", ["train.widths = []", "must list at least one value"]),
+        ("train:\n  widths: [8, x]\n", ["train.widths[1] = 'x'", "an integer"]),
         (
             "midi:\n  mappings:\n    - {param: volume, cc: 1, mode: absolute}\n",
             ["midi.mappings[0].param = 'volume'", "allowed: vocal_gain"],
@@ -188,6 +190,10 @@ def test_each_mistake_gives_one_line_naming_file_key_value_and_allowed(
     assert message.startswith(str(path)), message
     for fragment in expected:
         assert fragment in message, message
+
+
+def test_no_midi_mappings_is_allowed(write_config) -> None:
+    assert load_config(write_config("midi:\n  mappings: []\n")).midi.mappings == ()
 
 
 def test_same_note_on_different_channels_is_fine(write_config) -> None:

@@ -413,12 +413,14 @@ def _convert(
         return _build(hint, value, f"{key}.", origins)
     if origin is tuple:  # tuple[Item, ...]
         item_type = typing.get_args(hint)[0]
-        if not isinstance(value, list) or not value:
-            raise ConfigError(f"{source}: {key} = {value!r}: must be a non-empty list")
-        if dataclasses.is_dataclass(item_type):
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {key} = {value!r}: must be a list")
+        if dataclasses.is_dataclass(item_type):  # e.g. midi.mappings: may be empty
             return tuple(
                 _build(item_type, item, f"{key}[{i}].", origins) for i, item in enumerate(value)
             )
+        if not value:
+            raise ConfigError(f"{source}: {key} = []: must list at least one value")
         return tuple(
             _convert(item_type, item, field, f"{key}[{i}]", origins) for i, item in enumerate(value)
         )
