@@ -25,6 +25,7 @@ bin reuses the mask of the bin below it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -84,11 +85,36 @@ class UNetConfig:
         return cls(**values)
 
 
-class CausalConv2d(nn.Module):
+class _StreamableConv(nn.Module):
+    """A causal conv whose ``time_state_frames`` past input frames come from left zero padding
+    (whole sequences) or, in streaming mode, from ``stream_state`` (set by
+    :class:`StreamingUNet`), in which case the newest past frames are left in ``stream_state_out``.
+    """
+
+    time_state_frames: int
+    conv: nn.Module
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stream_state: torch.Tensor | None = None
+        self.stream_state_out: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(..., time) -> (..., time)`` causal convolution."""
+        if self.time_state_frames == 0:
+            return self.conv(x)
+        if self.stream_state is None:
+            return self.conv(F.pad(x, (self.time_state_frames, 0)))
+        history = torch.cat([self.stream_state, x], dim=-1)
+        self.stream_state_out = history[..., -self.time_state_frames :]
+        return self.conv(history)
+
+
+class CausalConv2d(_StreamableConv):
     """Conv over ``(batch, channels, freq, time)``: centred in frequency, causal in time.
 
     ``time_state_frames`` past input frames are needed to compute one new output frame: in
-    training they come from left zero padding, in the streaming export from a state cache.
+    training they come from left zero padding, in the streaming form from a state cache.
     """
 
     def __init__(
@@ -113,10 +139,6 @@ class CausalConv2d(nn.Module):
             bias=bias,
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, in, freq, time) -> (batch, out, freq / stride, time)``."""
-        return self.conv(F.pad(x, (self.time_state_frames, 0)))
-
 
 class ConvBlock(nn.Module):
     """Two (conv, batch norm, LeakyReLU) layers."""
@@ -139,17 +161,13 @@ class ConvBlock(nn.Module):
         return self.layers(x)
 
 
-class CausalConv1d(nn.Module):
+class CausalConv1d(_StreamableConv):
     """Causal dilated conv over ``(batch, channels, time)``."""
 
     def __init__(self, channels: int, kernel: int, dilation: int) -> None:
         super().__init__()
         self.time_state_frames = (kernel - 1) * dilation
         self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, channels, time) -> (batch, channels, time)``."""
-        return self.conv(F.pad(x, (self.time_state_frames, 0)))
 
 
 class TemporalBlock(nn.Module):
@@ -249,3 +267,65 @@ class CausalUNet(nn.Module):
             return self(magnitude)
         padded = F.pad(magnitude, (0, lookahead))
         return self(padded)[..., lookahead:]
+
+
+class StreamingUNet(nn.Module):
+    """Frame-by-frame evaluation of a :class:`CausalUNet` with explicit state.
+
+    Each causal convolution keeps its last ``time_state_frames`` input frames as a state tensor;
+    one call computes one new frame, so a hop costs one frame of compute instead of a window.
+    ``forward(frame, *states) -> (mask_frame, *new_states)``: states are graph inputs and
+    outputs (the stateful ONNX export), zeros at the start of a stream (:meth:`initial_states`).
+    With ``lookahead_frames = L`` the mask returned after pushing frame ``t`` is the mask of
+    frame ``t - L``. Shares the weights of ``model`` (eval mode).
+    """
+
+    def __init__(self, model: CausalUNet) -> None:
+        super().__init__()
+        self.model = model
+        self.stateful = [
+            m for m in model.modules() if isinstance(m, _StreamableConv) and m.time_state_frames > 0
+        ]
+        self._state_shapes = self._measure_state_shapes()
+
+    def _measure_state_shapes(self) -> list[tuple[int, ...]]:
+        """Each stateful conv's input shape for one frame (batch and time dropped)."""
+        shapes: dict[int, tuple[int, ...]] = {}
+
+        def recorder(index: int) -> Callable[..., None]:
+            def record(module: _StreamableConv, inputs: tuple, _output: torch.Tensor) -> None:
+                shapes.setdefault(index, (*inputs[0].shape[1:-1], module.time_state_frames))
+
+            return record
+
+        hooks = [conv.register_forward_hook(recorder(i)) for i, conv in enumerate(self.stateful)]
+        try:
+            config = self.model.config
+            with torch.no_grad():
+                self.model(torch.zeros(1, config.audio_channels, config.bins, 1))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return [shapes[i] for i in range(len(self.stateful))]
+
+    def state_shapes(self, batch: int = 1) -> list[tuple[int, ...]]:
+        """Shape of each state tensor: ``(batch, channels, [freq,] frames)``."""
+        return [(batch, *shape) for shape in self._state_shapes]
+
+    def initial_states(self, batch: int = 1) -> list[torch.Tensor]:
+        """All-zero states: the start of a stream (and after a reset)."""
+        return [torch.zeros(shape) for shape in self.state_shapes(batch)]
+
+    def forward(self, frame: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One frame ``(batch, channels, bins, 1)`` and the states -> mask frame, new states."""
+        if len(states) != len(self.stateful):
+            raise ValueError(f"expected {len(self.stateful)} states, got {len(states)}")
+        for conv, state in zip(self.stateful, states, strict=True):
+            conv.stream_state = state
+        try:
+            mask = self.model(frame)
+            new_states = tuple(conv.stream_state_out for conv in self.stateful)
+        finally:
+            for conv in self.stateful:
+                conv.stream_state = conv.stream_state_out = None
+        return (mask, *new_states)

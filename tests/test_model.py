@@ -101,3 +101,35 @@ def test_torch_stft_equals_the_numpy_definition(music_like_signal, spec: StftSpe
     np.testing.assert_allclose(ours, stft(signal, spec), rtol=0, atol=1e-9)
     restored = spectral.istft(torch.from_numpy(stft(signal, spec)), spec, signal.shape[-1])
     np.testing.assert_allclose(restored.numpy(), signal, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("lookahead", [0, 2])
+def test_streaming_frame_by_frame_equals_the_whole_sequence(lookahead: int) -> None:
+    """The stateful form (one new frame per call, cached past activations) computes exactly
+    the mask of the whole-sequence forward."""
+    from unsing.models.unet import StreamingUNet
+
+    config = UNetConfig(
+        widths=SMALL.widths, tcn_channels=16, tcn_dilations=(1, 2, 4), lookahead_frames=lookahead
+    )
+    model = eval_model(config)
+    streaming = StreamingUNet(model)
+    assert len(streaming.stateful) == 1 + 2 * 4 + 3  # stem, two convs per level, TCN
+    torch.manual_seed(3)
+    magnitude = torch.rand(2, 2, 513, 60) * 4
+    with torch.no_grad():
+        whole = model(magnitude)
+        states = streaming.initial_states(batch=2)
+        assert [tuple(s.shape) for s in states] == streaming.state_shapes(batch=2)
+        frames = []
+        for t in range(magnitude.shape[-1]):
+            mask, *states = streaming(magnitude[..., t : t + 1], *states)
+            frames.append(mask)
+    torch.testing.assert_close(torch.cat(frames, dim=-1), whole, rtol=0, atol=1e-5)
+    # with look-ahead L, the mask after pushing frame t belongs to frame t - L
+    aligned = model.mask(magnitude)[..., : magnitude.shape[-1] - lookahead]
+    torch.testing.assert_close(
+        torch.cat(frames, dim=-1)[..., lookahead:], aligned, rtol=0, atol=1e-5
+    )
+    for conv in streaming.stateful:  # streaming mode leaves no state behind
+        assert conv.stream_state is None and conv.stream_state_out is None
