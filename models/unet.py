@@ -299,11 +299,14 @@ class StreamingUNet(nn.Module):
             return record
 
         hooks = [conv.register_forward_hook(recorder(i)) for i, conv in enumerate(self.stateful)]
+        was_training = self.model.training
         try:
             config = self.model.config
             with torch.no_grad():
+                self.model.eval()  # never touch batch-norm statistics
                 self.model(torch.zeros(1, config.audio_channels, config.bins, 1))
         finally:
+            self.model.train(was_training)
             for hook in hooks:
                 hook.remove()
         return [shapes[i] for i in range(len(self.stateful))]

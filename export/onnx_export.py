@@ -1,0 +1,161 @@
+"""PyTorch checkpoint -> ONNX: a window graph and a streaming (stateful) graph.
+
+* window graph (``<name>.window.onnx``): input ``magnitude`` ``[batch, channels, bins,
+  context + lookahead frames]``, output ``mask`` ``[batch, channels, bins, 1]``: the mask of the
+  frame ``lookahead`` frames before the newest one. The engine can always run it (it recomputes
+  the whole window each hop).
+* streaming graph (``<name>.onnx``): inputs ``frame`` ``[batch, channels, bins, 1]`` and the
+  states ``state_0 .. state_{n-1}`` (each causal convolution's last input frames), outputs
+  ``mask`` and ``state_0_out ..``: one frame of compute per hop. States start at zero (and are
+  reset to zero after a dropout); their names and shapes are in the contract.
+
+Both files carry the model contract in ``metadata_props`` (see :func:`contract_metadata`), and
+every export is checked: PyTorch vs onnxruntime on random input and on real audio, and the
+streaming graph run frame by frame vs the window graph and PyTorch.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from unsing import __version__
+from unsing.models.unet import CausalUNet, StreamingUNet
+
+OPSET = 17
+
+
+class WindowGraph(nn.Module):
+    """Whole window in, mask of the emitted frame out."""
+
+    def __init__(self, model: CausalUNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """``[batch, channels, bins, window] -> [batch, channels, bins, 1]``."""
+        return self.model(magnitude)[..., -1:]
+
+
+def contract_metadata(
+    state: dict[str, Any],
+    graph: str,
+    checkpoint_sha256: str,
+    streaming: StreamingUNet | None = None,
+) -> dict[str, str]:
+    """The model contract as ONNX ``metadata_props`` (all values are strings)."""
+    contract = state["contract"]
+    arch = state["architecture"]
+    summary = state.get("manifest_summary", {})
+    metadata = {
+        "unsing.format": "1",
+        "unsing.graph": graph,
+        "unsing.sample_rate_hz": str(contract["sample_rate_hz"]),
+        "unsing.n_fft": str(contract["n_fft"]),
+        "unsing.hop_samples": str(contract["hop_samples"]),
+        "unsing.window": str(contract["window"]),
+        "unsing.channels": str(contract["channels"]),
+        "unsing.bins": str(arch["bins"]),
+        "unsing.context_frames": str(contract["context_frames"]),
+        "unsing.lookahead_frames": str(contract["lookahead_frames"]),
+        "unsing.window_frames": str(contract["context_frames"] + contract["lookahead_frames"]),
+        "unsing.mask": "vocals = mask * X; accompaniment = (1 - mask) * X; X = complex mixture "
+        "STFT; mask in [0, 1] per channel and bin",
+        "unsing.training_data": json.dumps(summary.get("seconds_per_role", {})),
+        "unsing.training_manifest_sha1": str(state.get("manifest_sha1", "")),
+        "unsing.source_checkpoint_sha256": checkpoint_sha256,
+        "unsing.git_commit": str(state.get("git_commit", "")),
+        "unsing.version": __version__,
+        "unsing.architecture": json.dumps(arch),
+    }
+    if streaming is not None:
+        shapes = streaming.state_shapes(batch=1)
+        metadata["unsing.state_names"] = json.dumps([f"state_{i}" for i in range(len(shapes))])
+        metadata["unsing.state_shapes"] = json.dumps([list(s) for s in shapes])
+        metadata["unsing.state_init"] = "zeros"
+    return metadata
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _to_onnx(
+    module: nn.Module,
+    args: tuple[torch.Tensor, ...],
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant-folding notes from the TorchScript exporter
+        torch.onnx.export(
+            module,
+            args,
+            buffer,
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            do_constant_folding=True,
+        )
+    return buffer.getvalue()
+
+
+def _with_metadata(model_bytes: bytes, metadata: dict[str, str]) -> bytes:
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    onnx.helper.set_model_props(model, metadata)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _frozen_copy(model: CausalUNet) -> CausalUNet:
+    """An eval-mode copy: torch.onnx.export restores the wrapper's train/eval mode afterwards,
+    which would otherwise flip the caller's model (and its batch-norm statistics)."""
+    return copy.deepcopy(model).eval()
+
+
+def export_window_graph(model: CausalUNet, path: Path, metadata: dict[str, str]) -> Path:
+    """Write the window graph to ``path``."""
+    model = _frozen_copy(model)
+    config = model.config
+    window = config.receptive_field_frames
+    example = torch.rand(1, config.audio_channels, config.bins, window)
+    onnx_bytes = _to_onnx(
+        WindowGraph(model).eval(),
+        (example,),
+        ["magnitude"],
+        ["mask"],
+        {"magnitude": {0: "batch"}, "mask": {0: "batch"}},
+    )
+    path.write_bytes(_with_metadata(onnx_bytes, metadata))
+    return path
+
+
+def export_streaming_graph(model: CausalUNet, path: Path, metadata: dict[str, str]) -> Path:
+    """Write the streaming graph (one frame + explicit states) to ``path``."""
+    model = _frozen_copy(model)
+    streaming = StreamingUNet(model).eval()
+    config = model.config
+    frame = torch.rand(1, config.audio_channels, config.bins, 1)
+    states = streaming.initial_states(batch=1)
+    count = len(states)
+    inputs = ["frame"] + [f"state_{i}" for i in range(count)]
+    outputs = ["mask"] + [f"state_{i}_out" for i in range(count)]
+    dynamic = {name: {0: "batch"} for name in inputs + outputs}
+    onnx_bytes = _to_onnx(streaming, (frame, *states), inputs, outputs, dynamic)
+    path.write_bytes(_with_metadata(onnx_bytes, metadata))
+    return path
