@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -159,3 +160,75 @@ def export_streaming_graph(model: CausalUNet, path: Path, metadata: dict[str, st
     onnx_bytes = _to_onnx(streaming, (frame, *states), inputs, outputs, dynamic)
     path.write_bytes(_with_metadata(onnx_bytes, metadata))
     return path
+
+
+#: Parity tolerance on mask values (masks are in [0, 1]): max absolute difference allowed
+#: between PyTorch, the window graph and the streaming graph.
+MASK_ATOL = 1e-4
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_streaming_graph(
+    session: Any, magnitude: np.ndarray, state_shapes: list[tuple[int, ...]]
+) -> np.ndarray:
+    """Feed ``magnitude`` ``(batch, channels, bins, frames)`` frame by frame; masks, same shape."""
+    states = [np.zeros(shape, np.float32) for shape in state_shapes]
+    masks = []
+    for t in range(magnitude.shape[-1]):
+        feed = {"frame": np.ascontiguousarray(magnitude[..., t : t + 1])}
+        feed.update({f"state_{i}": state for i, state in enumerate(states)})
+        mask, *states = session.run(None, feed)
+        masks.append(mask)
+    return np.concatenate(masks, axis=-1)
+
+
+def check_parity(
+    model: CausalUNet,
+    streaming_path: Path,
+    window_path: Path,
+    magnitude: np.ndarray,
+    window_stride: int = 7,
+) -> dict[str, float]:
+    """Max absolute mask differences between PyTorch and both graphs on ``magnitude``.
+
+    Args:
+        magnitude: ``(1, channels, bins, frames)`` float32, e.g. from a real song.
+        window_stride: check the window graph at every ``window_stride``-th frame (cost).
+
+    Returns:
+        ``{"streaming_vs_torch", "window_vs_torch", "streaming_vs_window"}`` in mask units.
+    """
+    model = _frozen_copy(model)
+    with torch.no_grad():
+        reference = model(torch.from_numpy(magnitude)).numpy()
+    streaming = StreamingUNet(model)
+    streamed = run_streaming_graph(
+        _session(streaming_path), magnitude, streaming.state_shapes(batch=1)
+    )
+    window = model.config.receptive_field_frames
+    padded = np.concatenate(
+        [np.zeros((*magnitude.shape[:-1], window - 1), np.float32), magnitude], axis=-1
+    )
+    window_session = _session(window_path)
+    frames = range(0, magnitude.shape[-1], window_stride)
+    windowed = np.stack(
+        [
+            window_session.run(None, {"magnitude": padded[..., t : t + window]})[0][..., 0]
+            for t in frames
+        ],
+        axis=-1,
+    )
+    picked = list(frames)
+    return {
+        "streaming_vs_torch": float(np.abs(streamed - reference).max()),
+        "window_vs_torch": float(np.abs(windowed - reference[..., picked]).max()),
+        "streaming_vs_window": float(np.abs(windowed - streamed[..., picked]).max()),
+    }

@@ -91,7 +91,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=cmd_train)
+
+    export = commands.add_parser(
+        "export",
+        help="export a checkpoint to ONNX (streaming + window graphs), check parity",
+        description="Writes MODEL.onnx (streaming graph: one frame + state per hop) and "
+        "MODEL.window.onnx (window graph), the model contract in their metadata, and "
+        "checks PyTorch vs onnxruntime parity on random input and real audio.",
+    )
+    export.add_argument("checkpoint", metavar="CHECKPOINT.pt")
+    export.add_argument("-o", "--out", required=True, metavar="MODEL.onnx")
+    export.add_argument(
+        "--audio",
+        metavar="FILE",
+        help="real audio for the parity check (default: the demo song if found)",
+    )
+    export.set_defaults(handler=cmd_export)
     return parser
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``unsing export``: checkpoint -> ONNX graphs, parity printed; exit 1 if it fails."""
+    try:
+        from unsing.export.export_checkpoint import export_checkpoint
+    except ImportError as error:
+        raise UnsingError(
+            f"export needs torch and onnx ({error}); install the train extra: "
+            f"`.venv/bin/pip install -e '.[train]'`"
+        ) from None
+    checkpoint = Path(args.checkpoint)
+    if not checkpoint.is_file():
+        raise UnsingError(f"{checkpoint}: checkpoint not found")
+    audio = Path(args.audio) if args.audio else _default_parity_audio()
+    report = export_checkpoint(checkpoint, Path(args.out), audio)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def _default_parity_audio() -> Path | None:
+    from unsing import PROJECT_ROOT
+
+    for candidate in ((PROJECT_ROOT or Path.cwd()) / "assets").glob("*.ogg"):
+        return candidate
+    return None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
