@@ -69,7 +69,7 @@ def export_checkpoint(checkpoint: Path, out: Path, audio: Path | None = None) ->
 
     try:
         model, state = load_checkpoint(checkpoint)
-    except (OSError, RuntimeError, KeyError, ValueError) as error:
+    except Exception as error:  # torch.load raises pickle, zip, runtime and key errors
         raise ModelFileError(f"{checkpoint}: not a usable unsing checkpoint ({error})") from None
     digest = file_sha256(checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)

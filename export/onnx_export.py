@@ -201,7 +201,8 @@ def check_parity(
 
     Args:
         magnitude: ``(1, channels, bins, frames)`` float32, e.g. from a real song.
-        window_stride: check the window graph at every ``window_stride``-th frame (cost).
+        window_stride: check the window graph at every ``window_stride``-th frame (cost), from
+            the first frame with a full window.
 
     Returns:
         ``{"streaming_vs_torch", "window_vs_torch", "streaming_vs_window"}`` in mask units.
@@ -213,15 +214,19 @@ def check_parity(
     streamed = run_streaming_graph(
         _session(streaming_path), magnitude, streaming.state_shapes(batch=1)
     )
+    # The window graph needs a full window of real frames: at the very start of a stream it
+    # would see zero magnitudes where the causal model sees zero activations (the streaming
+    # graph's zero states), so it is compared from frame window - 1 on.
     window = model.config.receptive_field_frames
-    padded = np.concatenate(
-        [np.zeros((*magnitude.shape[:-1], window - 1), np.float32), magnitude], axis=-1
-    )
+    if magnitude.shape[-1] < window:
+        raise ValueError(f"parity needs at least {window} frames, got {magnitude.shape[-1]}")
     window_session = _session(window_path)
-    frames = range(0, magnitude.shape[-1], window_stride)
+    frames = range(window - 1, magnitude.shape[-1], window_stride)
     windowed = np.stack(
         [
-            window_session.run(None, {"magnitude": padded[..., t : t + window]})[0][..., 0]
+            window_session.run(
+                None, {"magnitude": np.ascontiguousarray(magnitude[..., t - window + 1 : t + 1])}
+            )[0][..., 0]
             for t in frames
         ],
         axis=-1,

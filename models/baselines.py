@@ -260,7 +260,9 @@ class SpleeterTwoStems:
             missing -= set(checkpoint)
             if missing:
                 raise SpleeterUnavailableError(f"checkpoint {index} lacks {sorted(missing)[:3]}")
-            state.update({key: torch.from_numpy(checkpoint[key]) for key in state if key in checkpoint})
+            state.update(
+                {key: torch.from_numpy(checkpoint[key]) for key in state if key in checkpoint}
+            )
             network.load_state_dict(state)
             network.eval()
             self.networks.append(network)

@@ -14,14 +14,21 @@ Layouts:
 Every source is decoded with soundfile, converted to float32 ``(channels, samples)`` and resampled
 with soxr to the model's rate. A :class:`Manifest` lists every file used, with duration, role and
 licence, and is saved with each training run.
+
+Validation material has one loader per set (:func:`load_mir1k_validation`,
+:func:`load_everything_is_free`, :func:`load_musdb18_sample`, :func:`load_ikala`), each yielding
+:class:`ValidationItem` with the stems' own channel count (MIR-1K and iKala mono). Training uses
+them through :func:`build_validation_set` (stereo, as the model takes); the quality report
+(``unsing.models.quality``) uses them directly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -147,15 +154,23 @@ def read_mir1k(
     singers_only: Iterable[str] | None = None,
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """MIR-1K clips as ``(name, vocals (1, samples), accompaniment (1, samples))``."""
-    excluded, only = set(singers_excluded), set(singers_only) if singers_only else None
     clips = []
-    for path in audio_files(folder):
-        singer = mir1k_singer(path)
-        if singer in excluded or (only is not None and singer not in only):
-            continue
+    for path in mir1k_clip_paths(folder, singers_excluded, singers_only):
         audio = load_audio(path, sample_rate_hz)
         clips.append((path.stem, audio[1:2], audio[0:1]))
     return clips
+
+
+def mir1k_clip_paths(
+    folder: Path, singers_excluded: Iterable[str] = (), singers_only: Iterable[str] | None = None
+) -> list[Path]:
+    """MIR-1K clip files in ``folder`` (sorted), filtered by singer."""
+    excluded, only = set(singers_excluded), set(singers_only) if singers_only else None
+    return [
+        path
+        for path in audio_files(folder)
+        if mir1k_singer(path) not in excluded and (only is None or mir1k_singer(path) in only)
+    ]
 
 
 def read_musdb_track(track_dir: Path, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
@@ -306,19 +321,181 @@ def _licence_note(path: Path) -> str:
     return "see the data folder's README"
 
 
-@dataclass
+# --------------------------------------------------------------------------------------------
+# Validation material: one loader per set, used by training (:func:`build_validation_set`) and
+# by the quality report (``unsing.models.quality``).
+
+#: The MUSDB18 sample's track name.
+MUSDB18_SAMPLE_NAME = "Music Delta - 80s Rock"
+
+
+@dataclass(frozen=True)
 class ValidationItem:
-    """One validation mixture with its true stems, ``(2, samples)`` each."""
+    """One validation item: its true stems, sample-aligned, at ``sample_rate_hz``.
+
+    Attributes:
+        set_name: the material it comes from: ``mir1k``, ``eif``, ``musdb18_sample``, ``ikala``.
+        name: item name, unique within its set.
+        vocals: ``(channels, samples)`` float32 (mono for MIR-1K and iKala, stereo otherwise).
+        accompaniment: ``(channels, samples)`` float32, the same shape.
+        sample_rate_hz: the rate of both.
+    """
 
     set_name: str
     name: str
     vocals: np.ndarray
     accompaniment: np.ndarray
+    sample_rate_hz: int
+
+    def __post_init__(self) -> None:
+        if self.vocals.shape != self.accompaniment.shape:
+            raise ValueError(
+                f"{self.set_name}/{self.name}: stems differ in shape "
+                f"{self.vocals.shape} vs {self.accompaniment.shape}"
+            )
 
     @property
     def mixture(self) -> np.ndarray:
-        """vocals + accompaniment."""
+        """``vocals + accompaniment``, ``(channels, samples)``."""
         return self.vocals + self.accompaniment
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds."""
+        return self.vocals.shape[-1] / self.sample_rate_hz
+
+
+def _require_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise FileNotFoundError(f"validation data not found: {path}")
+    return path
+
+
+def load_mir1k_validation(
+    data_root: Path | str,
+    sample_rate_hz: int,
+    *,
+    singers: Sequence[str] = MIR1K_VALIDATION_SINGERS,
+    snr_db: float = 0.0,
+    max_items: int | None = None,
+    manifest: Manifest | None = None,
+) -> Iterator[ValidationItem]:
+    """Held-out MIR-1K clips, mono, vocals mixed with the accompaniment at exactly ``snr_db``.
+
+    MIR-1K files are 16 kHz stereo, left = accompaniment, right = voice (``singer_song_clip``).
+    Both stems are resampled to ``sample_rate_hz``, then the vocals are scaled so that the clip's
+    vocal-to-accompaniment energy ratio is exactly ``snr_db`` (the channels are already
+    level-matched: the gain is within 0.03 dB of 1 at 0 dB). Clips come in file-name order.
+
+    Args:
+        data_root: the ``shared/data`` folder.
+        sample_rate_hz: the rate to resample to.
+        singers: singer names (file-name prefixes, exact).
+        snr_db: vocal-to-accompaniment energy ratio of the mixture.
+        max_items: stop after this many clips (None: all).
+        manifest: records every clip read.
+
+    Yields:
+        One :class:`ValidationItem` (set ``mir1k``) per clip, ``(1, samples)`` stems.
+    """
+    folder = _require_dir(Path(data_root) / "mir1k" / "audio")
+    paths = mir1k_clip_paths(folder, singers_only=singers)
+    if not paths:
+        raise FileNotFoundError(f"no MIR-1K clips of {tuple(singers)} in {folder}")
+    for path in paths[:max_items]:
+        audio = load_audio(path, sample_rate_hz)
+        vocals, accompaniment = audio[1:2], audio[0:1]
+        vocal_energy = float(np.sum(np.square(vocals, dtype=np.float64)))
+        accompaniment_energy = float(np.sum(np.square(accompaniment, dtype=np.float64)))
+        if vocal_energy > 0 and accompaniment_energy > 0:
+            gain = math.sqrt(accompaniment_energy / vocal_energy * 10 ** (snr_db / 10))
+            vocals = vocals * np.float32(gain)
+        if manifest is not None:
+            manifest.add(path, "validation", audio.shape[1] / sample_rate_hz, "MIR-1K research use")
+        yield ValidationItem("mir1k", path.stem, vocals, accompaniment, sample_rate_hz)
+
+
+def load_everything_is_free(
+    data_root: Path | str,
+    sample_rate_hz: int,
+    *,
+    tracks: Sequence[str] = EIF_VALIDATION_TRACKS,
+    excerpt_seconds: float | None = None,
+    max_items: int | None = None,
+    manifest: Manifest | None = None,
+) -> Iterator[ValidationItem]:
+    """Held-out everything-is-free tracks: ``vocals.ogg`` + ``accompaniment.ogg`` (48 kHz stereo).
+
+    Args:
+        data_root: the ``shared/data`` folder.
+        sample_rate_hz: the rate to resample to.
+        tracks: track folder names.
+        excerpt_seconds: cut each track to the stretch of this many seconds with the most vocal
+            energy (None: the whole track).
+        max_items: stop after this many tracks (None: all).
+        manifest: records every track read.
+
+    Yields:
+        One :class:`ValidationItem` (set ``eif``) per track, ``(2, samples)`` stems.
+    """
+    folder = _require_dir(Path(data_root) / "everything-is-free")
+    rate = sample_rate_hz
+    for name in tuple(tracks)[:max_items]:
+        vocals = load_audio(folder / name / "vocals.ogg", rate)
+        accompaniment = load_audio(folder / name / "accompaniment.ogg", rate)
+        length = min(vocals.shape[1], accompaniment.shape[1])
+        start, stop = 0, length
+        if excerpt_seconds is not None and int(excerpt_seconds * rate) < length:
+            start = _loudest_window(vocals[:, :length], int(excerpt_seconds * rate), rate)
+            stop = start + int(excerpt_seconds * rate)
+        if manifest is not None:
+            manifest.add(folder / name, "validation", (stop - start) / rate, "CC0")
+        yield ValidationItem(
+            "eif", name, vocals[:, start:stop], accompaniment[:, start:stop], sample_rate_hz
+        )
+
+
+def load_musdb18_sample(
+    data_root: Path | str,
+    sample_rate_hz: int,
+    *,
+    max_items: int | None = None,
+    manifest: Manifest | None = None,
+) -> Iterator[ValidationItem]:
+    """The MUSDB18 7 s sample: vocals, and accompaniment = drums + bass + other (stereo).
+
+    Yields:
+        One :class:`ValidationItem` (set ``musdb18_sample``), ``(2, samples)`` stems.
+    """
+    folder = _require_dir(Path(data_root) / "musdb18-sample")
+    if max_items == 0:
+        return
+    vocals, accompaniment = read_musdb_track(folder, sample_rate_hz)
+    if manifest is not None:
+        manifest.add(folder, "validation", vocals.shape[1] / sample_rate_hz, "CC BY-NC-SA 4.0")
+    yield ValidationItem(
+        "musdb18_sample", MUSDB18_SAMPLE_NAME, vocals, accompaniment, sample_rate_hz
+    )
+
+
+def load_ikala(
+    data_root: Path | str,
+    sample_rate_hz: int,
+    *,
+    max_items: int | None = None,
+    manifest: Manifest | None = None,
+) -> Iterator[ValidationItem]:
+    """iKala clips: stereo files, left = accompaniment, right = vocal.
+
+    Yields:
+        One :class:`ValidationItem` (set ``ikala``) per file, ``(1, samples)`` stems.
+    """
+    folder = _require_dir(Path(data_root) / "ikala")
+    for path in audio_files(folder)[:max_items]:
+        audio = load_audio(path, sample_rate_hz)
+        if manifest is not None:
+            manifest.add(path, "validation", audio.shape[1] / sample_rate_hz, "iKala research use")
+        yield ValidationItem("ikala", path.stem, audio[1:2], audio[0:1], sample_rate_hz)
 
 
 def build_validation_set(
@@ -328,59 +505,33 @@ def build_validation_set(
     eif_seconds: float | None = None,
     manifest: Manifest | None = None,
 ) -> list[ValidationItem]:
-    """Held-out material: MIR-1K validation singers at 0 dB, the held-out everything-is-free
-    track, the MUSDB18 sample and the iKala clip (whatever exists under ``data_root``).
+    """Training-time validation: every set under ``data_root`` that exists, stereo.
+
+    MIR-1K validation singers at 0 dB, the held-out everything-is-free track, the MUSDB18 sample
+    and the iKala clip, from the loaders above. The model takes two channels, so the mono sets
+    (MIR-1K, iKala) are duplicated to stereo here (:func:`to_stereo`).
 
     Args:
         mir1k_clips: use only the first N MIR-1K clips (sorted by name); None for all.
         eif_seconds: cut each everything-is-free track to the N seconds with the most vocal
             energy; None: the whole track.
+        manifest: records every file read.
     """
-    rate = sample_rate_hz
+    root, rate = Path(data_root), sample_rate_hz
     items: list[ValidationItem] = []
-    mir1k = data_root / "mir1k" / "audio"
-    if mir1k.is_dir():
-        clips = read_mir1k(mir1k, rate, singers_only=MIR1K_VALIDATION_SINGERS)
-        for name, vocals, accompaniment in clips[:mir1k_clips]:
-            items.append(ValidationItem("mir1k", name, to_stereo(vocals), to_stereo(accompaniment)))
-            if manifest is not None:
-                manifest.add(
-                    mir1k / f"{name}.ogg",
-                    "validation",
-                    vocals.shape[1] / rate,
-                    "MIR-1K research use",
-                )
-    eif = data_root / "everything-is-free"
-    for track in EIF_VALIDATION_TRACKS:
-        if not (eif / track).is_dir():
-            continue
-        vocals = to_stereo(load_audio(eif / track / "vocals.ogg", rate))
-        accompaniment = to_stereo(load_audio(eif / track / "accompaniment.ogg", rate))
-        length = min(vocals.shape[1], accompaniment.shape[1])
-        start, stop = 0, length
-        if eif_seconds is not None and int(eif_seconds * rate) < length:
-            start = _loudest_window(vocals, int(eif_seconds * rate), rate)
-            stop = start + int(eif_seconds * rate)
-        items.append(
-            ValidationItem("eif", track, vocals[:, start:stop], accompaniment[:, start:stop])
+    mir1k = root / "mir1k" / "audio"
+    if mir1k.is_dir() and mir1k_clip_paths(mir1k, singers_only=MIR1K_VALIDATION_SINGERS):
+        items += load_mir1k_validation(root, rate, max_items=mir1k_clips, manifest=manifest)
+    eif_tracks = [t for t in EIF_VALIDATION_TRACKS if (root / "everything-is-free" / t).is_dir()]
+    if eif_tracks:
+        items += load_everything_is_free(
+            root, rate, tracks=eif_tracks, excerpt_seconds=eif_seconds, manifest=manifest
         )
-        if manifest is not None:
-            manifest.add(eif / track, "validation", (stop - start) / rate, "CC0")
-    musdb = data_root / "musdb18-sample"
-    if musdb.is_dir():
-        vocals, accompaniment = read_musdb_track(musdb, rate)
-        items.append(
-            ValidationItem("musdb18_sample", "Music Delta - 80s Rock", vocals, accompaniment)
-        )
-        if manifest is not None:
-            manifest.add(musdb, "validation", vocals.shape[1] / rate, "CC BY-NC-SA 4.0")
-    ikala = data_root / "ikala"
-    if ikala.is_dir():
-        for path in audio_files(ikala):
-            audio = load_audio(path, rate)
-            items.append(
-                ValidationItem("ikala", path.stem, to_stereo(audio[1:2]), to_stereo(audio[0:1]))
-            )
-            if manifest is not None:
-                manifest.add(path, "validation", audio.shape[1] / rate, "iKala research use")
-    return items
+    if (root / "musdb18-sample").is_dir():
+        items += load_musdb18_sample(root, rate, manifest=manifest)
+    if (root / "ikala").is_dir():
+        items += load_ikala(root, rate, manifest=manifest)
+    return [
+        replace(item, vocals=to_stereo(item.vocals), accompaniment=to_stereo(item.accompaniment))
+        for item in items
+    ]

@@ -29,10 +29,25 @@ MODEL_NAME = "unsing-default"
 def package(run_dir: Path, out_dir: Path, checkpoint: str = "best.pt") -> Path:
     """Copy a run's model, log and manifest into ``out_dir`` and write the model card."""
     state = torch.load(run_dir / checkpoint, map_location="cpu", weights_only=False)
-    shipped = {key: state[key] for key in (
-        "model_state", "architecture", "contract", "seed", "git_commit", "manifest_sha1",
-        "manifest_summary", "config", "validation_sdr_db", "epoch", "step", "torch_version",
-        "machine", "world_size")}
+    shipped = {
+        key: state[key]
+        for key in (
+            "model_state",
+            "architecture",
+            "contract",
+            "seed",
+            "git_commit",
+            "manifest_sha1",
+            "manifest_summary",
+            "config",
+            "validation_sdr_db",
+            "epoch",
+            "step",
+            "torch_version",
+            "machine",
+            "world_size",
+        )
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{MODEL_NAME}.pt"
     torch.save(shipped, weights)
@@ -46,8 +61,12 @@ def package(run_dir: Path, out_dir: Path, checkpoint: str = "best.pt") -> Path:
     return weights
 
 
-def model_card(state: dict[str, Any], log: list[dict[str, Any]], manifest: dict[str, Any],
-               quality: dict[str, Any] | None) -> str:
+def model_card(
+    state: dict[str, Any],
+    log: list[dict[str, Any]],
+    manifest: dict[str, Any],
+    quality: dict[str, Any] | None,
+) -> str:
     """The model card's Markdown, from the checkpoint, the training log and the manifest."""
     contract, arch, config = state["contract"], state["architecture"], state["config"]
     rate, hop, n_fft = contract["sample_rate_hz"], contract["hop_samples"], contract["n_fft"]
@@ -110,15 +129,26 @@ def model_card(state: dict[str, Any], log: list[dict[str, Any]], manifest: dict[
         "",
         "## Validation (per epoch, fast SDR: 10 log10 |s|^2 / |s - s_hat|^2, median per set)",
         "",
-        "| epoch | " + " | ".join(f"{s} {stem[:5]}" for s in state["validation_sdr_db"]
-                                   for stem in ("vocals", "accompaniment")) + " |",
+        "| epoch | "
+        + " | ".join(
+            f"{s} {stem[:5]}"
+            for s in state["validation_sdr_db"]
+            for stem in ("vocals", "accompaniment")
+        )
+        + " |",
         "|---|" + "---|" * 2 * len(state["validation_sdr_db"]),
     ]
     for record in log:
         values = record["validation_sdr_db"]
-        lines.append(f"| {record['epoch'] + 1} | " + " | ".join(
-            f"{values.get(s, {}).get(stem, float('nan')):.2f}" for s in state["validation_sdr_db"]
-            for stem in ("vocals", "accompaniment")) + " |")
+        lines.append(
+            f"| {record['epoch'] + 1} | "
+            + " | ".join(
+                f"{values.get(s, {}).get(stem, float('nan')):.2f}"
+                for s in state["validation_sdr_db"]
+                for stem in ("vocals", "accompaniment")
+            )
+            + " |"
+        )
     if quality is not None:
         lines += ["", "## Quality report (BSS Eval v4)", "", "See `quality.md` beside this file."]
     return "\n".join(lines) + "\n"

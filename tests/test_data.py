@@ -11,7 +11,9 @@ import soundfile
 from unsing.models.data import (
     Manifest,
     build_training_pool,
+    build_validation_set,
     load_audio,
+    load_mir1k_validation,
     read_folder_pairs,
     read_mir1k,
     read_musdb_track,
@@ -74,3 +76,38 @@ def test_pool_needs_both_roles(tmp_path: Path) -> None:
     soundfile.write(tmp_path / "singing" / "solo.flac", tone(44100, 0.5, 300), 44100)
     with pytest.raises(FileNotFoundError, match="no vocal or no accompaniment"):
         build_training_pool(tmp_path, 44100, Manifest())
+
+
+def test_validation_set_is_stereo_at_0_db_with_the_loudest_excerpt(tmp_path: Path) -> None:
+    # MIR-1K: a held-out singer (voice 6 dB above the accompaniment) and a training singer.
+    mir1k = tmp_path / "mir1k" / "audio"
+    mir1k.mkdir(parents=True)
+    for name in ("abjones_1_01", "amy_2_03"):
+        clip = np.concatenate([tone(16000, 1.5, 200, 1), 2 * tone(16000, 1.5, 600, 1)], axis=1)
+        soundfile.write(mir1k / f"{name}.wav", clip, 16000)
+    # everything-is-free: the held-out track, vocals loudest in seconds 3-4 of 6.
+    sodium = tmp_path / "everything-is-free" / "sodium"
+    sodium.mkdir(parents=True)
+    vocals = 0.1 * tone(48000, 6.0, 440)
+    vocals[3 * 48000 : 5 * 48000] *= 5
+    soundfile.write(sodium / "vocals.wav", vocals, 48000)
+    soundfile.write(sodium / "accompaniment.wav", tone(48000, 6.0, 110), 48000)
+    for suffix in ("vocals", "accompaniment"):  # the loader reads .ogg names
+        (sodium / f"{suffix}.wav").rename(sodium / f"{suffix}.ogg")
+    manifest = Manifest()
+    items = build_validation_set(tmp_path, 44100, eif_seconds=2.0, manifest=manifest)
+    assert [(i.set_name, i.name) for i in items] == [("mir1k", "abjones_1_01"), ("eif", "sodium")]
+    for item in items:
+        assert item.vocals.shape == item.accompaniment.shape and item.vocals.shape[0] == 2
+    clip, excerpt = items
+    np.testing.assert_array_equal(clip.vocals[0], clip.vocals[1])  # mono duplicated
+    ratio_db = 10 * np.log10(np.sum(clip.vocals[0] ** 2.0) / np.sum(clip.accompaniment[0] ** 2.0))
+    assert abs(ratio_db) < 1e-3
+    assert excerpt.vocals.shape[1] == 2 * 44100
+    tenth = 4410  # the excerpt is the loud stretch, seconds 3-5 (amplitude 0.125, else 0.025)
+    assert np.max(np.abs(excerpt.vocals[:, :tenth])) > 0.1
+    assert np.max(np.abs(excerpt.vocals[:, -tenth:])) > 0.1
+    assert [e.role for e in manifest.entries] == ["validation", "validation"]
+    # The loader itself keeps MIR-1K mono.
+    (mono,) = load_mir1k_validation(tmp_path, 44100)
+    assert mono.vocals.shape == (1, int(1.5 * 44100)) and mono.duration_s == 1.5

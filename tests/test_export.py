@@ -1,0 +1,127 @@
+"""ONNX export: both graphs agree with PyTorch (tolerance MASK_ATOL), carry the contract, and
+broken checkpoints are one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import require_module
+
+torch = require_module("torch")
+require_module("onnx")
+onnxruntime = require_module("onnxruntime")
+
+from unsing.export.export_checkpoint import export_checkpoint, window_path_for  # noqa: E402
+from unsing.export.onnx_export import MASK_ATOL  # noqa: E402
+from unsing.models.unet import CausalUNet, UNetConfig  # noqa: E402
+
+UNSING = Path(sys.executable).with_name("unsing")
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    config = UNetConfig(widths=(4, 4, 6, 8), tcn_channels=16, tcn_dilations=(1, 2, 4))
+    torch.manual_seed(0)
+    model = CausalUNet(config).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.uniform_(-0.3, 0.3)
+                module.running_var.uniform_(0.5, 2.0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    torch.save(
+        {
+            "model_state": model.state_dict(),
+            "architecture": config.as_dict(),
+            "contract": {
+                "sample_rate_hz": 44100,
+                "n_fft": 1024,
+                "hop_samples": 256,
+                "window": "hann",
+                "channels": 2,
+                "context_frames": 33,
+                "lookahead_frames": 0,
+            },
+            "manifest_sha1": "abc",
+            "manifest_summary": {"seconds_per_role": {"pair": 60.0}},
+            "git_commit": "deadbeef",
+        },
+        path,
+    )
+    return path
+
+
+def test_both_graphs_match_pytorch_on_random_and_real_audio(
+    tiny_checkpoint, tmp_path, music_like_signal
+) -> None:
+    import soundfile
+
+    audio = tmp_path / "song.wav"
+    soundfile.write(audio, music_like_signal.T, 44100)
+    report = export_checkpoint(tiny_checkpoint, tmp_path / "m.onnx", audio)
+    assert (
+        report.window_path == tmp_path / "m.window.onnx" == window_path_for(report.streaming_path)
+    )
+    assert set(report.parity) == {"random input", "song.wav"}
+    for errors in report.parity.values():
+        assert set(errors) == {"streaming_vs_torch", "window_vs_torch", "streaming_vs_window"}
+        assert max(errors.values()) <= MASK_ATOL
+    assert report.ok and report.lines()[-1] == "parity: OK"
+
+
+def test_contract_in_metadata_matches_the_graph(tiny_checkpoint, tmp_path) -> None:
+    report = export_checkpoint(tiny_checkpoint, tmp_path / "m.onnx")
+    streaming = onnxruntime.InferenceSession(
+        str(report.streaming_path), providers=["CPUExecutionProvider"]
+    )
+    meta = streaming.get_modelmeta().custom_metadata_map
+    assert meta["unsing.graph"] == "streaming"
+    assert meta["unsing.sample_rate_hz"] == "44100" and meta["unsing.n_fft"] == "1024"
+    assert meta["unsing.context_frames"] == "33" and meta["unsing.lookahead_frames"] == "0"
+    assert meta["unsing.git_commit"] == "deadbeef"
+    names, shapes = json.loads(meta["unsing.state_names"]), json.loads(meta["unsing.state_shapes"])
+    inputs = {i.name: i.shape for i in streaming.get_inputs()}
+    assert list(inputs) == ["frame", *names]
+    for name, shape in zip(names, shapes, strict=True):
+        assert inputs[name][1:] == shape[1:]  # batch is dynamic
+    window = onnxruntime.InferenceSession(
+        str(report.window_path), providers=["CPUExecutionProvider"]
+    )
+    assert window.get_modelmeta().custom_metadata_map["unsing.graph"] == "window"
+    assert window.get_inputs()[0].shape[1:] == [2, 513, 33]
+    info = subprocess.run(
+        [str(UNSING), "info", str(report.streaming_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert info.returncode == 0 and "unsing.graph: streaming" in info.stdout
+
+
+def test_export_cli_and_broken_checkpoints(tiny_checkpoint, tmp_path) -> None:
+    result = subprocess.run(
+        [str(UNSING), "export", str(tiny_checkpoint), "-o", str(tmp_path / "cli.onnx")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "parity: OK" in result.stdout
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    for path, message in (
+        (broken, "not a usable unsing checkpoint"),
+        (tmp_path / "missing.pt", "checkpoint not found"),
+    ):
+        result = subprocess.run(
+            [str(UNSING), "export", str(path), "-o", str(tmp_path / "x.onnx")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
