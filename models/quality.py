@@ -553,11 +553,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--torch-threads", type=int, default=1, help="torch CPU threads for Spleeter (default 1)"
     )
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="NAME=PATH.pt",
+        help="also score a trained unsing checkpoint, run causally as the live engine runs it "
+        "(repeatable), e.g. unsing-causal=models/pretrained/unsing-default.pt",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point: run the baselines, write JSON and Markdown."""
+    """Command-line entry point: run the separators, write JSON and Markdown."""
     args = _parse_args(argv)
     names = [name.strip() for name in args.methods.split(",") if name.strip()]
     set_names = [name.strip() for name in args.sets.split(",") if name.strip()]
@@ -567,6 +575,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.torch_threads)
     try:
         separators = make_separators(names)
+        for item in args.checkpoint:
+            name, _, path = item.rpartition("=")
+            from unsing.models.separator import CheckpointSeparator
+
+            separators[name or Path(path).stem] = CheckpointSeparator(path, args.torch_threads)
         start = time.perf_counter()
         report = quality_report(
             separators,
