@@ -54,3 +54,15 @@ def test_readme_has_the_two_setup_commands_and_ci_runs_the_test_command() -> Non
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert "bash scripts/run.sh" in readme and "bash scripts/test.sh" in readme
     assert "bash scripts/test.sh" in (PROJECT_ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_quality_table_is_the_measured_one() -> None:
+    """The README's quality table is generated from benchmarks/results/quality*.json."""
+    import json
+
+    from unsing.models.quality import readme_block, render_markdown
+
+    results = sorted((PROJECT_ROOT / "benchmarks" / "results").glob("quality*.json"))
+    assert results, "no measured quality results committed"
+    tables = [render_markdown(json.loads(p.read_text())).strip() for p in results]
+    assert readme_block(PROJECT_ROOT / "README.md") in tables
