@@ -259,18 +259,16 @@ def build_training_pool(
                 Stem(accompaniment[:, :length], str(track / "accompaniment.ogg"), "CC0"),
             )
             manifest.add(track, "pair", length / rate, "CC0")
-    singing = data_root / "singing"
-    if singing.is_dir():
-        for path in audio_files(singing):
+    for folder, licence in (
+        ("singing", "see data README (singing/)"),
+        ("synthetic-singing", "generated (pysinsy)"),
+    ):
+        if not (data_root / folder).is_dir():
+            continue
+        for path in audio_files(data_root / folder):
             audio = to_stereo(load_audio(path, rate))
-            pool.add_vocals("solo_singing", Stem(audio, str(path), "see singing/ README"))
-            manifest.add(path, "vocals", audio.shape[1] / rate, "see data README (singing/)")
-    synthetic = data_root / "synthetic-singing"
-    if synthetic.is_dir():
-        for path in audio_files(synthetic):
-            audio = to_stereo(load_audio(path, rate))
-            pool.add_vocals("solo_singing", Stem(audio, str(path), "generated"))
-            manifest.add(path, "vocals", audio.shape[1] / rate, "generated (pysinsy)")
+            pool.add_vocals("solo_singing", Stem(audio, str(path), licence))
+            manifest.add(path, "vocals", audio.shape[1] / rate, licence)
     instrumental = data_root / "instrumental"
     if instrumental.is_dir():
         for path in audio_files(instrumental):

@@ -20,7 +20,6 @@ architecture, seed, git commit, data manifest hash.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -38,7 +37,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from unsing import PROJECT_ROOT, __version__
-from unsing.config import Config, load_config
+from unsing.config import Config, load_config, to_jsonable
 from unsing.errors import ConfigError
 from unsing.models import spectral
 from unsing.models.augment import RandomMixer
@@ -252,7 +251,7 @@ def train(
     manifest_dict = manifest.as_dict()
     if is_main:
         (run_dir / "manifest.json").write_text(json.dumps(manifest_dict, indent=1))
-        (run_dir / "config.json").write_text(json.dumps(_jsonable(config), indent=1))
+        (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=1))
 
     model = CausalUNet(arch).to(device)
     optimizer = torch.optim.AdamW(
@@ -355,7 +354,7 @@ def train(
                 "git_commit": commit,
                 "manifest_sha1": manifest_dict["sha1"],
                 "manifest_summary": {k: v for k, v in manifest_dict.items() if k != "entries"},
-                "config": _jsonable(config),
+                "config": to_jsonable(config),
                 "validation_sdr_db": record["validation_sdr_db"],
                 "torch_version": torch.__version__,
                 "machine": platform.platform(),
@@ -398,18 +397,6 @@ def _progress(epoch: int, epochs: int) -> Any:
     )
     progress.start()
     return progress
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and math.isinf(value):
-        return str(value)
-    return value
 
 
 def load_checkpoint(path: Path | str) -> tuple[CausalUNet, dict[str, Any]]:

@@ -78,3 +78,39 @@ def music_like_signal() -> np.ndarray:
     left = tones + chirp + bursts
     right = 0.7 * tones - chirp + rng.standard_normal(t.size) * 0.05
     return np.stack([left, right])
+
+
+def write_tiny_checkpoint(path: Path, tcn_dilations: tuple[int, ...] = (1, 2, 4)) -> Path:
+    """A random-weight checkpoint of a tiny U-Net (non-trivial batch-norm statistics) with the
+    contract fields a trained one has. Needs torch."""
+    torch = require_module("torch")
+    from unsing.models.unet import CausalUNet, UNetConfig
+
+    config = UNetConfig(widths=(4, 4, 6, 8), tcn_channels=16, tcn_dilations=tcn_dilations)
+    torch.manual_seed(0)
+    model = CausalUNet(config).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.uniform_(-0.3, 0.3)
+                module.running_var.uniform_(0.5, 2.0)
+    torch.save(
+        {
+            "model_state": model.state_dict(),
+            "architecture": config.as_dict(),
+            "contract": {
+                "sample_rate_hz": 44100,
+                "n_fft": 1024,
+                "hop_samples": 256,
+                "window": "hann",
+                "channels": 2,
+                "context_frames": config.context_frames,
+                "lookahead_frames": 0,
+            },
+            "manifest_sha1": "abc",
+            "manifest_summary": {"seconds_per_role": {"pair": 60.0}},
+            "git_commit": "deadbeef",
+        },
+        path,
+    )
+    return path

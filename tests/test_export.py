@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_module
+from conftest import require_module, write_tiny_checkpoint
 
 torch = require_module("torch")
 require_module("onnx")
@@ -17,42 +17,13 @@ onnxruntime = require_module("onnxruntime")
 
 from unsing.export.export_checkpoint import export_checkpoint, window_path_for  # noqa: E402
 from unsing.export.onnx_export import MASK_ATOL  # noqa: E402
-from unsing.models.unet import CausalUNet, UNetConfig  # noqa: E402
 
 UNSING = Path(sys.executable).with_name("unsing")
 
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    config = UNetConfig(widths=(4, 4, 6, 8), tcn_channels=16, tcn_dilations=(1, 2, 4))
-    torch.manual_seed(0)
-    model = CausalUNet(config).eval()
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.running_mean.uniform_(-0.3, 0.3)
-                module.running_var.uniform_(0.5, 2.0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    torch.save(
-        {
-            "model_state": model.state_dict(),
-            "architecture": config.as_dict(),
-            "contract": {
-                "sample_rate_hz": 44100,
-                "n_fft": 1024,
-                "hop_samples": 256,
-                "window": "hann",
-                "channels": 2,
-                "context_frames": 33,
-                "lookahead_frames": 0,
-            },
-            "manifest_sha1": "abc",
-            "manifest_summary": {"seconds_per_role": {"pair": 60.0}},
-            "git_commit": "deadbeef",
-        },
-        path,
-    )
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 def test_both_graphs_match_pytorch_on_random_and_real_audio(

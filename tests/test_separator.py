@@ -6,34 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_module
+from conftest import require_module, write_tiny_checkpoint
 
 torch = require_module("torch")
 
 from unsing.models.separator import CheckpointSeparator  # noqa: E402
-from unsing.models.unet import CausalUNet, UNetConfig  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    config = UNetConfig(widths=(4, 4, 6, 8), tcn_channels=16, tcn_dilations=(1, 2))
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("sep") / "m.pt"
-    torch.save(
-        {
-            "model_state": CausalUNet(config).eval().state_dict(),
-            "architecture": config.as_dict(),
-            "contract": {
-                "sample_rate_hz": 44100,
-                "n_fft": 1024,
-                "hop_samples": 256,
-                "window": "hann",
-                "channels": 2,
-            },
-        },
-        path,
-    )
-    return path
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("sep") / "m.pt", tcn_dilations=(1, 2))
 
 
 @pytest.mark.parametrize(("channels", "rate"), [(2, 44100), (1, 44100), (2, 16000), (1, 48000)])

@@ -7,7 +7,6 @@ one line on stderr and exit status 1, never a traceback. Exit status 2 is a usag
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from unsing import __version__
-from unsing.config import Config, db_to_gain, load_config
+from unsing.config import Config, db_to_gain, load_config, to_jsonable
 from unsing.errors import AudioSystemError, ModelFileError, UnsingError
 from unsing.latency import Latency
 
@@ -206,7 +205,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         report = {
             "unsing_version": __version__,
-            "config": _jsonable(config),
+            "config": to_jsonable(config),
             "latency": latency.as_dict(),
             "model": model,
             "devices": stream_devices,
@@ -238,18 +237,6 @@ def describe_stream_devices(config: Config) -> dict[str, str]:
 
 def _or_default(value: Any, default: str = "default") -> str:
     return default if value is None else str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and value in (float("inf"), float("-inf")):
-        return str(value)
-    return value
 
 
 def _gain_text(gain_db: float) -> str:

@@ -199,6 +199,23 @@ def _origin(origins: Mapping[str, str], key: str) -> str:
     return origins.get(section_key) or origins.get("", "config.yaml")
 
 
+def to_jsonable(value: Any) -> Any:
+    """A config (or any dataclass tree) as JSON-able data: paths as strings, inf as text."""
+    if dataclasses.is_dataclass(value):
+        return {
+            f.name: to_jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.name != "origins"
+        }
+    if isinstance(value, tuple | list):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and math.isinf(value):
+        return str(value)
+    return value
+
+
 def db_to_gain(gain_db: float) -> float:
     """Linear amplitude for a gain in dB; at or below ``MUTE_DB`` it is exactly 0."""
     return 0.0 if gain_db <= MUTE_DB else float(10.0 ** (gain_db / 20.0))
