@@ -20,6 +20,7 @@ from unsing.export.onnx_export import (
 from unsing.models import spectral
 from unsing.models.data import load_audio
 from unsing.models.unet import StreamingUNet
+from unsing.realtime.onnx_model import window_graph_path
 from unsing.stft import StftSpec
 
 #: Seconds of real audio the parity check runs on.
@@ -52,11 +53,6 @@ class ExportReport:
         return lines
 
 
-def window_path_for(streaming_path: Path) -> Path:
-    """``name.onnx`` -> ``name.window.onnx``."""
-    return streaming_path.with_name(streaming_path.stem + ".window.onnx")
-
-
 def export_checkpoint(checkpoint: Path, out: Path, audio: Path | None = None) -> ExportReport:
     """Export both graphs of ``checkpoint`` next to ``out`` and check parity.
 
@@ -73,7 +69,7 @@ def export_checkpoint(checkpoint: Path, out: Path, audio: Path | None = None) ->
         raise ModelFileError(f"{checkpoint}: not a usable unsing checkpoint ({error})") from None
     digest = file_sha256(checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
-    window_path = window_path_for(out)
+    window_path = window_graph_path(out)
     export_streaming_graph(
         model, out, contract_metadata(state, "streaming", digest, StreamingUNet(model))
     )

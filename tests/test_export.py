@@ -15,8 +15,9 @@ torch = require_module("torch")
 require_module("onnx")
 onnxruntime = require_module("onnxruntime")
 
-from unsing.export.export_checkpoint import export_checkpoint, window_path_for  # noqa: E402
+from unsing.export.export_checkpoint import export_checkpoint  # noqa: E402
 from unsing.export.onnx_export import MASK_ATOL  # noqa: E402
+from unsing.realtime.onnx_model import window_graph_path  # noqa: E402
 
 UNSING = Path(sys.executable).with_name("unsing")
 
@@ -35,7 +36,7 @@ def test_both_graphs_match_pytorch_on_random_and_real_audio(
     soundfile.write(audio, music_like_signal.T, 44100)
     report = export_checkpoint(tiny_checkpoint, tmp_path / "m.onnx", audio)
     assert (
-        report.window_path == tmp_path / "m.window.onnx" == window_path_for(report.streaming_path)
+        report.window_path == tmp_path / "m.window.onnx" == window_graph_path(report.streaming_path)
     )
     assert set(report.parity) == {"random input", "song.wav"}
     for errors in report.parity.values():

@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="model file to describe (default: model.path)",
     )
     info.add_argument("--json", action="store_true", help="print JSON")
+    info.add_argument(
+        "--bench",
+        action="store_true",
+        help="load the model as the engine does and time its per-hop cost",
+    )
+    info.add_argument("--hops", type=int, default=2000, help="hops to time with --bench")
     info.set_defaults(handler=cmd_info)
 
     train = commands.add_parser(
@@ -202,6 +208,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             raise
         model["error"] = str(error)
     stream_devices = describe_stream_devices(config)
+    if args.bench:
+        model["per_hop_ms"] = bench_model(config, model_path, args.hops)
     if args.json:
         report = {
             "unsing_version": __version__,
@@ -214,6 +222,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     else:
         print(format_info(config, latency, model, stream_devices))
     return 0
+
+
+def bench_model(config: Config, model_path: Path, hops: int) -> dict[str, float]:
+    """Per-hop model cost as the engine would run it (contract checked against the config)."""
+    from unsing.realtime.onnx_model import OnnxMaskModel, measure_per_hop_ms
+
+    return measure_per_hop_ms(OnnxMaskModel(config, model_path), hops)
 
 
 def describe_stream_devices(config: Config) -> dict[str, str]:
@@ -299,6 +314,16 @@ def format_info(
     for name, samples in terms:
         lines.append(f"  {name:<24}{samples:>7}  {latency.ms(samples):7.2f} ms")
     lines.append(f"  {'+ device buffers':<24}{'':>7}  reported when a stream runs")
+    if "per_hop_ms" in model:
+        cost, hop_ms = model["per_hop_ms"], latency.ms(stft.hop_samples)
+        lines.append(
+            f"per-hop cost  {config.model.graph} graph, {cost['hops']} hops, threads "
+            f"{config.model.intra_op_threads}/{config.model.inter_op_threads}: "
+            + ", ".join(
+                f"{k} {cost[k]:.3f} ms ({100 * cost[k] / hop_ms:.0f}% of hop)"
+                for k in ("p50", "p99", "max")
+            )
+        )
     lines.append(
         f"  stream delay: output sample index = input index + "
         f"{latency.stream_delay_samples} (what `separate` compensates)"

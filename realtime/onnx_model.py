@@ -1,0 +1,171 @@
+"""The ONNX mask model as the live engine runs it: one frame of magnitudes in, one mask out.
+
+Loads ``model.path`` (the streaming graph) or its ``.window.onnx`` twin (``model.graph``),
+checks the contract in the file's metadata against the configuration, and keeps everything the
+hot path touches preallocated: the streaming states (swapped, never copied) or the window's ring
+of past frames. onnxruntime runs with the configured intra/inter-op threads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unsing.config import Config
+from unsing.errors import ModelFileError
+
+#: Contract keys the engine needs, and the config value each must equal.
+_CONTRACT_CHECKS = (
+    ("unsing.sample_rate_hz", "audio.sample_rate_hz", lambda c: c.audio.sample_rate_hz),
+    ("unsing.n_fft", "stft.n_fft", lambda c: c.stft.n_fft),
+    ("unsing.hop_samples", "stft.hop_samples", lambda c: c.stft.hop_samples),
+    ("unsing.window", "stft.window", lambda c: c.stft.window),
+    ("unsing.channels", "audio.channels", lambda c: c.audio.channels),
+    ("unsing.context_frames", "model.context_frames", lambda c: c.model.context_frames),
+    ("unsing.lookahead_frames", "model.lookahead_frames", lambda c: c.model.lookahead_frames),
+)
+
+
+def window_graph_path(streaming_path: Path) -> Path:
+    """``name.onnx`` -> ``name.window.onnx`` (where ``unsing export`` writes the window graph)."""
+    return streaming_path.with_name(streaming_path.stem + ".window.onnx")
+
+
+class OnnxMaskModel:
+    """``mask = model(magnitude_frame)``: ``(channels, bins)`` float32 in and out.
+
+    With ``lookahead_frames = L`` the mask returned for the frame pushed at hop ``t`` is the mask
+    of frame ``t - L`` (the engine delays the spectrum to match).
+    """
+
+    def __init__(self, config: Config, path: Path | None = None) -> None:
+        import onnxruntime
+
+        streaming_path = Path(path) if path is not None else config.model.path
+        self.graph = config.model.graph
+        self.path = (
+            streaming_path if self.graph == "streaming" else window_graph_path(streaming_path)
+        )
+        if not self.path.is_file():
+            raise ModelFileError(
+                f"{self.path}: model file not found (model.path, model.graph = "
+                f"{self.graph}); export one with `unsing export`"
+            )
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = config.model.intra_op_threads
+        options.inter_op_num_threads = config.model.inter_op_threads
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises several private exception types
+            first = (str(error).strip().splitlines() or [repr(error)])[0]
+            raise ModelFileError(f"{self.path}: not a valid ONNX model ({first})") from None
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self._check_contract(config)
+        self.channels = config.audio.channels
+        self.bins = config.stft.n_fft // 2 + 1
+        self.window_frames = int(self.metadata["unsing.window_frames"])
+        if self.graph == "streaming":
+            names = json.loads(self.metadata["unsing.state_names"])
+            shapes = json.loads(self.metadata["unsing.state_shapes"])
+            self._state_names = names
+            self._states = [np.zeros(shape, np.float32) for shape in shapes]
+            self._frame = np.zeros((1, self.channels, self.bins, 1), np.float32)
+            self._feed: dict[str, np.ndarray] = {"frame": self._frame}
+        else:
+            # mirrored ring: each frame stored twice, the window is always one contiguous view
+            self._ring = np.zeros((1, self.channels, self.bins, 2 * self.window_frames), np.float32)
+            self._write = 0
+        self._mask = np.zeros((self.channels, self.bins), np.float32)
+
+    def _check_contract(self, config: Config) -> None:
+        if self.metadata.get("unsing.graph") != self.graph:
+            raise ModelFileError(
+                f"{self.path}: not an unsing {self.graph} graph (metadata unsing.graph = "
+                f"{self.metadata.get('unsing.graph')!r}); re-export it with `unsing export`"
+            )
+        for key, config_key, value_of in _CONTRACT_CHECKS:
+            if key not in self.metadata:
+                raise ModelFileError(
+                    f"{self.path}: the model contract lacks {key}; re-export "
+                    f"it with `unsing export`"
+                )
+            expected = value_of(config)
+            if self.metadata[key] != str(expected):
+                raise ModelFileError(
+                    f"{self.path}: model {key.split('.', 1)[1]} = {self.metadata[key]} but "
+                    f"{config_key} = {expected} in {config.origin(config_key)}; set "
+                    f"{config_key}: {self.metadata[key]} or use a model exported for it"
+                )
+        needed = "unsing.state_shapes" if self.graph == "streaming" else "unsing.window_frames"
+        if needed not in self.metadata or "unsing.window_frames" not in self.metadata:
+            raise ModelFileError(f"{self.path}: the model contract lacks {needed}")
+
+    def reset(self) -> None:
+        """Zero the state (start of a stream, after a dropout or bad input)."""
+        if self.graph == "streaming":
+            for state in self._states:
+                state.fill(0.0)
+        else:
+            self._ring.fill(0.0)
+            self._write = 0
+
+    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
+        """Push one frame ``(channels, bins)``; return the mask ``(channels, bins)``.
+
+        The returned array is reused by the next call: copy it to keep it.
+        """
+        if self.graph == "streaming":
+            self._frame[0, :, :, 0] = magnitude
+            feed = self._feed
+            for name, state in zip(self._state_names, self._states, strict=True):
+                feed[name] = state
+            outputs = self.session.run(None, feed)
+            self._states = outputs[1:]
+            self._mask[:] = outputs[0][0, :, :, 0]
+            return self._mask
+        frames, start = self.window_frames, self._write
+        self._ring[0, :, :, start] = magnitude
+        self._ring[0, :, :, start + frames] = magnitude
+        self._write = (start + 1) % frames
+        window = self._ring[..., self._write : self._write + frames]
+        mask = self.session.run(None, {"magnitude": window})[0]
+        self._mask[:] = mask[0, :, :, 0]
+        return self._mask
+
+    def describe(self) -> dict[str, Any]:
+        """Path, graph and contract, for ``unsing info``."""
+        return {"path": str(self.path), "graph": self.graph, "contract": self.metadata}
+
+
+def measure_per_hop_ms(model: OnnxMaskModel, hops: int = 2000, seed: int = 0) -> dict[str, float]:
+    """Time ``hops`` model calls on music-like random magnitudes; percentiles in ms.
+
+    A measurement, not a guarantee: the machine's other load shows up in it.
+    """
+    import time
+
+    rng = np.random.default_rng(seed)
+    frames = rng.gamma(0.5, 4.0, (64, model.channels, model.bins)).astype(np.float32)
+    model.reset()
+    for i in range(50):  # warm-up: allocator, caches
+        model(frames[i % 64])
+    times = np.empty(hops)
+    for i in range(hops):
+        start = time.perf_counter()
+        model(frames[i % 64])
+        times[i] = time.perf_counter() - start
+    model.reset()
+    milliseconds = 1000.0 * times
+    return {
+        "hops": hops,
+        **{f"p{q:g}": float(np.percentile(milliseconds, q)) for q in (50, 90, 99, 99.9)},
+        "max": float(milliseconds.max()),
+    }

@@ -1,0 +1,115 @@
+"""The engine's ONNX mask model: equals PyTorch frame by frame (streaming and window graphs),
+refuses models whose contract contradicts the configuration, resets cleanly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import require_module, write_tiny_checkpoint
+
+torch = require_module("torch")
+require_module("onnx")
+
+from unsing.config import load_config  # noqa: E402
+from unsing.errors import ModelFileError  # noqa: E402
+from unsing.export.export_checkpoint import export_checkpoint  # noqa: E402
+from unsing.models.train import load_checkpoint  # noqa: E402
+from unsing.realtime.onnx_model import OnnxMaskModel, measure_per_hop_ms  # noqa: E402
+
+UNSING = Path(sys.executable).with_name("unsing")
+TINY = ["model.context_frames=33"]  # the tiny model's receptive field
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("onnx")
+    checkpoint = write_tiny_checkpoint(folder / "tiny.pt")
+    export_checkpoint(checkpoint, folder / "tiny.onnx")
+    return checkpoint, folder / "tiny.onnx"
+
+
+def frames(count: int) -> np.ndarray:
+    return np.random.default_rng(4).gamma(0.5, 4.0, (count, 2, 513)).astype(np.float32)
+
+
+@pytest.mark.parametrize("graph", ["streaming", "window"])
+def test_masks_equal_pytorch_frame_by_frame(exported, graph: str) -> None:
+    checkpoint, path = exported
+    config = load_config(overrides=[*TINY, f"model.graph={graph}"])
+    model = OnnxMaskModel(config, path)
+    torch_model, _ = load_checkpoint(checkpoint)
+    magnitudes = frames(70)
+    with torch.no_grad():
+        reference = torch_model(torch.from_numpy(magnitudes.transpose(1, 2, 0))[None])[0].numpy()
+    masks = np.stack([model(m).copy() for m in magnitudes], axis=-1)
+    start = 0 if graph == "streaming" else 32  # the window graph needs a full window
+    np.testing.assert_allclose(masks[..., start:], reference[..., start:], rtol=0, atol=1e-4)
+
+
+def test_reset_starts_a_fresh_stream(exported) -> None:
+    model = OnnxMaskModel(load_config(overrides=TINY), exported[1])
+    magnitudes = frames(20)
+    first = [model(m).copy() for m in magnitudes]
+    model.reset()
+    again = [model(m).copy() for m in magnitudes]
+    np.testing.assert_array_equal(np.stack(first), np.stack(again))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.context_frames=81"], "model context_frames = 33 but model.context_frames = 81"),
+        (["stft.window=sqrt_hann"], "model window = hann but stft.window = sqrt_hann"),
+        (["audio.channels=1"], "model channels = 2 but audio.channels = 1"),
+        (
+            ["audio.sample_rate_hz=48000"],
+            "model sample_rate_hz = 44100 but audio.sample_rate_hz = 48000",
+        ),
+    ],
+)
+def test_contract_mismatch_is_a_clear_error(exported, overrides, message) -> None:
+    config = load_config(overrides=[*TINY, *overrides])
+    with pytest.raises(ModelFileError) as caught:
+        OnnxMaskModel(config, exported[1])
+    assert message in str(caught.value) and "command line" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_foreign_or_missing_model_files(exported, tmp_path) -> None:
+    config = load_config(overrides=TINY)
+    with pytest.raises(ModelFileError, match="model file not found"):
+        OnnxMaskModel(config, tmp_path / "nothing.onnx")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00\x01garbage")
+    with pytest.raises(ModelFileError, match="not a valid ONNX model"):
+        OnnxMaskModel(config, garbage)
+    window_as_streaming = tmp_path / "w.onnx"
+    window_as_streaming.write_bytes(exported[1].with_name("tiny.window.onnx").read_bytes())
+    with pytest.raises(ModelFileError, match="not an unsing streaming graph"):
+        OnnxMaskModel(config, window_as_streaming)
+
+
+def test_per_hop_cost_is_measured_and_printed(exported) -> None:
+    cost = measure_per_hop_ms(OnnxMaskModel(load_config(overrides=TINY), exported[1]), hops=50)
+    assert cost["hops"] == 50 and 0 < cost["p50"] <= cost["p99"] <= cost["max"]
+    result = subprocess.run(
+        [
+            str(UNSING),
+            "info",
+            str(exported[1]),
+            "--bench",
+            "--hops",
+            "50",
+            "--set",
+            "model.context_frames=33",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "per-hop cost  streaming graph, 50 hops" in result.stdout
