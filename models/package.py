@@ -26,8 +26,11 @@ DEFAULT_OUT = (PROJECT_ROOT or Path.cwd()) / "models" / "pretrained"
 MODEL_NAME = "unsing-default"
 
 
-def package(run_dir: Path, out_dir: Path, checkpoint: str = "best.pt") -> Path:
-    """Copy a run's model, log and manifest into ``out_dir`` and write the model card."""
+def package(
+    run_dir: Path, out_dir: Path, checkpoint: str = "best.pt", quality_json: Path | None = None
+) -> Path:
+    """Copy a run's model, log and manifest into ``out_dir`` and write the model card
+    (with the quality report's table if ``quality_json`` is given)."""
     state = torch.load(run_dir / checkpoint, map_location="cpu", weights_only=False)
     shipped = {
         key: state[key]
@@ -55,8 +58,7 @@ def package(run_dir: Path, out_dir: Path, checkpoint: str = "best.pt") -> Path:
     shutil.copyfile(run_dir / "manifest.json", out_dir / "manifest.json")
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    quality_path = out_dir / "quality.json"
-    quality = json.loads(quality_path.read_text()) if quality_path.is_file() else None
+    quality = json.loads(quality_json.read_text()) if quality_json is not None else None
     (out_dir / "MODEL_CARD.md").write_text(model_card(shipped, log, manifest, quality))
     return weights
 
@@ -150,7 +152,14 @@ def model_card(
             + " |"
         )
     if quality is not None:
-        lines += ["", "## Quality report (BSS Eval v4)", "", "See `quality.md` beside this file."]
+        from unsing.models.quality import render_markdown
+
+        lines += [
+            "",
+            "## Quality report (BSS Eval v4, `python -m unsing.models.quality`)",
+            "",
+            render_markdown(quality).strip(),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -160,8 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path, help="the run folder (runs/NAME)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
     parser.add_argument("--checkpoint", default="best.pt", help="best.pt or last.pt")
+    parser.add_argument(
+        "--quality",
+        type=Path,
+        default=None,
+        help="quality report JSON to include in the model card",
+    )
     args = parser.parse_args(argv)
-    weights = package(args.run_dir, args.out, args.checkpoint)
+    weights = package(args.run_dir, args.out, args.checkpoint, args.quality)
     print(f"unsing: wrote {weights} and its model card")
     return 0
 

@@ -138,3 +138,18 @@ def test_distributed_data_parallel_with_two_cpu_processes(tiny_config, tmp_path:
     assert len(log) == 2, "only rank 0 logs, once per epoch"
     _, state = load_checkpoint(run_dir / "last.pt")
     assert state["world_size"] == 2 and state["step"] == 4
+
+
+def test_package_ships_weights_log_manifest_and_a_generated_card(tiny_config, tmp_path) -> None:
+    from unsing.models.package import package
+
+    run_dir = train(tiny_config, tmp_path / "runs" / "p", quiet=True)
+    weights = package(run_dir, tmp_path / "shipped")
+    shipped = torch.load(weights, weights_only=False)
+    assert "optimizer_state" not in shipped and shipped["contract"]["context_frames"] == 21
+    assert weights.stat().st_size < (run_dir / "best.pt").stat().st_size
+    card = (tmp_path / "shipped" / "MODEL_CARD.md").read_text()
+    assert "## Data and licences" in card and "CC0" in card
+    assert card.count("\n| ") == 1 + 3  # header + one row per epoch
+    for name in ("train_log.jsonl", "manifest.json"):
+        assert (tmp_path / "shipped" / name).read_bytes() == (run_dir / name).read_bytes()
