@@ -108,6 +108,14 @@ class OnnxMaskModel:
         if needed not in self.metadata or "unsing.window_frames" not in self.metadata:
             raise ModelFileError(f"{self.path}: the model contract lacks {needed}")
 
+    def state_feed(self) -> dict[str, np.ndarray]:
+        """Copies of the streaming graph's current states by input name (calibration, tests)."""
+        if self.graph != "streaming":
+            return {}
+        return {
+            name: state.copy() for name, state in zip(self._state_names, self._states, strict=True)
+        }
+
     def reset(self) -> None:
         """Zero the state (start of a stream, after a dropout or bad input)."""
         if self.graph == "streaming":
