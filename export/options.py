@@ -28,6 +28,7 @@ import numpy as np
 
 from unsing.config import Config, load_config
 from unsing.models.data import ValidationItem, build_validation_set
+from unsing.models.metrics import sdr_db
 from unsing.realtime.onnx_model import OnnxMaskModel, measure_per_hop_ms
 from unsing.stft import StftSpec, istft, stft
 
@@ -118,12 +119,6 @@ def separate_streaming(
         )
     vocals = istft(masks * spectrum, spec, mixture.shape[-1])
     return vocals.astype(np.float32), (mixture - vocals).astype(np.float32)
-
-
-def sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """``10 log10(|s|^2 / |s - s_hat|^2)`` over the whole signal."""
-    error = float(np.sum((reference - estimate) ** 2, dtype=np.float64))
-    return 10.0 * np.log10(float(np.sum(reference**2, dtype=np.float64) + 1e-9) / (error + 1e-9))
 
 
 def measure(

@@ -42,7 +42,8 @@ from unsing.errors import ConfigError
 from unsing.models import spectral
 from unsing.models.augment import RandomMixer
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
-from unsing.models.unet import CausalUNet, UNetConfig
+from unsing.models.metrics import sdr_db
+from unsing.models.unet import CausalUNet, UNetConfig, lookahead_aligned
 from unsing.stft import StftSpec
 
 
@@ -99,14 +100,6 @@ def contract(config: Config, arch: UNetConfig) -> dict[str, Any]:
         "mask": "vocals = mask * X, accompaniment = (1 - mask) * X (X: complex mixture STFT)",
         "unsing_version": __version__,
     }
-
-
-def sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Signal-to-distortion ratio ``10 log10(|s|^2 / |s - s_hat|^2)`` over the whole signal
-    (no projection; the fast per-epoch metric, BSS Eval v4 is in the quality report)."""
-    signal = float(np.sum(np.square(reference, dtype=np.float64)))
-    error = float(np.sum(np.square(reference - estimate, dtype=np.float64)))
-    return 10.0 * math.log10((signal + 1e-9) / (error + 1e-9))
 
 
 @torch.no_grad()
@@ -300,7 +293,7 @@ def train(
                 torch.from_numpy(np.stack([e[i] for e in examples])).to(device) for i in range(3)
             )
             mixture_spec = spectral.stft(mixture, spec)
-            mask = _mask(trained, arch, mixture_spec.abs())
+            mask = lookahead_aligned(trained, mixture_spec.abs(), arch.lookahead_frames)
             loss, terms = loss_fn(mask, mixture_spec, vocals, accompaniment)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -374,15 +367,6 @@ def train(
         dist.barrier()
         dist.destroy_process_group()
     return run_dir
-
-
-def _mask(trained: torch.nn.Module, arch: UNetConfig, magnitude: torch.Tensor) -> torch.Tensor:
-    """The look-ahead-aligned mask through the (possibly DDP-wrapped) model."""
-    lookahead = arch.lookahead_frames
-    if lookahead == 0:
-        return trained(magnitude)
-    padded = torch.nn.functional.pad(magnitude, (0, lookahead))
-    return trained(padded)[..., lookahead:]
 
 
 def _progress(epoch: int, epochs: int) -> Any:

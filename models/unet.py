@@ -262,11 +262,17 @@ class CausalUNet(nn.Module):
         The last ``lookahead_frames`` frames have no future yet: they get the output computed
         with zero-padded future (as at the end of a stream).
         """
-        lookahead = self.config.lookahead_frames
-        if lookahead == 0:
-            return self(magnitude)
-        padded = F.pad(magnitude, (0, lookahead))
-        return self(padded)[..., lookahead:]
+        return lookahead_aligned(self, magnitude, self.config.lookahead_frames)
+
+
+def lookahead_aligned(
+    forward: Callable[[torch.Tensor], torch.Tensor], magnitude: torch.Tensor, lookahead: int
+) -> torch.Tensor:
+    """``forward``'s output shifted so frame ``t`` holds the mask computed with ``lookahead``
+    future frames (zero-padded past the end). ``forward`` may wrap the model (e.g. DDP)."""
+    if lookahead == 0:
+        return forward(magnitude)
+    return forward(F.pad(magnitude, (0, lookahead)))[..., lookahead:]
 
 
 class StreamingUNet(nn.Module):
