@@ -20,6 +20,7 @@ architecture, seed, git commit, data manifest hash.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -201,6 +202,7 @@ def train(
     max_steps: int | None = None,
     validation_items: list[ValidationItem] | None = None,
     quiet: bool = False,
+    init_checkpoint: Path | None = None,
 ) -> Path:
     """Train (or resume) the U-Net; returns the run folder.
 
@@ -211,6 +213,8 @@ def train(
         max_steps: stop after this many optimizer steps in total (tests, smoke runs).
         validation_items: override the validation set (tests).
         quiet: no progress bar.
+        init_checkpoint: fine-tune: start from this checkpoint's weights (same architecture)
+            with a fresh optimizer and schedule; recorded in every checkpoint of the run.
     """
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = int(os.environ.get("RANK", "0"))
@@ -261,12 +265,16 @@ def train(
         final_div_factor=100.0,
     )
     start_epoch, step, best_score = 0, 0, -math.inf
+    init_record = None
+    if init_checkpoint is not None:
+        init_record = _load_init(model, Path(init_checkpoint), arch)
     if resume and (run_dir / "last.pt").is_file():
         state = torch.load(run_dir / "last.pt", map_location=device, weights_only=False)
         model.load_state_dict(state["model_state"])
         optimizer.load_state_dict(state["optimizer_state"])
         schedule.load_state_dict(state["schedule_state"])
         start_epoch, step, best_score = state["epoch"] + 1, state["step"], state["best_score"]
+        init_record = state.get("init_checkpoint", init_record)
     # Re-seeded per epoch: a resumed run draws the same examples as an uninterrupted one would.
     rng = np.random.default_rng(settings.seed * 1000 + rank + 7919 * start_epoch)
     mixer = RandomMixer(pool, rate, int(settings.excerpt_seconds * rate), rng)
@@ -352,6 +360,7 @@ def train(
                 "torch_version": torch.__version__,
                 "machine": platform.platform(),
                 "world_size": world_size,
+                "init_checkpoint": init_record,
             }
             torch.save(state, run_dir / "last.pt")
             if score > best_score:
@@ -367,6 +376,30 @@ def train(
         dist.barrier()
         dist.destroy_process_group()
     return run_dir
+
+
+def _load_init(model: CausalUNet, path: Path, arch: UNetConfig) -> dict[str, Any]:
+    """Load ``path``'s weights into ``model``; what to record about it in the new run."""
+    if not path.is_file():
+        raise ConfigError(f"--init {path}: no such checkpoint")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("architecture") != arch.as_dict():
+        raise ConfigError(
+            f"--init {path}: its architecture {state.get('architecture')} differs from the "
+            f"configured one {arch.as_dict()}; fine-tuning needs the same train.widths, "
+            f"train.tcn_*, model.context_frames and model.lookahead_frames"
+        )
+    model.load_state_dict(state["model_state"])
+    return {
+        "path": str(path),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "epoch": state.get("epoch"),
+        "step": state.get("step"),
+        "git_commit": state.get("git_commit"),
+        "config_train": state.get("config", {}).get("train"),
+        "init_checkpoint": state.get("init_checkpoint"),
+        "validation_sdr_db": state.get("validation_sdr_db"),
+    }
 
 
 def _progress(epoch: int, epochs: int) -> Any:
@@ -400,7 +433,14 @@ def run_from_args(config: Config, args: argparse.Namespace) -> int:
             f"{run_dir} already holds a run; pass --resume to continue it or "
             f"choose another --run NAME"
         )
-    train(config, run_dir, resume=args.resume, max_steps=args.max_steps, quiet=args.quiet)
+    train(
+        config,
+        run_dir,
+        resume=args.resume,
+        max_steps=args.max_steps,
+        quiet=args.quiet,
+        init_checkpoint=Path(args.init) if getattr(args, "init", None) else None,
+    )
     print(f"unsing: run saved in {run_dir}")
     return 0
 
@@ -414,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--init", default=None)
     args = parser.parse_args(argv)
     try:
         return run_from_args(load_config(args.config, args.overrides), args)

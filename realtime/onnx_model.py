@@ -60,6 +60,8 @@ class OnnxMaskModel:
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # denormal activations (a fading tail) would slow every hop down; flush them
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
         try:
             self.session = onnxruntime.InferenceSession(
                 str(self.path), options, providers=["CPUExecutionProvider"]
@@ -124,6 +126,17 @@ class OnnxMaskModel:
         else:
             self._ring.fill(0.0)
             self._write = 0
+
+    def skip(self, magnitude: np.ndarray) -> None:
+        """Take a frame ``(channels, bins)`` without inference (the engine's deadline policy).
+
+        The window graph keeps it in its ring; the streaming graph's state simply misses it.
+        """
+        if self.graph != "streaming":
+            frames, start = self.window_frames, self._write
+            self._ring[0, :, :, start] = magnitude
+            self._ring[0, :, :, start + frames] = magnitude
+            self._write = (start + 1) % frames
 
     def __call__(self, magnitude: np.ndarray) -> np.ndarray:
         """Push one frame ``(channels, bins)``; return the mask ``(channels, bins)``.

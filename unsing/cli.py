@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from unsing import __version__
+from unsing.cli_engine import gain_overrides
+from unsing.cli_engine import register as register_engine_commands
 from unsing.config import Config, db_to_gain, load_config, to_jsonable
 from unsing.errors import AudioSystemError, ModelFileError, UnsingError
 from unsing.latency import Latency
@@ -79,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--hops", type=int, default=2000, help="hops to time with --bench")
     info.set_defaults(handler=cmd_info)
 
+    register_engine_commands(commands, common)
+
     train = commands.add_parser(
         "train",
         parents=[common],
@@ -95,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-steps", type=int, metavar="N", help="stop after N optimizer steps (smoke tests)"
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--init",
+        metavar="CHECKPOINT",
+        help="fine-tune: start from this checkpoint's weights with a fresh schedule",
+    )
     train.set_defaults(handler=cmd_train)
 
     export = commands.add_parser(
@@ -165,6 +174,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "model.path": args.model,
     }
     extra: dict[str, Any] = {key: value for key, value in named.items() if value is not None}
+    extra.update(gain_overrides(args))
     config = load_config(
         args.config, overrides + [f"{k}={_yaml_scalar(v)}" for k, v in extra.items()]
     )

@@ -15,3 +15,7 @@ class AudioSystemError(UnsingError):
 
 class ModelFileError(UnsingError):
     """A model file is missing, corrupt, or contradicts the configuration."""
+
+
+class AudioFileError(UnsingError):
+    """An audio file cannot be read, written, or has a shape unsing cannot process."""

@@ -1,0 +1,309 @@
+"""The separation engine: the one code path behind `run`, `play`, `separate --mode stream`.
+
+Blocks of any size go in and come out; inside, work happens once per hop:
+
+    input hop (channels, hop) -> streaming STFT frame X
+    -> model: mask M for frame t - lookahead (X is delayed to match)
+    -> mix:   Y = master * (g_vocal * M + g_accomp * (1 - M)) * X    (gains smoothed per hop)
+       stems: Y_vocals = M * X, Y_accompaniment = X - M * X
+    -> overlap-add with the mixture phase (or online Griffin-Lim) -> output hop
+
+Output lags input by :attr:`SeparationEngine.delay_samples` (``n_fft - hop`` + look-aheads, plus
+``hop - gcd(blocksize, hop)`` when the block size is not a multiple of the hop). Everything the
+hot path touches is allocated in ``__init__``; the per-hop work is numpy with ``out=`` and one
+onnxruntime call. Bad input (NaN/Inf) is zeroed before it reaches any state; a non-finite mask
+resets the model and reuses the last mask; a non-finite output resets the resynthesis. With a
+deadline (live streams), inference that would finish too late is skipped for that hop and the
+last mask reused (``engine.deadline_policy: reuse_last_mask``) or the mixture passed
+(``pass_through``), and counted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from math import gcd
+from typing import Protocol
+
+import numpy as np
+
+from unsing.config import Config
+from unsing.realtime.gains import GainSmoother, LiveParameters
+from unsing.realtime.resynthesis import OnlineGriffinLim, OverlapAddResynthesis
+from unsing.realtime.stats import EngineStats, counter_index
+from unsing.stft import StftSpec, StreamingStft
+
+#: Weight of the newest inference time in the running estimate the deadline check uses.
+_INFERENCE_ESTIMATE_WEIGHT = 0.1
+
+_CALLBACKS = counter_index("callbacks")
+_HOPS = counter_index("hops")
+_MODEL_RUNS = counter_index("model_runs")
+_DEADLINE_MISSES = counter_index("deadline_misses")
+_LATE = counter_index("late_inferences")
+_BAD_INPUT = counter_index("bad_input_hops")
+_MODEL_RESETS = counter_index("model_resets")
+_OUTPUT_RESETS = counter_index("output_resets")
+_UNDERRUNS = counter_index("alignment_underruns")
+
+
+class MaskModel(Protocol):
+    """What the engine needs of a model (``OnnxMaskModel`` or a test double)."""
+
+    channels: int
+    bins: int
+
+    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
+        """``(channels, bins)`` float32 magnitudes in, mask out (may be a reused buffer)."""
+
+    def skip(self, magnitude: np.ndarray) -> None:
+        """Take the frame into the model's history without running inference."""
+
+    def reset(self) -> None:
+        """Forget all history."""
+
+
+def alignment_samples(blocksize_samples: int, hop_samples: int) -> int:
+    """Output delay that lets blocks of ``blocksize_samples`` be answered at once."""
+    if blocksize_samples % hop_samples == 0:
+        return 0
+    return hop_samples - gcd(blocksize_samples, hop_samples)
+
+
+class SeparationEngine:
+    """Streams ``(frames, channels)`` float32 blocks through the separator.
+
+    Args:
+        config: stft, model look-ahead, engine settings; ``audio.channels`` is the channel count.
+        model: the mask model (its look-ahead must be ``config.model.lookahead_frames``).
+        parameters: live gain targets (default: ``engine.*_gain_db``); ignored with ``stems``.
+        stems: output ``2 * channels`` columns, vocals then accompaniment, instead of the mix.
+        blocksize_samples: the block size callers will use (default ``audio.blocksize_samples``);
+            any size works, this one without output underruns.
+        deadline: enforce ``engine.deadline_hop_fraction`` of the hop period per inference
+            (live streams); off for rendering, which must not depend on the machine's speed.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        model: MaskModel,
+        parameters: LiveParameters | None = None,
+        *,
+        stems: bool = False,
+        blocksize_samples: int | None = None,
+        deadline: bool = False,
+    ) -> None:
+        spec = StftSpec.from_config(config.stft)
+        channels = config.audio.channels
+        if (model.channels, model.bins) != (channels, spec.bins):
+            raise ValueError(
+                f"model takes {model.channels} channels x {model.bins} bins, the engine "
+                f"{channels} x {spec.bins}"
+            )
+        self.config = config
+        self.spec = spec
+        self.channels = channels
+        self.model = model
+        self.stems = stems
+        self.parameters = parameters or LiveParameters.from_config(config)
+        hop = spec.hop_samples
+        rate = config.audio.sample_rate_hz
+        self.hop_samples = hop
+        self.hop_seconds = hop / rate
+        self.smoother = GainSmoother(self.parameters, hop, rate, config.engine.gain_smoothing_ms)
+        self.lookahead_frames = config.model.lookahead_frames
+        engine = config.engine
+        outputs = 2 if stems else 1
+        self.output_channels = outputs * channels
+
+        def resynthesis() -> OverlapAddResynthesis | OnlineGriffinLim:
+            if engine.resynthesis == "griffin_lim":
+                return OnlineGriffinLim(
+                    spec,
+                    channels,
+                    engine.griffin_lim_iterations,
+                    engine.griffin_lim_lookahead_frames,
+                )
+            return OverlapAddResynthesis(spec, channels)
+
+        self._resynthesis = [resynthesis() for _ in range(outputs)]
+        self.blocksize_samples = blocksize_samples or config.audio.blocksize_samples
+        self.alignment_samples = alignment_samples(self.blocksize_samples, hop)
+        self.delay_samples = (
+            spec.n_fft
+            - hop
+            + self.lookahead_frames * hop
+            + self._resynthesis[0].extra_delay_frames * hop
+            + self.alignment_samples
+        )
+        self.stats = EngineStats()
+        self._counts = self.stats.counts
+        self._pass_through = engine.deadline_policy == "pass_through"
+        self._deadline_fraction = engine.deadline_hop_fraction if deadline else None
+        self._inference_estimate_s = 0.0
+        self._block_start = 0.0
+        self._hop_in_block = 0
+
+        self._stft = StreamingStft(spec, channels)
+        bins = spec.bins
+        self._input_hop = np.zeros((channels, hop))
+        self._input_fill = 0
+        self._frames = np.zeros((self.lookahead_frames + 1, channels, bins), np.complex128)
+        self._frame_write = 0
+        self._magnitude = np.zeros((channels, bins))
+        self._magnitude32 = np.zeros((channels, bins), np.float32)
+        self._mask = np.zeros((channels, bins), np.float32)
+        self._gain = np.zeros((channels, bins))
+        self._spectra = np.zeros((outputs, channels, bins), np.complex128)
+        self._hop_out = np.zeros((self.output_channels, hop))
+        # output FIFO: finished hops wait here until a block asks for them
+        self._fifo = np.zeros((self.output_channels, 2 * hop + self.alignment_samples))
+        self._fifo_read = 0
+        self._fifo_level = 0
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+
+    def reset(self) -> None:
+        """Start over: silence in every buffer, gains at their targets, counters kept."""
+        self._stft.reset()
+        self.model.reset()
+        for resynthesis in self._resynthesis:
+            resynthesis.reset()
+        self._input_hop.fill(0.0)
+        self._input_fill = 0
+        self._frames.fill(0.0)
+        self._frame_write = 0
+        self._mask.fill(0.0)
+        self._fifo.fill(0.0)
+        self._fifo_read = 0
+        self._fifo_level = self.alignment_samples
+        self.smoother.jump()
+
+    # ------------------------------------------------------------------ blocks
+
+    def process(self, block_in: np.ndarray, block_out: np.ndarray) -> None:
+        """Consume ``block_in`` ``(frames, channels)``; fill ``block_out``
+        ``(frames, output_channels)`` with the output that is due (same number of frames)."""
+        frames = block_in.shape[0]
+        self._block_start = time.perf_counter()
+        self._hop_in_block = 0
+        self._counts[_CALLBACKS] += 1
+        hop = self.hop_samples
+        position = 0
+        while position < frames:
+            count = min(frames - position, hop - self._input_fill)
+            fill = self._input_fill
+            self._input_hop[:, fill : fill + count] = block_in[position : position + count].T
+            self._input_fill = fill + count
+            if self._input_fill == hop:
+                self._input_fill = 0
+                self._push(self._process_hop())
+            self._pull(block_out[position : position + count])
+            position += count
+
+    def _push(self, hops: np.ndarray) -> None:
+        """Append ``(output_channels, hop)`` finished samples to the FIFO."""
+        size = self._fifo.shape[1]
+        hop = self.hop_samples
+        write = (self._fifo_read + self._fifo_level) % size
+        head = min(hop, size - write)
+        self._fifo[:, write : write + head] = hops[:, :head]
+        if head < hop:
+            self._fifo[:, : hop - head] = hops[:, head:]
+        self._fifo_level += hop
+
+    def _pull(self, out: np.ndarray) -> None:
+        """Move ``out.shape[0]`` samples from the FIFO into ``out`` ``(frames, channels)``."""
+        wanted = out.shape[0]
+        available = min(wanted, self._fifo_level)
+        if available < wanted:
+            self._counts[_UNDERRUNS] += wanted - available
+            out[available:] = 0.0
+        size = self._fifo.shape[1]
+        read = self._fifo_read
+        head = min(available, size - read)
+        out[:head] = self._fifo[:, read : read + head].T
+        if head < available:
+            out[head:available] = self._fifo[:, : available - head].T
+        self._fifo_read = (read + available) % size
+        self._fifo_level -= available
+
+    # ------------------------------------------------------------------ one hop
+
+    def _process_hop(self) -> np.ndarray:
+        """Everything for one hop; returns ``(output_channels, hop)`` (a reused buffer)."""
+        started = time.perf_counter()
+        counts = self._counts
+        counts[_HOPS] += 1
+        hop_in = self._input_hop
+        if not math.isfinite(float(hop_in.sum())):
+            hop_in.fill(0.0)
+            counts[_BAD_INPUT] += 1
+        frame = self._stft.process(hop_in)
+        lookahead = self.lookahead_frames
+        write = self._frame_write
+        self._frames[write] = frame
+        self._frame_write = (write + 1) % (lookahead + 1)
+        # with look-ahead L the mask is for frame t - L: the oldest frame in the ring
+        delayed = self._frames[self._frame_write]
+        np.abs(frame, out=self._magnitude)
+        self._magnitude32[:] = self._magnitude
+        use_mask = self._infer(started)
+
+        gains = self.smoother.step()
+        spectra = self._spectra
+        if self.stems:
+            np.multiply(delayed, self._mask, out=spectra[0])
+            np.subtract(delayed, spectra[0], out=spectra[1])
+        else:
+            vocal, accompaniment, master = gains
+            if use_mask:
+                np.multiply(self._mask, master * (vocal - accompaniment), out=self._gain)
+                self._gain += master * accompaniment
+            else:  # pass_through deadline policy: the mixture
+                self._gain.fill(master)
+            np.multiply(delayed, self._gain, out=spectra[0])
+
+        out = self._hop_out
+        channels = self.channels
+        for index, resynthesis in enumerate(self._resynthesis):
+            out[index * channels : (index + 1) * channels] = resynthesis.process(spectra[index])
+        if not math.isfinite(float(out.sum())):
+            for resynthesis in self._resynthesis:
+                resynthesis.reset()
+            out.fill(0.0)
+            counts[_OUTPUT_RESETS] += 1
+        stats = self.stats
+        slot = int(stats.hop_write[0]) % stats.hop_seconds.shape[0]
+        stats.hop_seconds[slot] = time.perf_counter() - started
+        stats.hop_write[0] += 1
+        self._hop_in_block += 1
+        return out
+
+    def _infer(self, hop_started: float) -> bool:
+        """Update ``self._mask`` for this hop (or keep it); False: pass the mixture through."""
+        counts = self._counts
+        fraction = self._deadline_fraction
+        if fraction is not None:
+            elapsed = hop_started - self._block_start + self._inference_estimate_s
+            if elapsed > (self._hop_in_block + fraction) * self.hop_seconds:
+                self.model.skip(self._magnitude32)
+                counts[_DEADLINE_MISSES] += 1
+                return not self._pass_through
+        started = time.perf_counter()
+        mask = self.model(self._magnitude32)
+        took = time.perf_counter() - started
+        counts[_MODEL_RUNS] += 1
+        self._inference_estimate_s += _INFERENCE_ESTIMATE_WEIGHT * (
+            took - self._inference_estimate_s
+        )
+        if fraction is not None and took > fraction * self.hop_seconds:
+            counts[_LATE] += 1
+        if not math.isfinite(float(mask.sum())):
+            self.model.reset()
+            counts[_MODEL_RESETS] += 1
+            return True  # keep the previous mask
+        self._mask[:] = mask
+        return True

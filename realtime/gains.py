@@ -1,0 +1,86 @@
+"""The live parameters (vocal, accompaniment and master gain, bypass) and their smoothing.
+
+Control threads (MIDI, the terminal, tests) write *targets* into :class:`LiveParameters`; each
+write is one attribute store, atomic under the GIL, and does no audio work. The audio callback
+reads the targets once per hop and :class:`GainSmoother` moves the applied gains toward them
+with a one-pole filter of time constant ``engine.gain_smoothing_ms``. The gains multiply STFT
+frames, and overlap-add crossfades consecutive frames, so even a step between two hops reaches
+the output as a ramp over ``n_fft`` samples: knob moves and bypass never click.
+"""
+
+from __future__ import annotations
+
+import math
+
+from unsing.config import Config, db_to_gain
+
+#: Below this difference a smoothed gain snaps to its target (ends the exponential tail).
+_SNAP = 1e-7
+
+
+class LiveParameters:
+    """Targets the engine follows; linear gains (0 mutes), ``bypass`` passes the mixture."""
+
+    __slots__ = ("accompaniment_gain", "bypass", "master_gain", "vocal_gain")
+
+    def __init__(
+        self,
+        vocal_gain: float = 0.0,
+        accompaniment_gain: float = 1.0,
+        master_gain: float = 1.0,
+        bypass: bool = False,
+    ) -> None:
+        self.vocal_gain = vocal_gain
+        self.accompaniment_gain = accompaniment_gain
+        self.master_gain = master_gain
+        self.bypass = bypass
+
+    @classmethod
+    def from_config(cls, config: Config) -> LiveParameters:
+        """The start-up values of ``engine.*_gain_db``."""
+        engine = config.engine
+        return cls(
+            vocal_gain=db_to_gain(engine.vocal_gain_db),
+            accompaniment_gain=db_to_gain(engine.accompaniment_gain_db),
+            master_gain=db_to_gain(engine.master_gain_db),
+        )
+
+    def effective(self) -> tuple[float, float, float]:
+        """``(vocal, accompaniment, master)`` the output should reach (bypass: 1, 1, master)."""
+        if self.bypass:
+            return 1.0, 1.0, self.master_gain
+        return self.vocal_gain, self.accompaniment_gain, self.master_gain
+
+    def as_dict(self) -> dict[str, float | bool]:
+        """The targets, for status lines and tests."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class GainSmoother:
+    """One-pole smoothing of the effective gains, stepped once per hop (no allocation)."""
+
+    def __init__(
+        self, parameters: LiveParameters, hop_samples: int, sample_rate_hz: int, smoothing_ms: float
+    ) -> None:
+        self.parameters = parameters
+        hop_s = hop_samples / sample_rate_hz
+        self.coefficient = (
+            1.0 if smoothing_ms <= 0 else 1.0 - math.exp(-hop_s / (smoothing_ms / 1000.0))
+        )
+        self.vocal, self.accompaniment, self.master = parameters.effective()
+
+    def jump(self) -> None:
+        """Apply the targets at once (start of a stream, offline rendering)."""
+        self.vocal, self.accompaniment, self.master = self.parameters.effective()
+
+    def step(self) -> tuple[float, float, float]:
+        """Advance one hop toward the targets; return the gains to apply to this hop's frame."""
+        vocal, accompaniment, master = self.parameters.effective()
+        self.vocal = self._toward(self.vocal, vocal)
+        self.accompaniment = self._toward(self.accompaniment, accompaniment)
+        self.master = self._toward(self.master, master)
+        return self.vocal, self.accompaniment, self.master
+
+    def _toward(self, current: float, target: float) -> float:
+        moved = current + self.coefficient * (target - current)
+        return target if abs(target - moved) < _SNAP else moved

@@ -1,0 +1,67 @@
+"""Offline separation of a whole signal: one-shot STFT, the model over every frame, one-shot
+inverse STFT. Nothing is streamed, so nothing needs latency compensation.
+
+This is ``unsing separate --mode offline`` and the independent reference the streaming engine
+is tested against: it shares the model and the STFT definition with the engine but none of the
+engine's buffering (no streaming STFT, no frame ring, no FIFO, no block handling). A model with
+look-ahead gets its future frames from the song itself (zeros past the end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from unsing.config import Config
+from unsing.realtime.engine import MaskModel
+from unsing.stft import StftSpec, istft, stft
+
+
+def masks_for(
+    model: MaskModel,
+    magnitudes: np.ndarray,
+    lookahead_frames: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Masks ``(channels, bins, frames)`` for magnitudes ``(channels, bins, frames)``.
+
+    The model emits the mask of frame ``t - lookahead`` when frame ``t`` is pushed; the last
+    ``lookahead`` masks come from pushing silent frames after the end.
+    """
+    channels, bins, frames = magnitudes.shape
+    model.reset()
+    masks = np.zeros((channels, bins, frames), np.float32)
+    silence = np.zeros((channels, bins), np.float32)
+    frame32 = np.zeros((channels, bins), np.float32)
+    for pushed in range(frames + lookahead_frames):
+        if pushed < frames:
+            frame32[:] = magnitudes[:, :, pushed]
+            mask = model(frame32)
+        else:
+            mask = model(silence)
+        target = pushed - lookahead_frames
+        if target >= 0:
+            masks[:, :, target] = mask
+        if progress is not None and pushed % 256 == 0:
+            progress(min(pushed, frames), frames)
+    model.reset()
+    return masks
+
+
+def separate_offline(
+    config: Config,
+    model: MaskModel,
+    audio: np.ndarray,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vocals and accompaniment of ``audio`` ``(samples, channels)``, each float32 of the same
+    shape, aligned with the input."""
+    spec = StftSpec.from_config(config.stft)
+    signal = np.asarray(audio, np.float64).T  # (channels, samples)
+    spectrum = stft(signal, spec)
+    masks = masks_for(model, np.abs(spectrum), config.model.lookahead_frames, progress)
+    vocals_spectrum = spectrum * masks
+    vocals = istft(vocals_spectrum, spec, signal.shape[1])
+    accompaniment = istft(spectrum - vocals_spectrum, spec, signal.shape[1])
+    return vocals.T.astype(np.float32), accompaniment.T.astype(np.float32)

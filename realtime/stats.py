@@ -1,0 +1,95 @@
+"""Engine statistics: preallocated counters written by the audio thread, read by any other.
+
+The audio thread only stores into numpy arrays allocated here (no Python containers grow, no
+locks). A reader takes a :meth:`EngineStats.snapshot`; a value may be one hop stale, never torn
+in a way that matters for a status line or a test.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+#: Counter names, in storage order.
+COUNTERS = (
+    "callbacks",  # audio callbacks (or rendered blocks)
+    "hops",  # hops processed
+    "model_runs",  # inferences run
+    "deadline_misses",  # hops whose inference was skipped: the engine was behind its deadline
+    "late_inferences",  # inferences that took longer than the deadline
+    "bad_input_hops",  # hops with NaN/Inf input: zeroed before they reached any state
+    "model_resets",  # non-finite model output: model state reset, previous mask reused
+    "output_resets",  # non-finite output: resynthesis state reset, hop muted
+    "alignment_underruns",  # output samples a block asked for before they existed (zeros)
+    "input_overflows",  # callback status flags (xruns) ...
+    "input_underflows",
+    "output_underflows",
+    "output_overflows",
+    "priming_outputs",
+)
+_INDEX = {name: i for i, name in enumerate(COUNTERS)}
+
+
+def counter_index(name: str) -> int:
+    """Position of counter ``name`` in :attr:`EngineStats.counts` (for the hot path)."""
+    return _INDEX[name]
+
+
+XRUN_COUNTERS = ("input_overflows", "input_underflows", "output_underflows", "output_overflows")
+
+
+class EngineStats:
+    """Counters plus a ring of the last ``history`` per-hop compute times (seconds)."""
+
+    def __init__(self, history: int = 8192) -> None:
+        self.counts = np.zeros(len(COUNTERS), np.int64)
+        self.hop_seconds = np.zeros(history)
+        self.hop_write = np.zeros(1, np.int64)  # total hops timed (write position = % history)
+        self.peak_input = np.zeros(1)  # absolute peak since the last snapshot (status meters)
+        self.peak_output = np.zeros(1)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        """Increment a counter (outside the hot path; the engine indexes ``counts`` directly)."""
+        self.counts[_INDEX[name]] += amount
+
+    def count(self, name: str) -> int:
+        """One counter's current value."""
+        return int(self.counts[_INDEX[name]])
+
+    def reset(self) -> None:
+        """Zero everything (a new measurement)."""
+        self.counts.fill(0)
+        self.hop_seconds.fill(0.0)
+        self.hop_write.fill(0)
+        self.peak_input.fill(0.0)
+        self.peak_output.fill(0.0)
+
+    def hop_times_ms(self) -> np.ndarray:
+        """The per-hop compute times still in the ring, oldest first, in ms (a copy)."""
+        total = int(self.hop_write[0])
+        size = self.hop_seconds.shape[0]
+        if total <= size:
+            return 1000.0 * self.hop_seconds[:total].copy()
+        start = total % size
+        return 1000.0 * np.concatenate([self.hop_seconds[start:], self.hop_seconds[:start]])
+
+    def snapshot(self, reset_peaks: bool = True) -> dict[str, Any]:
+        """Counters, xrun total, compute percentiles (ms) and peak levels (dBFS)."""
+        counts = {name: int(self.counts[i]) for name, i in _INDEX.items()}
+        counts["xruns"] = sum(counts[name] for name in XRUN_COUNTERS)
+        times = self.hop_times_ms()
+        if times.size:
+            counts["hop_ms"] = {
+                f"p{q:g}": float(np.percentile(times, q)) for q in (50, 90, 99, 99.9)
+            } | {"max": float(times.max()), "hops": int(times.size)}
+        peaks = {"input": float(self.peak_input[0]), "output": float(self.peak_output[0])}
+        if reset_peaks:
+            self.peak_input.fill(0.0)
+            self.peak_output.fill(0.0)
+        counts["peak_dbfs"] = {
+            name: (20.0 * float(np.log10(value)) if value > 0 else -math.inf)
+            for name, value in peaks.items()
+        }
+        return counts

@@ -1,0 +1,258 @@
+"""The engine on a sound card: a sounddevice stream whose callback runs :class:`SeparationEngine`.
+
+Two shapes, one callback body:
+
+* live (``unsing run``): a duplex stream, line-in/mic -> engine -> output device;
+* song (``unsing play``): an output-only stream; the callback takes the next block of a song held
+  in memory, so the engine, blocks and timing are the live ones.
+
+Everything is checked before the stream starts (device, channels, sample rate), each failure a
+one-line :class:`AudioSystemError`. The callback copies into preallocated buffers, runs the
+engine, counts PortAudio's status flags (xruns) into the engine's preallocated counters, and never
+raises: an unexpected exception mutes that block, is counted, and is reported by the caller's
+thread through :attr:`EngineStream.callback_error`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from unsing.config import Config
+from unsing.devices import AudioDevice, find_device, import_sounddevice, query_devices
+from unsing.errors import AudioSystemError
+from unsing.realtime.engine import SeparationEngine
+from unsing.realtime.stats import counter_index
+
+_FLAG_COUNTERS = (
+    ("input_overflow", counter_index("input_overflows")),
+    ("input_underflow", counter_index("input_underflows")),
+    ("output_underflow", counter_index("output_underflows")),
+    ("output_overflow", counter_index("output_overflows")),
+    ("priming_output", counter_index("priming_outputs")),
+)
+
+
+@dataclass(frozen=True)
+class DeviceLatency:
+    """Latency of the opened stream: PortAudio's device figures plus the engine's."""
+
+    sample_rate_hz: int
+    input_samples: int
+    output_samples: int
+    algorithmic_samples: int
+
+    @property
+    def total_samples(self) -> int:
+        """Input-to-output latency a listener hears (device buffers included)."""
+        return self.input_samples + self.output_samples + self.algorithmic_samples
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Each term in samples and ms."""
+        ms = 1000.0 / self.sample_rate_hz
+        terms = {
+            "device_input": self.input_samples,
+            "device_output": self.output_samples,
+            "algorithmic": self.algorithmic_samples,
+            "total": self.total_samples,
+        }
+        return {f"{k}_samples": v for k, v in terms.items()} | {
+            f"{k}_ms": round(v * ms, 2) for k, v in terms.items()
+        }
+
+
+def check_device(sd: Any, device: AudioDevice, direction: str, config: Config) -> None:
+    """Raise a one-line error if ``device`` cannot run at the configured rate and channels."""
+    audio = config.audio
+    check = sd.check_input_settings if direction == "input" else sd.check_output_settings
+    try:
+        check(
+            device=device.index,
+            channels=audio.channels,
+            dtype="float32",
+            samplerate=audio.sample_rate_hz,
+        )
+    except Exception as error:  # sd.PortAudioError, ValueError
+        reason = str(error).strip()
+        raise AudioSystemError(
+            f"{direction} device {device.describe()} cannot run {audio.channels} channels at "
+            f"{audio.sample_rate_hz} Hz ({reason}); its default rate is "
+            f"{device.default_sample_rate_hz:g} Hz. The model runs at "
+            f"audio.sample_rate_hz = {audio.sample_rate_hz}: set the device (or the JACK/OS "
+            f"mixer) to that rate, or choose another device with --{direction}"
+        ) from None
+
+
+class EngineStream:
+    """A running engine on PortAudio; use as a context manager or ``start()``/``stop()``.
+
+    Args:
+        config: audio settings (devices, rate, blocksize, host API).
+        engine: the engine (built with ``deadline=True`` for live use).
+        song: float32 ``(samples, channels)`` at the engine rate for ``play``; None for live input.
+        loop: restart the song at its end instead of finishing.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        engine: SeparationEngine,
+        song: np.ndarray | None = None,
+        loop: bool = False,
+    ) -> None:
+        self.sd = import_sounddevice()
+        self.config = config
+        self.engine = engine
+        self.song = song
+        self.loop = loop
+        self.position = 0
+        self.finished = threading.Event()
+        self.callback_error: str | None = None
+        audio = config.audio
+        devices = query_devices()
+        channels = audio.channels
+        self.output_device = self._find(devices, "output", audio.output_device)
+        self.input_device = (
+            None if song is not None else self._find(devices, "input", audio.input_device)
+        )
+        for device, direction in ((self.input_device, "input"), (self.output_device, "output")):
+            if device is not None:
+                check_device(self.sd, device, direction, config)
+        block = audio.blocksize_samples
+        self._blocksize = block
+        self._input = np.zeros((block, channels), np.float32)
+        self._output = np.zeros((block, engine.output_channels), np.float32)
+        self._stream: Any = None
+
+    def _find(self, devices: list[AudioDevice], direction: str, spec: Any) -> AudioDevice:
+        audio = self.config.audio
+        try:
+            return find_device(spec, direction, devices, audio.host_api, audio.channels)
+        except AudioSystemError as error:
+            if spec is None or not devices:
+                raise
+            raise AudioSystemError(f"audio.{direction}_device = {spec!r}: {error}") from None
+
+    # ------------------------------------------------------------------ callback (audio thread)
+
+    def _count_flags(self, status: Any) -> None:
+        if status:
+            counts = self.engine.stats.counts
+            for flag, index in _FLAG_COUNTERS:
+                if getattr(status, flag):
+                    counts[index] += 1
+
+    def _run_engine(self, source: np.ndarray, outdata: np.ndarray, frames: int) -> None:
+        stats = self.engine.stats
+        peak = max(float(source.max()), -float(source.min()))
+        if peak > stats.peak_input[0]:
+            stats.peak_input[0] = peak
+        output = self._output[:frames] if frames <= self._blocksize else np.zeros_like(outdata)
+        self.engine.process(source, output)
+        outdata[:] = output
+        peak = max(float(output.max()), -float(output.min()))
+        if peak > stats.peak_output[0]:
+            stats.peak_output[0] = peak
+
+    def _fail(self, outdata: np.ndarray, error: BaseException) -> None:
+        outdata.fill(0.0)
+        self.engine.stats.add("output_resets")
+        if self.callback_error is None:
+            self.callback_error = f"{type(error).__name__}: {error}"
+
+    def _duplex_callback(
+        self, indata: np.ndarray, outdata: np.ndarray, frames: int, time: Any, status: Any
+    ) -> None:
+        try:
+            self._count_flags(status)
+            self._run_engine(indata, outdata, frames)
+        except Exception as error:  # the audio thread must never die
+            self._fail(outdata, error)
+
+    def _song_callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        try:
+            self._count_flags(status)
+            song = self.song
+            source = self._input[:frames] if frames <= self._blocksize else np.zeros_like(outdata)
+            length = song.shape[0]
+            filled = 0
+            while filled < frames:
+                start = self.position % length if self.loop else self.position
+                count = max(0, min(frames - filled, length - start))
+                if count == 0:  # past the end: silence flushes the engine's delay
+                    source[filled:] = 0.0
+                    self.position += frames - filled
+                    break
+                source[filled : filled + count] = song[start : start + count]
+                filled += count
+                self.position = start + count
+            if not self.loop and self.position >= length + self.engine.delay_samples:
+                self.finished.set()
+            self._run_engine(source, outdata, frames)
+        except Exception as error:
+            self._fail(outdata, error)
+
+    # ------------------------------------------------------------------ control (caller thread)
+
+    def start(self) -> None:
+        """Open and start the stream (errors as :class:`AudioSystemError`)."""
+        sd, audio = self.sd, self.config.audio
+        common = {
+            "samplerate": audio.sample_rate_hz,
+            "blocksize": audio.blocksize_samples,
+            "dtype": "float32",
+            "latency": "low",
+        }
+        try:
+            if self.song is None:
+                self._stream = sd.Stream(
+                    device=(self.input_device.index, self.output_device.index),
+                    channels=audio.channels,
+                    callback=self._duplex_callback,
+                    **common,
+                )
+            else:
+                self._stream = sd.OutputStream(
+                    device=self.output_device.index,
+                    channels=audio.channels,
+                    callback=self._song_callback,
+                    **common,
+                )
+            self._stream.start()
+        except Exception as error:
+            self._stream = None
+            raise AudioSystemError(f"cannot open the audio stream: {error}") from None
+
+    def stop(self) -> None:
+        """Stop and close the stream."""
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+
+    def __enter__(self) -> EngineStream:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def active(self) -> bool:
+        """The stream is running."""
+        return self._stream is not None and bool(self._stream.active)
+
+    def latency(self) -> DeviceLatency:
+        """Device latency as PortAudio reports it for the open stream, plus the engine's."""
+        rate = self.config.audio.sample_rate_hz
+        reported = self._stream.latency if self._stream is not None else (0.0, 0.0)
+        input_s, output_s = reported if isinstance(reported, tuple) else (0.0, reported)
+        return DeviceLatency(
+            sample_rate_hz=rate,
+            input_samples=round(input_s * rate),
+            output_samples=round(output_s * rate),
+            algorithmic_samples=self.engine.delay_samples + self.config.audio.blocksize_samples,
+        )
