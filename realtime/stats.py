@@ -7,7 +7,6 @@ in a way that matters for a status line or a test.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -88,8 +87,8 @@ class EngineStats:
         if reset_peaks:
             self.peak_input.fill(0.0)
             self.peak_output.fill(0.0)
-        counts["peak_dbfs"] = {
-            name: (20.0 * float(np.log10(value)) if value > 0 else -math.inf)
+        counts["peak_dbfs"] = {  # None: silence (JSON has no -inf)
+            name: (20.0 * float(np.log10(value)) if value > 0 else None)
             for name, value in peaks.items()
         }
         return counts

@@ -126,6 +126,7 @@ class EngineStream:
         self._input = np.zeros((block, channels), np.float32)
         self._output = np.zeros((block, engine.output_channels), np.float32)
         self._stream: Any = None
+        self._device_latency_s = (0.0, 0.0)
 
     def _find(self, devices: list[AudioDevice], direction: str, spec: Any) -> AudioDevice:
         audio = self.config.audio
@@ -222,6 +223,10 @@ class EngineStream:
                     **common,
                 )
             self._stream.start()
+            reported = self._stream.latency
+            self._device_latency_s = (
+                tuple(reported) if isinstance(reported, (tuple, list)) else (0.0, reported)
+            )
         except Exception as error:
             self._stream = None
             raise AudioSystemError(f"cannot open the audio stream: {error}") from None
@@ -246,10 +251,9 @@ class EngineStream:
         return self._stream is not None and bool(self._stream.active)
 
     def latency(self) -> DeviceLatency:
-        """Device latency as PortAudio reports it for the open stream, plus the engine's."""
+        """Device latency PortAudio reported when the stream opened, plus the engine's."""
         rate = self.config.audio.sample_rate_hz
-        reported = self._stream.latency if self._stream is not None else (0.0, 0.0)
-        input_s, output_s = reported if isinstance(reported, tuple) else (0.0, reported)
+        input_s, output_s = self._device_latency_s
         return DeviceLatency(
             sample_rate_hz=rate,
             input_samples=round(input_s * rate),

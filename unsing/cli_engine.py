@@ -103,10 +103,6 @@ def load_model(config: Config) -> Any:
 # ---------------------------------------------------------------------- status line
 
 
-def _db(value: float) -> str:
-    return "  -inf" if value <= 0 else f"{20 * np.log10(value):+6.1f}"
-
-
 def _gain(value: float) -> str:
     return "muted" if value < db_to_gain(-120.0) + 1e-9 else f"{20 * np.log10(value):+.1f} dB"
 
@@ -119,7 +115,7 @@ def status_line(engine: Any) -> str:
     hop_ms = snapshot.get("hop_ms", {})
     budget_ms = 1000.0 * engine.hop_seconds
     level = "  ".join(
-        f"{name} {value:6.1f} dBFS" if np.isfinite(value) else f"{name}   -inf dBFS"
+        f"{name} {value:6.1f} dBFS" if value is not None else f"{name}   -inf dBFS"
         for name, value in peaks.items()
     )
     bypass = " BYPASS" if parameters.bypass else ""

@@ -1,0 +1,298 @@
+"""The separation engine against independent references.
+
+* Streaming equals offline: the engine, fed in blocks of many sizes, shifted by its declared
+  delay, equals the one-shot STFT -> model -> inverse STFT path (``realtime/offline.py``).
+* Identity: at unity gains the output is the input delayed by the declared latency, whatever the
+  mask; with the vocal muted it is the accompaniment estimate.
+* Gains, bypass, the deadline policy and bad input, with model doubles whose masks are known.
+
+Tolerances (float32 samples in and out, float64 inside):
+
+=====================================  =========
+comparison                             max error
+=====================================  =========
+stream vs offline, shipped model       1e-6
+identity at unity gains                1e-6
+mix (vocal muted) vs stems             1e-6
+online Griffin-Lim identity            -55 dB
+=====================================  =========
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from unsing.config import load_config
+from unsing.realtime.engine import SeparationEngine, alignment_samples
+from unsing.realtime.gains import LiveParameters
+from unsing.realtime.offline import separate_offline
+from unsing.realtime.onnx_model import OnnxMaskModel
+from unsing.realtime.render import render
+
+BLOCK_SIZES = [1, 64, 65, 256, 257, 4096]
+TOLERANCE = 1e-6
+
+
+class FunctionMask:
+    """A model double: mask = f(magnitude) of the frame pushed ``lookahead`` hops earlier."""
+
+    def __init__(self, function, channels=2, bins=513, lookahead=0, sleep_s=0.0) -> None:
+        self.function = function
+        self.channels, self.bins = channels, bins
+        self.lookahead = lookahead
+        self.sleep_s = sleep_s
+        self.calls = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.history = [np.zeros((self.channels, self.bins), np.float32)] * (self.lookahead + 1)
+
+    def skip(self, magnitude: np.ndarray) -> None:
+        self.history = [*self.history[1:], magnitude.copy()]
+
+    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        self.skip(magnitude)
+        return self.function(self.history[0], self.calls).astype(np.float32)
+
+
+def soft_mask(magnitude: np.ndarray, calls: int) -> np.ndarray:
+    return magnitude / (magnitude + 1.0)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config()
+
+
+@pytest.fixture(scope="module")
+def model(config):
+    return OnnxMaskModel(config)
+
+
+@pytest.fixture(scope="module")
+def signal() -> np.ndarray:
+    """(samples, 2) float32, 1.2 s: tones, a chirp, noise bursts (not a multiple of the hop)."""
+    rng = np.random.default_rng(7)
+    rate = 44100
+    t = np.arange(int(1.2 * rate) + 77) / rate
+    tones = sum(0.15 / k * np.sin(2 * np.pi * 196.0 * k * t) for k in range(1, 9))
+    chirp = 0.2 * np.sin(2 * np.pi * (150.0 * t + 3000.0 * t**2))
+    bursts = rng.standard_normal(t.size) * (np.sin(2 * np.pi * 2.5 * t) > 0.7) * 0.15
+    return np.stack([tones + chirp + bursts, 0.6 * tones - chirp]).T.astype(np.float32)
+
+
+def test_alignment_delay_only_for_block_sizes_that_are_not_hop_multiples() -> None:
+    assert alignment_samples(256, 256) == 0
+    assert alignment_samples(4096, 256) == 0
+    assert alignment_samples(1, 256) == 255
+    assert alignment_samples(64, 256) == 192
+    assert alignment_samples(65, 256) == 255
+    assert alignment_samples(384, 256) == 128
+
+
+@pytest.mark.parametrize("blocksize", BLOCK_SIZES)
+def test_streaming_equals_offline(config, model, signal, blocksize) -> None:
+    vocals, accompaniment = separate_offline(config, model, signal)
+    engine = SeparationEngine(config, model, stems=True, blocksize_samples=blocksize)
+    assert engine.delay_samples == 768 + alignment_samples(blocksize, 256)
+    stems = render(engine, signal, blocksize)
+    assert engine.stats.count("alignment_underruns") == 0
+    np.testing.assert_allclose(stems[:, :2], vocals, atol=TOLERANCE, rtol=0)
+    np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=TOLERANCE, rtol=0)
+    # the mask did separate something: the stems are neither silent nor the mixture
+    assert 0.05 < np.std(vocals) / np.std(signal) < 0.95
+
+
+@pytest.mark.parametrize("blocksize", BLOCK_SIZES)
+def test_unity_gains_return_the_input_delayed_by_the_declared_latency(
+    config, model, signal, blocksize
+) -> None:
+    engine = SeparationEngine(
+        config, model, LiveParameters(1.0, 1.0, 1.0), blocksize_samples=blocksize
+    )
+    delay = engine.delay_samples
+    padded = np.concatenate([signal, np.zeros((delay + 4096, 2), np.float32)])
+    raw = np.zeros_like(padded)
+    for start in range(0, padded.shape[0] - 4096, blocksize):  # the raw stream, no render()
+        engine.process(padded[start : start + blocksize], raw[start : start + blocksize])
+    np.testing.assert_allclose(raw[delay : delay + signal.shape[0]], signal, atol=TOLERANCE)
+    assert np.abs(raw[:delay]).max() < 1e-12  # nothing before the delay (FFT round-off only)
+
+
+def test_muted_vocal_outputs_the_accompaniment_estimate(config, model, signal) -> None:
+    stems = render(SeparationEngine(config, model, stems=True), signal)
+    karaoke = render(SeparationEngine(config, model, LiveParameters(0.0, 1.0, 1.0)), signal)
+    a_cappella = render(SeparationEngine(config, model, LiveParameters(1.0, 0.0, 1.0)), signal)
+    np.testing.assert_allclose(karaoke, stems[:, 2:], atol=TOLERANCE)
+    np.testing.assert_allclose(a_cappella, stems[:, :2], atol=TOLERANCE)
+    half = render(SeparationEngine(config, model, LiveParameters(0.5, 1.0, 0.5)), signal)
+    np.testing.assert_allclose(half, 0.5 * (0.5 * stems[:, :2] + stems[:, 2:]), atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("lookahead", [1, 3])
+def test_model_lookahead_is_aligned_and_declared(signal, lookahead) -> None:
+    config = load_config(overrides=[f"model.lookahead_frames={lookahead}"])
+    model = FunctionMask(soft_mask, lookahead=lookahead)
+    vocals, accompaniment = separate_offline(config, model, signal)
+    engine = SeparationEngine(config, model, stems=True, blocksize_samples=65)
+    assert engine.delay_samples == 768 + lookahead * 256 + 255
+    stems = render(engine, signal, 65)
+    np.testing.assert_allclose(stems[:, :2], vocals, atol=TOLERANCE)
+    np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=TOLERANCE)
+    # against a mask computed directly from each frame's own magnitude (no engine, no model)
+    from unsing.stft import StftSpec, istft, stft
+
+    spec = StftSpec.from_config(config.stft)
+    spectrum = stft(signal.T.astype(np.float64), spec)
+    direct = istft(spectrum * soft_mask(np.abs(spectrum).astype(np.float32), 0), spec, len(signal))
+    np.testing.assert_allclose(vocals, direct.T, atol=1e-5)
+
+
+def _max_step(audio: np.ndarray) -> float:
+    return float(np.abs(np.diff(audio, axis=0)).max())
+
+
+def test_gain_changes_are_smooth_and_land_within_the_smoothing_time(config) -> None:
+    rate, hop = 44100, 256
+    t = np.arange(172 * hop) / rate  # whole hops: no partial block at the end
+    sine = 0.5 * np.sin(2 * np.pi * 440.0 * t)
+    signal = np.stack([sine, sine]).T.astype(np.float32)
+    parameters = LiveParameters(1.0, 1.0, 1.0)
+    engine = SeparationEngine(config, FunctionMask(lambda m, c: np.ones_like(m)), parameters)
+    output = np.zeros_like(signal)
+    switch = 40 * hop  # the vocal (everything: mask = 1) is muted at this sample
+    for start in range(0, len(signal), hop):
+        if start == switch:
+            parameters.vocal_gain = 0.0
+        engine.process(signal[start : start + hop], output[start : start + hop])
+    # no click: the output never steps more than the sine itself does
+    assert _max_step(output) <= 1.01 * _max_step(signal)
+    delay = engine.delay_samples
+    # the frame that first carries the new gain starts n_fft - hop samples before the switch
+    reached = switch + delay - (config.stft.n_fft - hop)
+    assert np.abs(output[reached - 2 * hop : reached]).max() > 0.49  # unchanged until then
+    smoothing_hops = config.engine.gain_smoothing_ms / 1000 * rate / hop
+    settle = switch + delay + int(7 * smoothing_hops * hop) + 1024  # 7 time constants + window
+    assert np.abs(output[settle:]).max() < 0.5 * 10 ** (-55 / 20)  # muted: below -55 dB
+    # one time constant after the change reached the output (window centre): about 1/e
+    one_tau = reached + int(smoothing_hops * hop) + config.stft.n_fft // 2
+    level = np.abs(output[one_tau - 100 : one_tau + 100]).max() / 0.5
+    assert 0.25 < level < 0.5, level
+
+
+def test_bypass_switches_without_a_click_and_passes_the_mixture(config) -> None:
+    rate, hop = 44100, 256
+    t = np.arange(172 * hop) / rate  # whole hops: no partial block at the end
+    sine = 0.5 * np.sin(2 * np.pi * 330.0 * t)
+    signal = np.stack([sine, -sine]).T.astype(np.float32)
+    parameters = LiveParameters(0.0, 1.0, 1.0)  # karaoke: the "vocal" (mask = 1) is muted
+    engine = SeparationEngine(config, FunctionMask(lambda m, c: np.ones_like(m)), parameters)
+    output = np.zeros_like(signal)
+    for start in range(0, len(signal), hop):
+        parameters.bypass = start >= 60 * hop
+        engine.process(signal[start : start + hop], output[start : start + hop])
+    assert _max_step(output) <= 1.01 * _max_step(signal)
+    assert np.abs(output[: 50 * hop]).max() < 1e-6  # vocal muted before bypass
+    tail = slice(len(signal) - 20 * hop, len(signal))
+    delayed = signal[tail.start - engine.delay_samples : tail.stop - engine.delay_samples]
+    np.testing.assert_allclose(output[tail], delayed, atol=1e-4)  # bypass: the mixture
+
+
+@pytest.mark.parametrize("policy", ["reuse_last_mask", "pass_through"])
+def test_late_inference_is_skipped_counted_and_never_silent(policy) -> None:
+    config = load_config(
+        overrides=[f"engine.deadline_policy={policy}", "engine.deadline_hop_fraction=0.3"]
+    )
+    rng = np.random.default_rng(3)
+    signal = (0.3 * rng.standard_normal((44100, 2))).astype(np.float32)
+    half = lambda m, c: np.full_like(m, 0.5)  # noqa: E731
+    reference = render(SeparationEngine(config, FunctionMask(half)), signal, 1024)
+    slow = FunctionMask(half, sleep_s=0.008)  # 8 ms > one 5.8 ms hop
+    engine = SeparationEngine(config, slow, deadline=True, blocksize_samples=1024)
+    output = render(engine, signal, 1024)
+    stats = engine.stats.snapshot()
+    assert stats["deadline_misses"] > 0 and stats["late_inferences"] > 0
+    assert stats["model_runs"] + stats["deadline_misses"] == stats["hops"]
+    assert np.isfinite(output).all()
+    if policy == "reuse_last_mask":  # a constant mask reused is the same mask: same output
+        np.testing.assert_allclose(output, reference, atol=TOLERANCE)
+    else:  # skipped hops pass the mixture (twice the half-mask level), never silence
+        middle = output[4096 : 4096 + 128 * 256]
+        frames_rms = np.sqrt(np.mean(middle.reshape(-1, 256, 2) ** 2, axis=(1, 2)))
+        assert frames_rms.min() > 0.5 * 0.3 * 0.5
+        assert output.std() > reference.std() * 1.05
+
+
+def test_bad_input_never_poisons_the_state(config, model, signal) -> None:
+    poisoned = signal.copy()
+    poisoned[10000:10003, 0] = np.nan
+    poisoned[20000, 1] = np.inf
+    poisoned[30000:30100] = np.float32(1e-42)  # denormals
+    engine = SeparationEngine(config, model, stems=True)
+    stems = render(engine, poisoned)
+    assert np.isfinite(stems).all()
+    assert engine.stats.count("bad_input_hops") == 2
+    # the bad hops are zeroed: output equals the offline result of that input
+    cleaned = signal.copy()
+    for bad in (10000, 20000):
+        start = bad - bad % 256
+        cleaned[start : start + 256] = 0.0
+    cleaned[30000:30100] = np.float32(1e-42)
+    vocals, accompaniment = separate_offline(config, model, cleaned)
+    np.testing.assert_allclose(stems[:, :2], vocals, atol=TOLERANCE)
+    np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=TOLERANCE)
+
+
+def test_non_finite_mask_resets_the_model_and_keeps_the_last_mask(config, signal) -> None:
+    def flaky(magnitude, calls):
+        return np.full_like(magnitude, np.nan if calls == 50 else 0.25)
+
+    model = FunctionMask(flaky)
+    engine = SeparationEngine(config, model, LiveParameters(0.0, 1.0, 1.0))
+    output = render(engine, signal)
+    reference = render(
+        SeparationEngine(config, FunctionMask(lambda m, c: np.full_like(m, 0.25))), signal
+    )
+    assert engine.stats.count("model_resets") == 1
+    np.testing.assert_allclose(output, reference, atol=TOLERANCE)
+
+
+def test_online_griffin_lim_declares_its_latency_and_keeps_the_identity(signal, model) -> None:
+    config = load_config(
+        overrides=["engine.resynthesis=griffin_lim", "engine.griffin_lim_lookahead_frames=3"]
+    )
+    engine = SeparationEngine(config, model, LiveParameters(1.0, 1.0, 1.0))
+    assert engine.delay_samples == 768 + 3 * 256
+    output = render(engine, signal)
+    error_db = 20 * np.log10(np.std(output - signal) / np.std(signal))
+    assert error_db < -55.0, error_db
+    # block size does not change it (the work is per hop)
+    unity = LiveParameters(1.0, 1.0, 1.0)
+    again = render(SeparationEngine(config, model, unity, blocksize_samples=65), signal, 65)
+    np.testing.assert_allclose(again, output, atol=TOLERANCE)
+
+
+def test_online_griffin_lim_makes_masked_frames_more_consistent(config, model, signal) -> None:
+    """GL's purpose: the output's own STFT magnitude is closer to the masked target."""
+    from unsing.stft import StftSpec, stft
+
+    spec = StftSpec.from_config(config.stft)
+    gl_config = load_config(overrides=["engine.resynthesis=griffin_lim"])
+    parameters = LiveParameters(0.0, 1.0, 1.0)
+    ola = render(SeparationEngine(config, FunctionMask(soft_mask), parameters), signal)
+    gl = render(SeparationEngine(gl_config, FunctionMask(soft_mask), parameters), signal)
+    mixture = stft(signal.T.astype(np.float64), spec)
+    magnitude = np.abs(mixture)
+    target = magnitude * (1.0 - magnitude / (magnitude + 1.0))
+
+    def inconsistency(output: np.ndarray) -> float:
+        achieved = np.abs(stft(output.T.astype(np.float64), spec))
+        return float(np.linalg.norm(achieved - target) / np.linalg.norm(target))
+
+    assert inconsistency(gl) < inconsistency(ola)
