@@ -70,16 +70,8 @@ class PlayerRecorder:
             self.done.set()
 
 
-@pytest.mark.parametrize("blocksize_samples", [256, 512])
-def test_pass_through_stream_returns_the_signal_with_the_reported_delay(
-    jack_server: str, blocksize_samples: int
-) -> None:
-    jack = require_module("jack")
-    sd = import_sounddevice()
-    config = load_config()
-    rate = config.audio.sample_rate_hz
-    device = find_device(None, "input", query_devices(rescan=True), host_api="JACK", min_channels=2)
-
+def _pass_through_once(jack, sd, device, rate, blocksize_samples, signal):
+    """Play ``signal`` through a pass-through duplex stream once; what the test checks."""
     callbacks = np.zeros(1, np.int64)
     flagged = np.zeros(1, np.int64)
 
@@ -89,7 +81,6 @@ def test_pass_through_stream_returns_the_signal_with_the_reported_delay(
             flagged[0] += 1
         outdata[:] = indata
 
-    signal = make_probe_signal(rate, 1.5)
     player = PlayerRecorder(jack, signal, extra_samples=rate // 2)
     ports_before = {p.name for p in player.client.get_ports()}
     stream = sd.Stream(
@@ -119,6 +110,27 @@ def test_pass_through_stream_returns_the_signal_with_the_reported_delay(
         player.playing.set()
         assert player.done.wait(timeout=30), "the JACK player never finished"
         reported_delay = round((stream.latency[0] + stream.latency[1]) * rate)
+
+    return callbacks, flagged, player, stream, reported_delay
+
+
+@pytest.mark.parametrize("blocksize_samples", [256, 512])
+def test_pass_through_stream_returns_the_signal_with_the_reported_delay(
+    jack_server: str, blocksize_samples: int
+) -> None:
+    jack = require_module("jack")
+    sd = import_sounddevice()
+    config = load_config()
+    rate = config.audio.sample_rate_hz
+    device = find_device(None, "input", query_devices(rescan=True), host_api="JACK", min_channels=2)
+
+    signal = make_probe_signal(rate, 1.5)
+    for _attempt in range(2):  # a busy 2-core VM may xrun: one retry, then it must be clean
+        callbacks, flagged, player, stream, reported_delay = _pass_through_once(
+            jack, sd, device, rate, blocksize_samples, signal
+        )
+        if flagged[0] == 0:
+            break
 
     recorded = player.recording
     correlation = correlate(recorded[0], signal[0], mode="valid", method="fft")

@@ -1,0 +1,166 @@
+"""`unsing play` / `unsing separate` from the command line, and their errors.
+
+Real files, real subprocesses: what a user types. The stems are checked against the in-process
+offline reference, against the input (vocals + accompaniment = mixture), and for shape, rate and
+length at several input formats.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from unsing.config import load_config
+from unsing.realtime.audio_file import read_song, to_engine
+from unsing.realtime.offline import separate_offline
+from unsing.realtime.onnx_model import OnnxMaskModel
+
+UNSING = Path(sys.executable).with_name("unsing")
+EIF = Path(__file__).resolve().parents[2] / "shared/data/everything-is-free"
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JACK_DEFAULT")}
+    env["JACK_DEFAULT_SERVER"] = "unsing-no-such-server"  # no output device: play renders
+    env["JACK_NO_START_SERVER"] = "1"
+    return subprocess.run(
+        [str(UNSING), *args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env
+    )
+
+
+@pytest.fixture(scope="module")
+def song_path(tmp_path_factory) -> Path:
+    """4 s of a real CC0 song (everything-is-free) with vocals, 44.1 kHz stereo FLAC."""
+    folder = tmp_path_factory.mktemp("song")
+    track = EIF / "sodium"
+    if track.is_dir():
+        vocals, rate = soundfile.read(track / "vocals.ogg", dtype="float32")
+        accompaniment, _ = soundfile.read(track / "accompaniment.ogg", dtype="float32")
+        start = 40 * rate
+        mixture = vocals[start : start + 4 * rate] + accompaniment[start : start + 4 * rate]
+        import soxr
+
+        mixture = soxr.resample(mixture, rate, 44100)
+    else:  # no shared data: the demo song that ships with unsing
+        mixture, _ = soundfile.read(
+            Path(__file__).resolve().parents[1] / "assets/demo/karissa_hobbs-lets_go_fishin.ogg",
+            dtype="float32",
+        )
+        mixture = mixture[30 * 44100 : 34 * 44100]
+    path = folder / "song.flac"
+    soundfile.write(path, mixture, 44100)
+    return path
+
+
+def read(path: Path) -> tuple[np.ndarray, int]:
+    audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    return audio, rate
+
+
+@pytest.mark.parametrize("mode", ["stream", "offline"])
+def test_separate_writes_aligned_stems_equal_to_the_reference(song_path, tmp_path, mode) -> None:
+    result = run("separate", str(song_path), "--out", str(tmp_path / mode), "--mode", mode)
+    assert result.returncode == 0, result.stderr
+    assert "vocals.wav" in result.stderr
+    vocals, rate = read(tmp_path / mode / "vocals.wav")
+    accompaniment, _ = read(tmp_path / mode / "accompaniment.wav")
+    mixture, _ = read(song_path)
+    assert rate == 44100 and vocals.shape == accompaniment.shape == mixture.shape
+    config = load_config()
+    reference = separate_offline(
+        config, OnnxMaskModel(config), to_engine(read_song(song_path), 44100, 2)
+    )
+    np.testing.assert_allclose(vocals, reference[0], atol=1e-6)
+    np.testing.assert_allclose(accompaniment, reference[1], atol=1e-6)
+    # the masks are complementary: the stems add up to the (sample-aligned) mixture
+    np.testing.assert_allclose(vocals + accompaniment, mixture, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "extension"),
+    [(22050, 1, "wav"), (48000, 2, "ogg"), (16000, 2, "flac")],
+)
+def test_separate_keeps_the_input_rate_channels_and_length(
+    song_path, tmp_path, rate, channels, extension
+) -> None:
+    import soxr
+
+    mixture, _ = read(song_path)
+    converted = soxr.resample(mixture, 44100, rate)
+    if channels == 1:
+        converted = converted.mean(axis=1, keepdims=True)
+    source = tmp_path / f"in.{extension}"
+    soundfile.write(source, converted, rate)
+    decoded, _ = read(source)
+    result = run("separate", str(source), "--out", str(tmp_path / "stems"))
+    assert result.returncode == 0, result.stderr
+    vocals, vocals_rate = read(tmp_path / "stems/vocals.wav")
+    accompaniment, _ = read(tmp_path / "stems/accompaniment.wav")
+    assert vocals_rate == rate
+    assert vocals.shape == accompaniment.shape == decoded.shape
+    # resampled to 44.1 kHz and back, the stems still add up to the input (soxr, HQ)
+    residual = vocals + accompaniment - decoded
+    snr_db = 10 * np.log10(np.sum(decoded**2) / np.sum(residual**2))
+    assert snr_db > 40.0, snr_db
+    assert np.std(vocals) > 0.01 * np.std(decoded)
+
+
+def test_play_without_an_output_device_renders_the_song_to_a_file(song_path, tmp_path) -> None:
+    result = run("play", str(song_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no audio output device" in result.stderr
+    rendered = tmp_path / "out" / "song.karaoke.wav"
+    karaoke, rate = read(rendered)
+    mixture, _ = read(song_path)
+    assert rate == 44100 and karaoke.shape == mixture.shape
+    config = load_config()
+    _, accompaniment = separate_offline(
+        config, OnnxMaskModel(config), to_engine(read_song(song_path), 44100, 2)
+    )
+    np.testing.assert_allclose(karaoke, accompaniment, atol=1e-6)  # default: vocal muted
+
+
+def test_play_to_a_file_with_gains(song_path, tmp_path) -> None:
+    target = tmp_path / "mix.wav"
+    result = run("play", str(song_path), "--to", str(target), "--vocal-db", "-6", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "vocal -6.0 dB" in result.stderr
+    mix, _ = read(target)
+    config = load_config()
+    vocals, accompaniment = separate_offline(
+        config, OnnxMaskModel(config), to_engine(read_song(song_path), 44100, 2)
+    )
+    np.testing.assert_allclose(mix, 10 ** (-6 / 20) * vocals + accompaniment, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["separate", "missing.wav", "--out", "x"], "missing.wav: no such file"),
+        (["play", "garbage.wav"], "garbage.wav: cannot decode it as audio"),
+        (["play", "six.wav"], "six.wav: 6 channels; unsing separates mono or stereo"),
+        (
+            ["play", "song.flac", "--set", "stft.n_fft=2048"],
+            "model n_fft = 1024 but stft.n_fft = 2048 in command line",
+        ),
+        (["play", "song.flac", "--model", "broken.onnx"], "broken.onnx: not a valid ONNX model"),
+        (["run"], "no audio devices found. Connect a sound card, or"),
+    ],
+)
+def test_bad_input_is_one_clear_line(song_path, tmp_path, args, message) -> None:
+    (tmp_path / "garbage.wav").write_bytes(b"RIFF not really a wave file" * 10)
+    soundfile.write(tmp_path / "six.wav", np.zeros((100, 6), np.float32), 44100)
+    (tmp_path / "broken.onnx").write_bytes(b"\x08\x01garbage")
+    (tmp_path / "song.flac").write_bytes(song_path.read_bytes())
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("unsing: error: "), result.stderr
+    assert message in lines[0], lines[0]
+    assert not (tmp_path / "out").exists()  # nothing half-written

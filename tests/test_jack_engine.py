@@ -1,0 +1,206 @@
+"""The live engine on a real, clocked stream: the JACK dummy server (scripts/test.sh starts it).
+
+A JACK client plays a song excerpt into the engine's input ports and records its output ports;
+the recording, aligned by the latency the engine reports (PortAudio's device latency plus the
+engine's delay), must equal `unsing separate --mode stream` of the same file. Also: `unsing run`
+from the command line (statistics, Ctrl-C), and the checks that run before a stream starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal as signals
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import require_module
+from test_jack_stream import PlayerRecorder
+
+from unsing.config import load_config
+from unsing.devices import AudioDevice, import_sounddevice, query_devices
+from unsing.errors import AudioSystemError
+from unsing.realtime import stream as stream_module
+from unsing.realtime.engine import SeparationEngine
+from unsing.realtime.onnx_model import OnnxMaskModel
+from unsing.realtime.stream import EngineStream, check_device
+
+pytestmark = pytest.mark.audio
+
+UNSING = Path(sys.executable).with_name("unsing")
+DEMO = Path(__file__).resolve().parents[1] / "assets/demo/karissa_hobbs-lets_go_fishin.ogg"
+
+
+@pytest.fixture(scope="module")
+def excerpt(tmp_path_factory) -> Path:
+    """1 s of silence, then 3 s of the demo song, as a WAV file.
+
+    The engine hears silence before the player starts; the file's leading silence (longer than
+    the model's 470 ms receptive field) brings `separate`'s model to the same state.
+    """
+    audio, rate = soundfile.read(DEMO, dtype="float32")
+    path = tmp_path_factory.mktemp("jack") / "excerpt.wav"
+    excerpt = np.concatenate([np.zeros((rate, 2), np.float32), audio[45 * rate : 48 * rate]])
+    soundfile.write(path, excerpt, rate, subtype="FLOAT")
+    return path
+
+
+def _connect(player: PlayerRecorder, ports_before: set[str]) -> None:
+    client = player.client
+    new = [
+        p
+        for p in client.get_ports(is_audio=True)
+        if p.name not in ports_before and not p.name.startswith("unsing-test")
+    ]
+    ins = sorted(p.name for p in new if p.is_input)
+    outs = sorted(p.name for p in new if p.is_output)
+    assert len(ins) == 2 and len(outs) == 2, new
+    for c in range(2):
+        for source in client.get_all_connections(ins[c]):
+            client.disconnect(source, ins[c])  # silence from the dummy card
+        client.connect(player.outs[c], ins[c])
+        client.connect(outs[c], player.ins[c])
+
+
+def _play_through_engine(jack, config, signal: np.ndarray):
+    sd = import_sounddevice()
+    sd._terminate()
+    sd._initialize()
+    engine = SeparationEngine(config, OnnxMaskModel(config), deadline=True)
+    player = PlayerRecorder(jack, signal, extra_samples=config.audio.sample_rate_hz // 2)
+    ports_before = {p.name for p in player.client.get_ports()}
+    stream = EngineStream(config, engine)
+    with stream, player.client:
+        _connect(player, ports_before)
+        time.sleep(0.1)
+        player.playing.set()
+        assert player.done.wait(timeout=30), "the JACK player never finished"
+    return stream, player.recording
+
+
+def test_live_engine_output_equals_separate_stream_aligned_by_the_reported_latency(
+    jack_server: str, excerpt: Path, tmp_path: Path
+) -> None:
+    jack = require_module("jack")
+    config = load_config(overrides=["audio.host_api=JACK"])
+    rate = config.audio.sample_rate_hz
+    signal = soundfile.read(excerpt, dtype="float32")[0].T.copy()  # (2, samples)
+    separated = subprocess.run(
+        [str(UNSING), "separate", str(excerpt), "--out", str(tmp_path), "--mode", "stream"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert separated.returncode == 0, separated.stderr
+    accompaniment = soundfile.read(tmp_path / "accompaniment.wav", dtype="float32")[0].T
+
+    for _attempt in range(2):  # a 2-core VM may xrun; one retry, then the run must be clean
+        stream, recording = _play_through_engine(jack, config, signal)
+        stats = stream.engine.stats.snapshot()
+        if stats["xruns"] == 0 and stats["deadline_misses"] == 0:
+            break
+    assert stats["xruns"] == 0 and stats["deadline_misses"] == 0, stats
+    assert stream.callback_error is None
+    latency = stream.latency()
+    assert latency.algorithmic_samples == 1024  # 23.2 ms: the formula at the default config
+    delay = latency.input_samples + latency.output_samples + stream.engine.delay_samples
+    aligned = recording[:, delay : delay + signal.shape[1]]
+    np.testing.assert_allclose(aligned, accompaniment, atol=1e-6)
+    assert np.abs(recording[:, : delay - 1024]).max() == 0.0  # nothing before the latency
+    assert stats["callbacks"] >= recording.shape[1] // config.audio.blocksize_samples
+    assert stats["hops"] == stats["model_runs"] >= stats["callbacks"]
+    assert stats["bad_input_hops"] == stats["model_resets"] == stats["output_resets"] == 0
+    assert stats["hop_ms"]["p50"] < 1000 * 256 / rate  # measured, reported; not a benchmark
+
+
+def test_run_command_streams_reports_and_stops_on_ctrl_c(jack_server: str, tmp_path) -> None:
+    stats_path = tmp_path / "stats.json"
+    process = subprocess.Popen(
+        [str(UNSING), "run", "--host-api", "jack", "--stats-json", str(stats_path), "--quiet"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3.0)
+    process.send_signal(signals.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    report = json.loads(stats_path.read_text())
+    assert report["mode"] == "run" and report["callback_error"] is None
+    assert "JACK" in report["input_device"] and "JACK" in report["output_device"]
+    assert report["stats"]["callbacks"] > 100  # about 170 per second at 256 samples
+    assert report["latency"]["algorithmic_samples"] == 1024
+    assert report["latency"]["device_output_samples"] > 0
+    assert "deadline misses" in stderr and "xruns" in stderr
+
+
+def test_run_for_a_duration_with_the_status_line(jack_server: str) -> None:
+    result = subprocess.run(
+        [str(UNSING), "run", "--host-api", "jack", "--duration", "1.5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "unsing: live 'system'" in result.stderr
+    assert "latency 23.22 ms algorithmic" in result.stderr
+
+
+def test_missing_device_is_one_line_before_any_stream(jack_server: str) -> None:
+    result = subprocess.run(
+        [str(UNSING), "run", "--input", "no such card"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "unsing: error: audio.input_device = 'no such card': no input device matches 'no such "
+        "card'; input devices: 'system' (index 0, JACK Audio Connection Kit)"
+    ]
+
+
+def test_unsupported_sample_rate_is_refused_before_the_stream_starts(jack_server: str) -> None:
+    sd = import_sounddevice()
+    sd._terminate()
+    sd._initialize()
+    device = next(d for d in query_devices() if "JACK" in d.host_api)
+    config = load_config(overrides=["audio.sample_rate_hz=48000"])
+    with pytest.raises(AudioSystemError) as error:
+        check_device(sd, device, "output", config)
+    message = str(error.value)
+    assert "cannot run 2 channels at 48000 Hz" in message
+    assert "its default rate is 44100 Hz" in message
+
+
+def test_device_without_enough_channels_is_refused(jack_server: str, monkeypatch) -> None:
+    mono = AudioDevice(
+        index=0,
+        name="USB mic",
+        host_api="ALSA",
+        max_input_channels=1,
+        max_output_channels=0,
+        default_sample_rate_hz=44100.0,
+        is_default_input=True,
+        is_default_output=False,
+    )
+    speakers = AudioDevice(
+        index=1,
+        name="speakers",
+        host_api="ALSA",
+        max_input_channels=0,
+        max_output_channels=2,
+        default_sample_rate_hz=44100.0,
+        is_default_input=False,
+        is_default_output=True,
+    )
+    monkeypatch.setattr(stream_module, "query_devices", lambda: [mono, speakers])
+    config = load_config()
+    engine = SeparationEngine(config, OnnxMaskModel(config))
+    with pytest.raises(AudioSystemError, match=r"'USB mic' .* has 1 input channel\(s\), 2 needed"):
+        EngineStream(config, engine)
