@@ -1,0 +1,57 @@
+"""The machine and moment a benchmark ran on: every result file carries this."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from unsing import PROJECT_ROOT, __version__
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or platform.processor())."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def describe_machine() -> dict[str, Any]:
+    """Host, CPU, cores, memory, OS, library versions, git commit and date (UTC)."""
+    import numpy
+    import onnxruntime
+
+    memory_gb = None
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        total_kb = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
+        memory_gb = round(total_kb / 1024**2, 1)
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+        "host": platform.node(),
+        "cpu": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "unsing": __version__,
+        "git_commit": commit or "unknown",
+    }

@@ -1,0 +1,278 @@
+"""Stability and compute budget of the live engine on a real, clocked stream (JACK).
+
+In one session, on one JACK server, a music loop is played into each stream's input by a JACK
+client while the stream runs for a fixed time:
+
+* ``pass_through``: a duplex PortAudio stream whose callback copies input to output (the floor:
+  the xruns the machine produces whatever the callback does);
+* ``engine``: the same stream shape running :class:`SeparationEngine` at the configured settings;
+
+each without and (``--load-seconds``) with a competing CPU load (busy numpy processes, one per
+core). Reported per run: callbacks, xruns from the callback status flags, xruns the JACK server
+reported, deadline misses, and the engine's per-hop compute time (p50/p90/p99/p99.9/max) as ms
+and as a share of the hop period. The engine's xruns are also given as a ratio to pass-through.
+
+    python -m unsing.benchmarks.stability --seconds 600 --load-seconds 120
+
+Needs the ``dev`` extra (JACK-Client) and jackd; a private dummy server is started when no JACK
+server is running. Results: ``benchmarks/results/stability.json`` (with the machine and date).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unsing import PROJECT_ROOT
+from unsing.benchmarks.machine import describe_machine
+from unsing.config import Config, load_config
+
+DEMO = PROJECT_ROOT / "assets/demo/karissa_hobbs-lets_go_fishin.ogg"
+RESULTS = PROJECT_ROOT / "benchmarks/results"
+_LOAD_CODE = (
+    "import numpy as np\n"
+    "a = np.random.default_rng(0).random((300, 300))\n"
+    "while True:\n"
+    "    a = np.tanh(a @ a)\n"
+)
+
+
+def ensure_jack_server(sample_rate_hz: int, period_samples: int) -> subprocess.Popen | None:
+    """Use the running JACK server, or start a private dummy one (returned, to stop later)."""
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    probe = subprocess.run(["jack_lsp"], capture_output=True, timeout=10)
+    if probe.returncode == 0:
+        return None
+    if shutil.which("jackd") is None:
+        raise SystemExit("stability benchmark: jackd is not installed (apt-get install jackd2)")
+    name = f"unsing-bench{os.getpid()}"
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    realtime = ["-R", "-P", "70"]
+    if subprocess.run(["chrt", "-f", "10", "true"], capture_output=True).returncode != 0:
+        realtime = ["--no-realtime"]
+    server = subprocess.Popen(
+        ["jackd", "-n", name, *realtime, "-d", "dummy", "-r", str(sample_rate_hz), "-p"]
+        + [str(period_samples), "-C", "2", "-P", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        if subprocess.run(["jack_lsp"], capture_output=True).returncode == 0:
+            return server
+        time.sleep(0.1)
+    server.terminate()
+    raise SystemExit("stability benchmark: the JACK dummy server did not start")
+
+
+class LoopPlayer:
+    """A JACK client that plays ``music`` ``(2, samples)`` in a loop and counts server xruns."""
+
+    def __init__(self, jack: Any, music: np.ndarray) -> None:
+        self.client = jack.Client("unsing-bench-player", no_start_server=True)
+        self.outs = [self.client.outports.register(f"out_{c}") for c in range(2)]
+        self.music = music
+        self.position = 0
+        self.xruns = 0
+        self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
+
+    def _xrun(self, delay_us: float) -> None:
+        self.xruns += 1
+
+    def _process(self, frames: int) -> None:
+        length = self.music.shape[1]
+        start = self.position
+        stop = start + frames
+        for c, port in enumerate(self.outs):
+            buffer = port.get_array()
+            if stop <= length:
+                buffer[:] = self.music[c, start:stop]
+            else:
+                head = length - start
+                buffer[:head] = self.music[c, start:]
+                buffer[head:] = self.music[c, : frames - head]
+        self.position = stop % length
+
+    def feed(self, ports_before: set[str]) -> None:
+        """Connect the player to the stream's input ports (replacing the dummy capture)."""
+        new_inputs = sorted(
+            p.name
+            for p in self.client.get_ports(is_audio=True, is_input=True)
+            if p.name not in ports_before and not p.name.startswith("unsing-bench")
+        )
+        for c, port in enumerate(new_inputs[:2]):
+            for source in self.client.get_all_connections(port):
+                self.client.disconnect(source, port)
+            self.client.connect(self.outs[c], port)
+
+
+def _start_load(processes: int) -> list[subprocess.Popen]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return [subprocess.Popen([sys.executable, "-c", _LOAD_CODE], env=env) for _ in range(processes)]
+
+
+def measure(
+    kind: str, seconds: float, config: Config, music: np.ndarray, load_processes: int
+) -> dict[str, Any]:
+    """Run one stream of ``kind`` for ``seconds``; its counters and compute times."""
+    import jack
+
+    from unsing.devices import find_device, import_sounddevice, query_devices
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.onnx_model import OnnxMaskModel
+    from unsing.realtime.stream import EngineStream
+
+    sd = import_sounddevice()
+    player = LoopPlayer(jack, music)
+    ports_before = {p.name for p in player.client.get_ports()}
+    audio = config.audio
+    engine = None
+    flags = np.zeros(1, np.int64)
+    callbacks = np.zeros(1, np.int64)
+    if kind == "engine":
+        engine = SeparationEngine(config, OnnxMaskModel(config), deadline=True)
+        stream: Any = EngineStream(config, engine)
+    else:
+        device = find_device(None, "input", query_devices(rescan=True), "JACK", audio.channels)
+
+        def pass_through(indata, outdata, frames, time_info, status) -> None:
+            callbacks[0] += 1
+            if status.input_overflow or status.output_underflow:
+                flags[0] += 1
+            outdata[:] = indata
+
+        stream = sd.Stream(
+            device=(device.index, device.index),
+            samplerate=audio.sample_rate_hz,
+            blocksize=audio.blocksize_samples,
+            channels=audio.channels,
+            dtype="float32",
+            callback=pass_through,
+            latency="low",
+        )
+    load: list[subprocess.Popen] = []
+    with player.client, stream:
+        player.feed(ports_before)
+        time.sleep(0.5)  # settle, then count from zero
+        if engine is not None:
+            engine.stats.reset()
+        callbacks[0] = flags[0] = 0
+        player.xruns = 0
+        load = _start_load(load_processes)
+        try:
+            time.sleep(seconds)
+        finally:
+            for process in load:
+                process.kill()
+                process.wait()
+        server_xruns = player.xruns
+    result: dict[str, Any] = {
+        "kind": kind,
+        "seconds": seconds,
+        "load_processes": load_processes,
+        "jack_server_xruns": server_xruns,
+    }
+    if engine is not None:
+        snapshot = engine.stats.snapshot(reset_peaks=False)
+        hop_period_ms = 1000.0 * engine.hop_seconds
+        result.update(
+            callbacks=snapshot["callbacks"],
+            xruns=snapshot["input_overflows"] + snapshot["output_underflows"],
+            deadline_misses=snapshot["deadline_misses"],
+            late_inferences=snapshot["late_inferences"],
+            hop_ms=snapshot["hop_ms"],
+            hop_share_of_period={
+                k: round(v / hop_period_ms, 4) for k, v in snapshot["hop_ms"].items() if k != "hops"
+            },
+            hop_period_ms=hop_period_ms,
+            callback_error=stream.callback_error,
+        )
+    else:
+        result.update(callbacks=int(callbacks[0]), xruns=int(flags[0]))
+    sd._terminate()
+    sd._initialize()
+    return result
+
+
+def run(seconds: float, load_seconds: float, config: Config) -> dict[str, Any]:
+    """The pass-through / engine pairs; returns the result document."""
+    import soundfile
+
+    music, _ = soundfile.read(DEMO, dtype="float32", always_2d=True)
+    music = np.ascontiguousarray(music.T)
+    server = ensure_jack_server(config.audio.sample_rate_hz, config.audio.blocksize_samples)
+    try:
+        from unsing.devices import query_devices
+
+        query_devices(rescan=True)
+        runs = []
+        for load_processes, duration in ((0, seconds), (os.cpu_count() or 2, load_seconds)):
+            if duration <= 0:
+                continue
+            for kind in ("pass_through", "engine"):
+                print(
+                    f"stability: {kind}, {duration:g} s, {load_processes} load processes",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                runs.append(measure(kind, duration, config, music, load_processes))
+                print(f"  {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait()
+    for engine_run in (r for r in runs if r["kind"] == "engine"):
+        floor = next(
+            r
+            for r in runs
+            if r["kind"] == "pass_through" and r["load_processes"] == engine_run["load_processes"]
+        )
+        engine_run["xruns_vs_pass_through"] = {
+            "engine": engine_run["xruns"],
+            "pass_through": floor["xruns"],
+            "ratio": (engine_run["xruns"] / floor["xruns"]) if floor["xruns"] else None,
+        }
+    return {
+        "machine": describe_machine(),
+        "config": {
+            "sample_rate_hz": config.audio.sample_rate_hz,
+            "blocksize_samples": config.audio.blocksize_samples,
+            "n_fft": config.stft.n_fft,
+            "hop_samples": config.stft.hop_samples,
+            "model": str(config.model.path.name),
+            "graph": config.model.graph,
+            "intra_op_threads": config.model.intra_op_threads,
+            "resynthesis": config.engine.resynthesis,
+        },
+        "jack": {"server": os.environ.get("JACK_DEFAULT_SERVER", "default"), "driver": "dummy"},
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m unsing.benchmarks.stability``."""
+    parser = argparse.ArgumentParser(prog="python -m unsing.benchmarks.stability")
+    parser.add_argument("--seconds", type=float, default=600.0, help="each run without load")
+    parser.add_argument("--load-seconds", type=float, default=120.0, help="each run with load")
+    parser.add_argument("--out", default=str(RESULTS / "stability.json"))
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args(argv)
+    config = load_config(overrides=[*args.overrides, "audio.host_api=JACK"])
+    document = run(args.seconds, args.load_seconds, config)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(document, indent=2) + "\n")
+    print(f"stability: wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The stability benchmark's harness on the CI JACK server, for one second per stream."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import require_module
+
+from unsing.benchmarks import stability
+
+pytestmark = pytest.mark.audio
+
+
+def test_stability_harness_counts_callbacks_xruns_and_compute(jack_server, tmp_path) -> None:
+    require_module("jack")
+    out = tmp_path / "stability.json"
+    assert stability.main(["--seconds", "1", "--load-seconds", "0", "--out", str(out)]) == 0
+    document = json.loads(out.read_text())
+    assert document["machine"]["logical_cores"] >= 1 and document["machine"]["date_utc"]
+    assert document["config"]["blocksize_samples"] == 256
+    kinds = [run["kind"] for run in document["runs"]]
+    assert kinds == ["pass_through", "engine"]
+    for run in document["runs"]:
+        assert 120 <= run["callbacks"] <= 230, run  # 1 s at 256 samples: about 172
+        assert run["xruns"] >= 0 and run["jack_server_xruns"] >= 0
+    engine = document["runs"][1]
+    assert engine["callback_error"] is None
+    assert engine["hop_ms"]["hops"] == engine["callbacks"]
+    p99 = engine["hop_ms"]["p99"] / engine["hop_period_ms"]
+    assert engine["hop_share_of_period"]["p99"] == pytest.approx(p99, abs=1e-4)
+    assert engine["xruns_vs_pass_through"]["engine"] == engine["xruns"]
