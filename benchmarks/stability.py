@@ -60,8 +60,10 @@ def ensure_jack_server(sample_rate_hz: int, period_samples: int) -> subprocess.P
     if subprocess.run(["chrt", "-f", "10", "true"], capture_output=True).returncode != 0:
         realtime = ["--no-realtime"]
     server = subprocess.Popen(
-        ["jackd", "-n", name, *realtime, "-d", "dummy", "-r", str(sample_rate_hz), "-p"]
-        + [str(period_samples), "-C", "2", "-P", "2"],
+        [
+            *("jackd", "-n", name, *realtime, "-d", "dummy"),
+            *("-r", str(sample_rate_hz), "-p", str(period_samples), "-C", "2", "-P", "2"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
