@@ -153,9 +153,16 @@ class SeparationEngine:
         self._frame_write = 0
         self._magnitude = np.zeros((channels, bins))
         self._magnitude32 = np.zeros((channels, bins), np.float32)
-        self._mask = np.zeros((channels, bins), np.float32)
-        self._gain = np.zeros((channels, bins))
+        # Mask and gain are stored once per real and imaginary part, (channels, bins, 2) float64,
+        # so that they multiply complex frames viewed as float pairs: a complex-by-real ufunc
+        # would allocate a casting buffer on every hop.
+        self._mask_pairs = np.zeros((channels, bins, 2))
+        self._gain_pairs = np.zeros((channels, bins, 2))
         self._spectra = np.zeros((outputs, channels, bins), np.complex128)
+        self._spectra_pairs = self._spectra.view(np.float64).reshape(outputs, channels, bins, 2)
+        self._frames_pairs = self._frames.view(np.float64).reshape(
+            self.lookahead_frames + 1, channels, bins, 2
+        )
         self._hop_out = np.zeros((self.output_channels, hop))
         # output FIFO: finished hops wait here until a block asks for them
         self._fifo = np.zeros((self.output_channels, 2 * hop + self.alignment_samples))
@@ -175,7 +182,7 @@ class SeparationEngine:
         self._input_fill = 0
         self._frames.fill(0.0)
         self._frame_write = 0
-        self._mask.fill(0.0)
+        self._mask_pairs.fill(0.0)
         self._fifo.fill(0.0)
         self._fifo_read = 0
         self._fifo_level = self.alignment_samples
@@ -248,23 +255,25 @@ class SeparationEngine:
         self._frame_write = (write + 1) % (lookahead + 1)
         # with look-ahead L the mask is for frame t - L: the oldest frame in the ring
         delayed = self._frames[self._frame_write]
+        delayed_pairs = self._frames_pairs[self._frame_write]
         np.abs(frame, out=self._magnitude)
         self._magnitude32[:] = self._magnitude
         use_mask = self._infer(started)
 
         gains = self.smoother.step()
-        spectra = self._spectra
+        spectra, pairs = self._spectra, self._spectra_pairs
         if self.stems:
-            np.multiply(delayed, self._mask, out=spectra[0])
+            np.multiply(delayed_pairs, self._mask_pairs, out=pairs[0])
             np.subtract(delayed, spectra[0], out=spectra[1])
         else:
             vocal, accompaniment, master = gains
+            gain = self._gain_pairs
             if use_mask:
-                np.multiply(self._mask, master * (vocal - accompaniment), out=self._gain)
-                self._gain += master * accompaniment
+                np.multiply(self._mask_pairs, master * (vocal - accompaniment), out=gain)
+                gain += master * accompaniment
             else:  # pass_through deadline policy: the mixture
-                self._gain.fill(master)
-            np.multiply(delayed, self._gain, out=spectra[0])
+                gain.fill(master)
+            np.multiply(delayed_pairs, gain, out=pairs[0])
 
         out = self._hop_out
         channels = self.channels
@@ -305,5 +314,6 @@ class SeparationEngine:
             self.model.reset()
             counts[_MODEL_RESETS] += 1
             return True  # keep the previous mask
-        self._mask[:] = mask
+        self._mask_pairs[..., 0] = mask
+        self._mask_pairs[..., 1] = mask
         return True

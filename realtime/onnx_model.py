@@ -78,14 +78,32 @@ class OnnxMaskModel:
             names = json.loads(self.metadata["unsing.state_names"])
             shapes = json.loads(self.metadata["unsing.state_shapes"])
             self._state_names = names
-            self._states = [np.zeros(shape, np.float32) for shape in shapes]
+            # Two preallocated state sets and two IO bindings, (a -> b) and (b -> a), used in
+            # turn: onnxruntime reads and writes these buffers directly, nothing is allocated.
+            self._state_sets = tuple(
+                [np.zeros(shape, np.float32) for shape in shapes] for _ in range(2)
+            )
             self._frame = np.zeros((1, self.channels, self.bins, 1), np.float32)
-            self._feed: dict[str, np.ndarray] = {"frame": self._frame}
+            self._mask_out = np.zeros((1, self.channels, self.bins, 1), np.float32)
+            self._bindings = (self._bind(0, 1), self._bind(1, 0))
+            self._parity = 0
         else:
             # mirrored ring: each frame stored twice, the window is always one contiguous view
             self._ring = np.zeros((1, self.channels, self.bins, 2 * self.window_frames), np.float32)
             self._write = 0
         self._mask = np.zeros((self.channels, self.bins), np.float32)
+
+    def _bind(self, source: int, target: int) -> Any:
+        """An IO binding reading state set ``source`` and writing state set ``target``."""
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("frame", self._frame)
+        outputs = [output.name for output in self.session.get_outputs()]
+        arrays = [self._mask_out, *self._state_sets[target]]
+        for name, array in zip(self._state_names, self._state_sets[source], strict=True):
+            binding.bind_cpu_input(name, array)
+        for name, array in zip(outputs, arrays, strict=True):
+            binding.bind_output(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
+        return binding
 
     def _check_contract(self, config: Config) -> None:
         if self.metadata.get("unsing.graph") != self.graph:
@@ -114,15 +132,16 @@ class OnnxMaskModel:
         """Copies of the streaming graph's current states by input name (calibration, tests)."""
         if self.graph != "streaming":
             return {}
-        return {
-            name: state.copy() for name, state in zip(self._state_names, self._states, strict=True)
-        }
+        states = self._state_sets[self._parity]
+        return {name: state.copy() for name, state in zip(self._state_names, states, strict=True)}
 
     def reset(self) -> None:
         """Zero the state (start of a stream, after a dropout or bad input)."""
         if self.graph == "streaming":
-            for state in self._states:
-                state.fill(0.0)
+            for states in self._state_sets:
+                for state in states:
+                    state.fill(0.0)
+            self._parity = 0
         else:
             self._ring.fill(0.0)
             self._write = 0
@@ -145,12 +164,9 @@ class OnnxMaskModel:
         """
         if self.graph == "streaming":
             self._frame[0, :, :, 0] = magnitude
-            feed = self._feed
-            for name, state in zip(self._state_names, self._states, strict=True):
-                feed[name] = state
-            outputs = self.session.run(None, feed)
-            self._states = outputs[1:]
-            self._mask[:] = outputs[0][0, :, :, 0]
+            self.session.run_with_iobinding(self._bindings[self._parity])
+            self._parity ^= 1
+            self._mask[:] = self._mask_out[0, :, :, 0]
             return self._mask
         frames, start = self.window_frames, self._write
         self._ring[0, :, :, start] = magnitude

@@ -81,6 +81,9 @@ class OnlineGriffinLim:
         self._piece = np.zeros((channels, n_fft))
         self._spectrum = np.zeros((channels, spec.bins), np.complex128)
         self._scale = np.zeros((channels, spec.bins))
+        # complex-by-real products run on float pairs: a mixed-type ufunc allocates a buffer
+        self._spectrum_pairs = self._spectrum.view(np.float64).reshape(channels, spec.bins, 2)
+        self._scale_pairs = np.zeros((channels, spec.bins, 2))
         self._hop = np.zeros((channels, hop))
 
     def reset(self) -> None:
@@ -123,7 +126,9 @@ class OnlineGriffinLim:
                 np.abs(self._spectrum, out=self._scale)
                 np.maximum(self._scale, _PHASE_FLOOR, out=self._scale)
                 np.divide(self._magnitudes[slot], self._scale, out=self._scale)
-                self._spectrum *= self._scale
+                self._scale_pairs[..., 0] = self._scale
+                self._scale_pairs[..., 1] = self._scale
+                self._spectrum_pairs *= self._scale_pairs
                 self._synthesise(slot, offset)
         # commit the oldest open frame: its first hop is final
         self._hop[:] = self._signal[:, :hop]
