@@ -16,6 +16,7 @@ from typing import Any
 from unsing import __version__
 from unsing.cli_engine import gain_overrides
 from unsing.cli_engine import register as register_engine_commands
+from unsing.cli_midi import register as register_midi_commands
 from unsing.config import Config, db_to_gain, load_config, to_jsonable
 from unsing.errors import AudioSystemError, ModelFileError, UnsingError
 from unsing.latency import Latency
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=cmd_info)
 
     register_engine_commands(commands, common)
+    register_midi_commands(commands, common)
 
     train = commands.add_parser(
         "train",
@@ -172,6 +174,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "audio.host_api": args.host_api,
         "audio.blocksize_samples": args.blocksize,
         "model.path": args.model,
+        "midi.port_pattern": getattr(args, "midi_port", None),
+        "midi.api": getattr(args, "midi_api", None),
     }
     extra: dict[str, Any] = {key: value for key, value in named.items() if value is not None}
     extra.update(gain_overrides(args))

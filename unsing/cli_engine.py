@@ -29,6 +29,35 @@ def add_gain_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--master-db", type=float, metavar="DB", help="master gain in dB")
 
 
+def add_midi_options(parser: argparse.ArgumentParser) -> None:
+    """``--midi-port`` / ``--midi-api``: MIDI control of the gains (midi.* in the config)."""
+    parser.add_argument(
+        "--midi-port",
+        metavar="PATTERN",
+        help="open MIDI inputs matching this regular expression (midi.port_pattern)",
+    )
+    parser.add_argument(
+        "--midi-api", choices=("auto", "alsa", "jack", "coremidi", "winmm"), help="RtMidi API"
+    )
+
+
+def open_midi(config: Config, engine: Any) -> tuple[Any, Any]:
+    """MIDI inputs driving ``engine.parameters`` (``(None, None)`` when midi.port_pattern is
+    empty): ``(inputs, watcher)``. A pattern matching nothing yet is reported, not an error."""
+    if not config.midi.port_pattern:
+        return None, None
+    from unsing.realtime.midi_control import ControlMap
+    from unsing.realtime.midi_ports import MidiInputs, MidiWatcher
+
+    control_map = ControlMap(config.midi, engine.parameters)
+    inputs = MidiInputs(
+        config.midi.api, config.midi.port_pattern, lambda message, port: control_map.handle(message)
+    )
+    for event in inputs.open():
+        print(f"unsing: {event}", file=sys.stderr)
+    return inputs, MidiWatcher(inputs)
+
+
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
     """Add the engine subcommands to ``commands`` (argparse subparsers)."""
     run = commands.add_parser(
@@ -43,6 +72,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--duration", type=float, metavar="SECONDS", help="stop after this long (default: Ctrl-C)"
     )
+    add_midi_options(run)
     run.add_argument("--quiet", action="store_true", help="no live status line")
     run.add_argument(
         "--stats-json", metavar="PATH", help="write the final statistics and latency as JSON"
@@ -60,6 +90,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     play.add_argument("--to", metavar="OUT.wav", help="render to this file instead of playing")
     play.add_argument("--loop", action="store_true", help="play the song over and over")
     add_gain_options(play)
+    add_midi_options(play)
     play.add_argument("--quiet", action="store_true", help="no progress or status line")
     play.add_argument(
         "--stats-json", metavar="PATH", help="write the final statistics and latency as JSON"
@@ -154,13 +185,16 @@ def _summary(report: dict[str, Any]) -> str:
     )
 
 
-def _watch(stream: Any, quiet: bool, until: float | None) -> None:
-    """Show the status line until the stream finishes, ``until`` passes, or Ctrl-C."""
+def _watch(stream: Any, quiet: bool, until: float | None, midi_watcher: Any = None) -> None:
+    """Show the status line until the stream finishes, ``until`` passes, or Ctrl-C; report
+    MIDI hot-plug events."""
     interactive = sys.stderr.isatty() and not quiet
     try:
         while stream.active and not stream.finished.is_set():
             if until is not None and time.monotonic() >= until:
                 break
+            for event in midi_watcher.due() if midi_watcher is not None else ():
+                print(f"\nunsing: {event}", file=sys.stderr)
             if stream.callback_error:
                 print(f"\nunsing: audio callback error: {stream.callback_error}", file=sys.stderr)
                 stream.callback_error = ""  # reported once; keep counting silently
@@ -187,6 +221,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = SeparationEngine(config, load_model(config), deadline=True)
     stream = EngineStream(config, engine)  # checks devices before anything starts
     until = None if args.duration is None else time.monotonic() + args.duration
+    midi_inputs, midi_watcher = open_midi(config, engine)
     with stream:
         latency = stream.latency().as_dict()
         if not args.quiet:
@@ -197,7 +232,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"device; Ctrl-C stops",
                 file=sys.stderr,
             )
-        _watch(stream, args.quiet, until)
+        try:
+            _watch(stream, args.quiet, until, midi_watcher)
+        finally:
+            if midi_inputs is not None:
+                midi_inputs.close()
     report = _report(stream, args.stats_json, {"mode": "run"})
     print(_summary(report), file=sys.stderr)
     return 0
@@ -275,6 +314,7 @@ def _play_to_device(
 
     engine = SeparationEngine(config, model, deadline=True)
     stream = EngineStream(config, engine, song=audio, loop=args.loop)
+    midi_inputs, midi_watcher = open_midi(config, engine)
     with stream:
         if not args.quiet:
             print(
@@ -282,7 +322,11 @@ def _play_to_device(
                 f"{stream.output_device.describe()}; Ctrl-C stops",
                 file=sys.stderr,
             )
-        _watch(stream, args.quiet, None)
+        try:
+            _watch(stream, args.quiet, None, midi_watcher)
+        finally:
+            if midi_inputs is not None:
+                midi_inputs.close()
     report = _report(stream, args.stats_json, {"mode": "play", "song": str(song.path)})
     print(_summary(report), file=sys.stderr)
     return 0
