@@ -1,0 +1,209 @@
+"""CC-to-audio delay: how long after a knob moves the engine's output changes.
+
+On a JACK server, a JACK client plays a 1 kHz sine into the engine's input and records its
+output; a virtual MIDI port (JACK MIDI) sends CC 7 (master gain, linear, -60..0 dB: 127 = unity,
+0 = mute) alternately down and up. For each move, measured from the JACK frame at which the CC
+was sent:
+
+* ``first_change_ms``: until the output level first departs from its old value (>10% change);
+* ``settled_ms``: until it is within 1 dB of the new value (unity) or below -40 dB (mute);
+* ``audio_path_ms``: the part of either that is the audio latency itself (device input + output
+  + the engine's stream delay), so ``first_change_ms - audio_path_ms`` is what MIDI delivery,
+  the wait for the next hop and the overlap-add crossfade add.
+
+    python -m unsing.benchmarks.midi_latency [--moves 10]
+
+Writes ``benchmarks/results/midi_latency.json`` (with the machine and date).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unsing.benchmarks.machine import describe_machine
+from unsing.benchmarks.stability import RESULTS, ensure_jack_server
+from unsing.config import Config, load_config
+
+PORT_NAME = "unsing-bench-knobs"
+MAPPING = "{param: master_gain, cc: 7, mode: absolute, curve: linear, min_db: -60.0, max_db: 0.0}"
+
+
+class SinePlayerRecorder:
+    """JACK client: a sine into two ports, records two ports, notes its frame clock."""
+
+    def __init__(self, jack: Any, sample_rate_hz: int, seconds: float) -> None:
+        self.client = jack.Client("unsing-bench-recorder", no_start_server=True)
+        self.outs = [self.client.outports.register(f"out_{c}") for c in range(2)]
+        self.ins = [self.client.inports.register(f"in_{c}") for c in range(2)]
+        total = int(seconds * sample_rate_hz)
+        t = np.arange(total) / sample_rate_hz
+        self.sine = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+        self.recording = np.zeros(total, np.float32)
+        self.position = 0
+        self.start_frame = -1
+        self.done = threading.Event()
+        self.client.set_process_callback(self._process)
+
+    def _process(self, frames: int) -> None:
+        if self.start_frame < 0:
+            self.start_frame = self.client.last_frame_time
+        start = self.position
+        count = min(frames, self.sine.shape[0] - start)
+        for port in self.outs:
+            buffer = port.get_array()
+            buffer[:count] = self.sine[start : start + count]
+            buffer[count:] = 0.0
+        if count > 0:
+            self.recording[start : start + count] = self.ins[0].get_array()[:count]
+        self.position = start + count
+        if self.position >= self.sine.shape[0]:
+            self.done.set()
+
+    def now_index(self) -> int:
+        """The recording index of the current moment (JACK's frame clock)."""
+        return int(self.client.frame_time) - self.start_frame
+
+
+def _envelope(signal: np.ndarray, window: int) -> np.ndarray:
+    """Peak level over a sliding window (one period of the sine and more)."""
+    padded = np.concatenate([np.abs(signal), np.zeros(window)])
+    view = np.lib.stride_tricks.sliding_window_view(padded, window)
+    return view.max(axis=1)[: signal.shape[0]]
+
+
+def measure(config: Config, moves: int = 10, interval_s: float = 0.4) -> dict[str, Any]:
+    """Run the measurement on the current JACK server; returns per-move and summary numbers."""
+    import jack
+    import rtmidi
+
+    from unsing.devices import import_sounddevice
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.gains import LiveParameters
+    from unsing.realtime.midi_control import ControlMap
+    from unsing.realtime.midi_ports import MidiInputs
+    from unsing.realtime.onnx_model import OnnxMaskModel
+    from unsing.realtime.stream import EngineStream
+
+    rate = config.audio.sample_rate_hz
+    sd = import_sounddevice()
+    sd._terminate()
+    sd._initialize()
+    parameters = LiveParameters(1.0, 1.0, 1.0)  # unity: the output is the input (any mask)
+    engine = SeparationEngine(config, OnnxMaskModel(config), parameters, deadline=True)
+    controls = ControlMap(config.midi, parameters)
+    knobs = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "unsing-bench-midi")
+    knobs.open_virtual_port(PORT_NAME)
+    inputs = MidiInputs("jack", PORT_NAME, lambda message, port: controls.handle(message))
+    seconds = 1.0 + moves * interval_s + 0.5
+    recorder = SinePlayerRecorder(jack, rate, seconds)
+    before = {p.name for p in recorder.client.get_ports()}
+    stream = EngineStream(config, engine)
+    sent: list[tuple[int, int]] = []
+    try:
+        inputs.open()
+        with stream, recorder.client:
+            ports = [
+                p
+                for p in recorder.client.get_ports(is_audio=True)
+                if p.name not in before and not p.name.startswith("unsing-bench")
+            ]
+            stream_in = sorted(p.name for p in ports if p.is_input)
+            stream_out = sorted(p.name for p in ports if p.is_output)
+            for c in range(2):
+                for source in recorder.client.get_all_connections(stream_in[c]):
+                    recorder.client.disconnect(source, stream_in[c])
+                recorder.client.connect(recorder.outs[c], stream_in[c])
+            recorder.client.connect(stream_out[0], recorder.ins[0])
+            time.sleep(1.0)
+            for move in range(moves):
+                value = 0 if move % 2 == 0 else 127
+                knobs.send_message([0xB0, 7, value])
+                sent.append((recorder.now_index(), value))
+                time.sleep(interval_s)
+            recorder.done.wait(timeout=seconds + 10)
+            latency = stream.latency()
+    finally:
+        inputs.close()
+        knobs.close_port()
+        knobs.delete()
+    audio_path = latency.input_samples + latency.output_samples + engine.delay_samples
+    envelope = _envelope(recorder.recording, int(rate / 1000.0) + 8)
+    results = []
+    for index, (sent_at, value) in enumerate(sent):
+        end = sent[index + 1][0] if index + 1 < len(sent) else envelope.shape[0]
+        segment = envelope[sent_at:end]
+        old = float(envelope[max(sent_at - 64, 0)])
+        if value == 0:
+            departed = np.flatnonzero(segment < 0.9 * old)
+            settled = np.flatnonzero(segment < 0.5 * 10 ** (-40 / 20))
+        else:
+            departed = np.flatnonzero(segment > 0.1 * 0.5 + old)
+            settled = np.flatnonzero(segment > 0.5 * 10 ** (-1 / 20))
+        results.append(
+            {
+                "to": "mute" if value == 0 else "unity",
+                "first_change_ms": round(1000.0 * departed[0] / rate, 2) if departed.size else None,
+                "settled_ms": round(1000.0 * settled[0] / rate, 2) if settled.size else None,
+            }
+        )
+    first = [r["first_change_ms"] for r in results if r["first_change_ms"] is not None]
+    settled = [r["settled_ms"] for r in results if r["settled_ms"] is not None]
+    stats = engine.stats.snapshot(reset_peaks=False)
+    return {
+        "moves": results,
+        "first_change_ms": _summary(first),
+        "settled_ms": _summary(settled),
+        "audio_path_ms": round(1000.0 * audio_path / rate, 2),
+        "hop_ms": round(1000.0 * engine.hop_seconds, 3),
+        "gain_smoothing_ms": config.engine.gain_smoothing_ms,
+        "midi_messages": dict(controls.counts),
+        "engine": {k: stats[k] for k in ("callbacks", "xruns", "deadline_misses")},
+    }
+
+
+def _summary(values: list[float]) -> dict[str, float | int] | None:
+    if not values:
+        return None
+    array = np.asarray(values)
+    return {
+        "count": int(array.size),
+        "median": round(float(np.median(array)), 2),
+        "max": round(float(array.max()), 2),
+        "min": round(float(array.min()), 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m unsing.benchmarks.midi_latency``."""
+    parser = argparse.ArgumentParser(prog="python -m unsing.benchmarks.midi_latency")
+    parser.add_argument("--moves", type=int, default=10)
+    parser.add_argument("--out", default=str(RESULTS / "midi_latency.json"))
+    args = parser.parse_args(argv)
+    config = load_config(
+        overrides=["audio.host_api=JACK", f"midi.mappings=[{MAPPING}]", "midi.api=jack"]
+    )
+    server = ensure_jack_server(config.audio.sample_rate_hz, config.audio.blocksize_samples)
+    try:
+        result = measure(config, args.moves)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait()
+    document = {"machine": describe_machine(), **result}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(document, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"midi_latency: wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

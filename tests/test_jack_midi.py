@@ -1,0 +1,183 @@
+"""MIDI over the JACK dummy server: a virtual output port (python-rtmidi, JACK API) plays the
+controller; unsing's inputs, the `unsing midi` commands and the running engine listen."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import require_module
+
+from unsing.benchmarks import midi_latency
+from unsing.config import db_to_gain, load_config
+from unsing.realtime.gains import LiveParameters
+from unsing.realtime.midi_control import ControlMap
+from unsing.realtime.midi_ports import MidiInputs, list_input_ports
+
+pytestmark = pytest.mark.audio
+
+UNSING = Path(sys.executable).with_name("unsing")
+
+
+@pytest.fixture
+def knobs(jack_server):
+    """A virtual MIDI output port on JACK named like a controller."""
+    rtmidi = require_module("rtmidi")
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "unsing-test-controller")
+    out.open_virtual_port("knobs")
+    yield out
+    out.close_port()
+    out.delete()
+
+
+def wait_for(predicate, timeout_s: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+def test_ports_are_listed(knobs) -> None:
+    assert "unsing-test-controller:knobs" in list_input_ports("jack")
+    result = subprocess.run(
+        [str(UNSING), "midi", "ports", "--midi-api", "jack"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "unsing-test-controller:knobs" in result.stdout
+
+
+def test_controls_reach_the_parameters_and_hot_plug_is_survived(knobs, jack_server) -> None:
+    rtmidi = require_module("rtmidi")
+    config = load_config()
+    parameters = LiveParameters(1.0, 1.0, 1.0)
+    controls = ControlMap(config.midi, parameters)
+    inputs = MidiInputs("jack", "controller", lambda message, port: controls.handle(message))
+    try:
+        assert inputs.open() == ["MIDI input 'unsing-test-controller:knobs' opened"]
+        knobs.send_message([0xB0, 20, 0])  # vocal knob to the bottom: muted
+        assert wait_for(lambda: parameters.vocal_gain == 0.0)
+        knobs.send_message([0xB0, 21, 127])
+        assert wait_for(lambda: parameters.accompaniment_gain == pytest.approx(db_to_gain(6.0)))
+        knobs.send_message([0xB0, 22, 127])
+        assert wait_for(lambda: parameters.bypass)
+        knobs.send_message([0xF0, 1, 2, 3, 0xF7])  # SysEx: filtered by rtmidi
+        for _ in range(500):  # a flood of unmapped controls
+            knobs.send_message([0xB0, 99, 1])
+        knobs.send_message([0xB0, 7, 0])
+        assert wait_for(lambda: parameters.master_gain == 0.0)
+        assert controls.counts["applied"] == 4
+        assert inputs.errors == 0
+        # unplug: the port vanishes, poll reports it, nothing raises
+        knobs.close_port()
+        assert inputs.poll() == [
+            "MIDI input 'unsing-test-controller:knobs' disappeared; audio keeps running"
+        ]
+        # plug back in (a new client, as a replugged USB device): reopened on the next poll
+        replugged = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "unsing-test-controller")
+        replugged.open_virtual_port("knobs")
+        try:
+            events = inputs.poll()  # JACK may suffix the client name (-01) while the old one lives
+            assert len(events) == 1 and events[0].startswith("MIDI input 'unsing-test-controller")
+            assert events[0].endswith(":knobs' opened")
+            replugged.send_message([0xB0, 20, 127])
+            assert wait_for(lambda: parameters.vocal_gain == pytest.approx(db_to_gain(6.0)))
+        finally:
+            replugged.close_port()
+            replugged.delete()
+    finally:
+        inputs.close()
+
+
+def test_monitor_prints_decoded_messages(knobs) -> None:
+    process = subprocess.Popen(
+        [str(UNSING), "midi", "monitor", "--midi-api", "jack", "--midi-port", "controller"]
+        + ["--duration", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    knobs.send_message([0xB0, 20, 127])
+    knobs.send_message([0x90, 60, 100])
+    knobs.send_message([0xB0, 22, 127])
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    lines = stdout.splitlines()
+    assert lines == [
+        "unsing-test-controller:knobs: ch  1  CC  20 = 127  -> vocal_gain +6.0 dB",
+        "unsing-test-controller:knobs: ch  1  note on  60 velocity 100",
+        "unsing-test-controller:knobs: ch  1  CC  22 = 127  -> bypass on",
+    ]
+
+
+def test_learn_writes_the_mapping_into_the_config_file(knobs, tmp_path) -> None:
+    require_module("unsing.config_edit")
+    target = tmp_path / "my.yaml"
+    target.write_text("# my rig\nmidi:\n  channel: null  # any\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [str(UNSING), "midi", "learn", "vocal_gain", "--config", str(target)]
+        + ["--midi-api", "jack", "--midi-port", "controller", "--timeout", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    knobs.send_message([0xB4, 3, 90])  # channel 5, CC 3 (MSB) ...
+    knobs.send_message([0xB4, 35, 10])  # ... and its LSB: a 14-bit fader
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "vocal_gain <- CC 3/35 (14-bit) on channel 5" in stdout
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("# my rig\nmidi:\n  channel: null  # any\n")  # kept as it was
+    config = load_config(str(target))
+    learned = [m for m in config.midi.mappings if m.param == "vocal_gain"]
+    assert len(learned) == 1
+    assert (learned[0].cc, learned[0].cc_lsb, learned[0].channel) == (3, 35, 5)
+    assert yaml.safe_load(text)["midi"]["mappings"][0]["cc"] == 3
+
+
+def test_engine_output_gain_follows_the_knob_smoothly(jack_server) -> None:
+    """The CC-to-audio measurement (benchmarks/midi_latency.py) with bounds on it."""
+    require_module("jack")
+    config = load_config(
+        overrides=[
+            "audio.host_api=JACK",
+            f"midi.mappings=[{midi_latency.MAPPING}]",
+            "midi.api=jack",
+        ]
+    )
+    result = midi_latency.measure(config, moves=4)
+    print("CC-to-audio:", result["first_change_ms"], result["settled_ms"], result["audio_path_ms"])
+    hop_ms, smoothing_ms = result["hop_ms"], result["gain_smoothing_ms"]
+    assert result["midi_messages"]["applied"] == 4
+    assert result["first_change_ms"]["count"] == 4 and result["settled_ms"]["count"] == 4
+    # the change starts no later than the audio path plus two hops (MIDI delivery, next hop)
+    assert result["first_change_ms"]["max"] <= result["audio_path_ms"] + 2 * hop_ms
+    # and is complete (-40 dB when muting) within the smoothing (ln 100 time constants), one
+    # window of crossfade and the audio path, plus two hops
+    bound = result["audio_path_ms"] + np.log(100) * smoothing_ms + 1000 * 1024 / 44100
+    assert result["settled_ms"]["max"] <= bound + 2 * hop_ms
+
+
+def test_run_with_midi_port_opens_it(knobs, tmp_path) -> None:
+    result = subprocess.run(
+        [str(UNSING), "run", "--host-api", "jack", "--duration", "1", "--midi-api", "jack"]
+        + ["--midi-port", "controller"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "MIDI input 'unsing-test-controller:knobs' opened" in result.stderr
