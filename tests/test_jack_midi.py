@@ -101,8 +101,17 @@ def test_controls_reach_the_parameters_and_hot_plug_is_survived(knobs, jack_serv
 
 def test_monitor_prints_decoded_messages(knobs) -> None:
     process = subprocess.Popen(
-        [str(UNSING), "midi", "monitor", "--midi-api", "jack", "--midi-port", "controller"]
-        + ["--duration", "3"],
+        [
+            str(UNSING),
+            "midi",
+            "monitor",
+            "--midi-api",
+            "jack",
+            "--midi-port",
+            "controller",
+            "--duration",
+            "3",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -126,8 +135,20 @@ def test_learn_writes_the_mapping_into_the_config_file(knobs, tmp_path) -> None:
     target = tmp_path / "my.yaml"
     target.write_text("# my rig\nmidi:\n  channel: null  # any\n", encoding="utf-8")
     process = subprocess.Popen(
-        [str(UNSING), "midi", "learn", "vocal_gain", "--config", str(target)]
-        + ["--midi-api", "jack", "--midi-port", "controller", "--timeout", "20"],
+        [
+            str(UNSING),
+            "midi",
+            "learn",
+            "vocal_gain",
+            "--config",
+            str(target),
+            "--midi-api",
+            "jack",
+            "--midi-port",
+            "controller",
+            "--timeout",
+            "20",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -172,8 +193,18 @@ def test_engine_output_gain_follows_the_knob_smoothly(jack_server) -> None:
 
 def test_run_with_midi_port_opens_it(knobs, tmp_path) -> None:
     result = subprocess.run(
-        [str(UNSING), "run", "--host-api", "jack", "--duration", "1", "--midi-api", "jack"]
-        + ["--midi-port", "controller"],
+        [
+            str(UNSING),
+            "run",
+            "--host-api",
+            "jack",
+            "--duration",
+            "1",
+            "--midi-api",
+            "jack",
+            "--midi-port",
+            "controller",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -3,6 +3,7 @@ presets, channels, and garbage that must be ignored without an exception."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -54,7 +55,7 @@ def test_audio_taper_follows_the_cube_of_the_position_above_min_db() -> None:
     assert db(position_to_gain(0.01, mapping)) == pytest.approx(-60.0)  # floor
     assert position_to_gain(0.0, mapping) == 0.0
     gains = [position_to_gain(v / 127, mapping) for v in range(128)]
-    assert all(b >= a for a, b in zip(gains, gains[1:], strict=False))  # monotonic
+    assert all(b >= a for a, b in itertools.pairwise(gains))  # monotonic
 
 
 @pytest.mark.parametrize("curve", ["linear", "audio_taper"])
