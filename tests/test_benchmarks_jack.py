@@ -1,4 +1,5 @@
-"""The stability benchmark's harness on the CI JACK server, for one second per stream."""
+"""The JACK benchmarks' harnesses on the CI JACK server: stability for one second per stream,
+and the measured round trip against the latency formula."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import json
 import pytest
 from conftest import require_module
 
-from unsing.benchmarks import stability
+from unsing.benchmarks import latency, stability
+from unsing.config import load_config
 
 pytestmark = pytest.mark.audio
 
@@ -30,3 +32,17 @@ def test_stability_harness_counts_callbacks_xruns_and_compute(jack_server, tmp_p
     p99 = engine["hop_ms"]["p99"] / engine["hop_period_ms"]
     assert engine["hop_share_of_period"]["p99"] == pytest.approx(p99, abs=1e-4)
     assert engine["xruns_vs_pass_through"]["engine"] == engine["xruns"]
+
+
+@pytest.mark.parametrize(
+    ("label", "overrides"),
+    [latency.CONFIGURATIONS[0], latency.CONFIGURATIONS[4], latency.CONFIGURATIONS[6]],
+)
+def test_measured_round_trip_equals_the_latency_formula(jack_server, label, overrides) -> None:
+    require_module("jack")
+    config = load_config(overrides=["audio.host_api=JACK", *overrides])
+    row = latency.measure_one(config, use_model=label.startswith("default"))
+    assert row["error_samples"] == 0, row
+    assert row["measured_round_trip_samples"] == row["device_samples"] + (
+        row["algorithmic_samples"] - config.audio.blocksize_samples
+    )

@@ -1,0 +1,197 @@
+"""Latency: the formula against a measured round trip through the JACK dummy server.
+
+For each configuration, the engine runs at unity gains (its output is then its input, delayed,
+whatever the mask), a JACK client sends a click-and-chirp probe into the engine's input ports
+and records its output, and the delay is found by cross-correlation. It is compared with what
+the formula predicts for that recording: the device latency PortAudio reports for the stream
+(input + output) plus the engine's stream delay (``unsing.latency``: the algorithmic latency
+less the one block of capture, which the JACK cycle itself provides).
+
+The default configuration runs the shipped model; others (other STFT sizes, look-ahead) run a
+constant mask, which leaves the latency unchanged and needs no model trained for them.
+
+    python -m unsing.benchmarks.latency
+
+Writes ``benchmarks/results/latency.json`` (with the machine and date).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.signal import correlate
+
+from unsing.benchmarks.machine import describe_machine
+from unsing.benchmarks.stability import RESULTS, ensure_jack_server
+from unsing.config import Config, load_config
+from unsing.latency import Latency
+
+#: (label, overrides); the first runs the shipped model.
+CONFIGURATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("default (model)", ()),
+    ("block 512", ("audio.blocksize_samples=512",)),
+    ("block 1024", ("audio.blocksize_samples=1024",)),
+    ("n_fft 512 hop 128", ("stft.n_fft=512", "stft.hop_samples=128")),
+    (
+        "n_fft 2048 hop 512, block 512",
+        ("stft.n_fft=2048", "stft.hop_samples=512", "audio.blocksize_samples=512"),
+    ),
+    ("look-ahead 2", ("model.lookahead_frames=2",)),
+    ("online Griffin-Lim, look-ahead 3", ("engine.resynthesis=griffin_lim",)),
+)
+
+
+class ConstantMask:
+    """A mask model that always answers 0.5 (latency does not depend on the mask)."""
+
+    def __init__(self, channels: int, bins: int) -> None:
+        self.channels, self.bins = channels, bins
+        self._mask = np.full((channels, bins), 0.5, np.float32)
+
+    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
+        return self._mask
+
+    def skip(self, magnitude: np.ndarray) -> None:
+        """Nothing to remember."""
+
+    def reset(self) -> None:
+        """Nothing to forget."""
+
+
+def probe_signal(sample_rate_hz: int, seconds: float = 1.0) -> np.ndarray:
+    """(2, samples) float32: clicks and a chirp, different on each channel."""
+    t = np.arange(int(seconds * sample_rate_hz)) / sample_rate_hz
+    left = 0.3 * np.sin(2 * np.pi * (200.0 * t + 4000.0 * t**2)) * np.hanning(t.size)
+    right = 0.3 * np.sin(2 * np.pi * (6000.0 * t - 2500.0 * t**2)) * np.hanning(t.size)
+    left[sample_rate_hz // 10 :: sample_rate_hz // 4] += 0.5
+    return np.stack([left, right]).astype(np.float32)
+
+
+class ProbeClient:
+    """JACK client: plays the probe into two ports and records two ports, sample-locked."""
+
+    def __init__(self, jack: Any, signal: np.ndarray, extra_samples: int) -> None:
+        self.client = jack.Client("unsing-bench-latency", no_start_server=True)
+        self.outs = [self.client.outports.register(f"out_{c}") for c in range(2)]
+        self.ins = [self.client.inports.register(f"in_{c}") for c in range(2)]
+        self.signal = signal
+        self.recording = np.zeros((2, signal.shape[1] + extra_samples), np.float32)
+        self.position = 0
+        self.playing = threading.Event()
+        self.done = threading.Event()
+        self.client.set_process_callback(self._process)
+
+    def _process(self, frames: int) -> None:
+        for port in self.outs:
+            port.get_array().fill(0.0)
+        if not self.playing.is_set() or self.done.is_set():
+            return
+        start, total = self.position, self.recording.shape[1]
+        count = min(frames, total - start)
+        played = max(0, min(count, self.signal.shape[1] - start))
+        for c in range(2):
+            self.outs[c].get_array()[:played] = self.signal[c, start : start + played]
+            self.recording[c, start : start + count] = self.ins[c].get_array()[:count]
+        self.position = start + count
+        if self.position >= total:
+            self.done.set()
+
+
+def measure_one(config: Config, use_model: bool) -> dict[str, Any]:
+    """Round trip of one configuration; formula and measurement in samples and ms."""
+    import jack
+
+    from unsing.devices import import_sounddevice
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.gains import LiveParameters
+    from unsing.realtime.onnx_model import OnnxMaskModel
+    from unsing.realtime.stream import EngineStream
+
+    sd = import_sounddevice()
+    sd._terminate()
+    sd._initialize()
+    rate = config.audio.sample_rate_hz
+    bins = config.stft.n_fft // 2 + 1
+    model = OnnxMaskModel(config) if use_model else ConstantMask(config.audio.channels, bins)
+    engine = SeparationEngine(config, model, LiveParameters(1.0, 1.0, 1.0), deadline=True)
+    signal = probe_signal(rate)
+    probe = ProbeClient(jack, signal, extra_samples=rate // 2)
+    before = {p.name for p in probe.client.get_ports()}
+    stream = EngineStream(config, engine)
+    with stream, probe.client:
+        ports = [
+            p
+            for p in probe.client.get_ports(is_audio=True)
+            if p.name not in before and not p.name.startswith("unsing-bench")
+        ]
+        ins = sorted(p.name for p in ports if p.is_input)
+        outs = sorted(p.name for p in ports if p.is_output)
+        for c in range(2):
+            for source in probe.client.get_all_connections(ins[c]):
+                probe.client.disconnect(source, ins[c])
+            probe.client.connect(probe.outs[c], ins[c])
+            probe.client.connect(outs[c], probe.ins[c])
+        time.sleep(0.3)
+        probe.playing.set()
+        probe.done.wait(timeout=30)
+        device = stream.latency()
+    correlation = correlate(probe.recording[0], signal[0], mode="valid", method="fft")
+    measured = int(np.argmax(correlation))
+    formula = Latency.from_config(config)
+    predicted = device.input_samples + device.output_samples + formula.stream_delay_samples
+    ms = 1000.0 / rate
+    stats = engine.stats.snapshot(reset_peaks=False)
+    return {
+        "algorithmic_samples": formula.algorithmic_samples,
+        "algorithmic_ms": round(formula.algorithmic_ms, 2),
+        "device_samples": device.input_samples + device.output_samples,
+        "predicted_round_trip_samples": predicted,
+        "measured_round_trip_samples": measured,
+        "predicted_round_trip_ms": round(predicted * ms, 2),
+        "measured_round_trip_ms": round(measured * ms, 2),
+        "error_samples": measured - predicted,
+        "xruns": stats["xruns"],
+        "deadline_misses": stats["deadline_misses"],
+    }
+
+
+def run(configurations: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, Any]:
+    """Every configuration on one JACK server; the result document."""
+    base = load_config(overrides=["audio.host_api=JACK"])
+    server = ensure_jack_server(base.audio.sample_rate_hz, base.audio.blocksize_samples)
+    rows = []
+    try:
+        for index, (label, overrides) in enumerate(configurations):
+            config = load_config(overrides=["audio.host_api=JACK", *overrides])
+            row = {"configuration": label, "overrides": list(overrides)}
+            row |= measure_one(config, use_model=index == 0)
+            print(f"latency: {json.dumps(row)}", file=sys.stderr, flush=True)
+            rows.append(row)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait()
+    return {"machine": describe_machine(), "jack_period_samples": 256, "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m unsing.benchmarks.latency``."""
+    parser = argparse.ArgumentParser(prog="python -m unsing.benchmarks.latency")
+    parser.add_argument("--out", default=str(RESULTS / "latency.json"))
+    args = parser.parse_args(argv)
+    document = run(CONFIGURATIONS)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(document, indent=2) + "\n")
+    print(f"latency: wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
