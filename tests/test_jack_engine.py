@@ -99,7 +99,7 @@ def test_live_engine_output_equals_separate_stream_aligned_by_the_reported_laten
     assert separated.returncode == 0, separated.stderr
     accompaniment = soundfile.read(tmp_path / "accompaniment.wav", dtype="float32")[0].T
 
-    for _attempt in range(2):  # a 2-core VM may xrun; one retry, then the run must be clean
+    for _attempt in range(3):  # a busy 2-core VM may xrun: two retries, then it must be clean
         stream, recording = _play_through_engine(jack, config, signal)
         stats = stream.engine.stats.snapshot()
         if stats["xruns"] == 0 and stats["deadline_misses"] == 0:

@@ -1,0 +1,175 @@
+"""Compute: per-hop cost of the engine and the model, and offline separation speed.
+
+* Per hop, for each graph (streaming: one frame + state; window: the whole context) and each
+  onnxruntime thread count, and for fp32 and int8 (dynamic) weights: the model call alone and
+  the engine's whole hop (STFT, model, gains, overlap-add), as p50/p90/p99/p99.9/max in ms, as a
+  share of the hop period, and the real-time factor (mean compute / hop period).
+* Offline: seconds of audio separated per second of wall time on the demo song, for
+  ``separate --mode offline``, ``--mode stream`` and Spleeter 2-stems (torch, CPU, same file;
+  needs the bench and train extras).
+
+    python -m unsing.benchmarks.compute [--hops 3000] [--no-spleeter]
+
+Writes ``benchmarks/results/compute.json``. A measurement of this machine at this moment:
+anything else running shows up in it (the machine block says which machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unsing.benchmarks.machine import describe_machine
+from unsing.benchmarks.stability import DEMO, RESULTS
+from unsing.config import Config, load_config
+from unsing.stft import StftSpec, stft
+
+_PERCENTILES = (50, 90, 99, 99.9)
+
+
+def _distribution(milliseconds: np.ndarray, hop_period_ms: float) -> dict[str, Any]:
+    values = {f"p{q:g}": float(np.percentile(milliseconds, q)) for q in _PERCENTILES}
+    values["max"] = float(milliseconds.max())
+    return {
+        "ms": {k: round(v, 4) for k, v in values.items()},
+        "share_of_hop": {k: round(v / hop_period_ms, 4) for k, v in values.items()},
+        "real_time_factor": round(float(milliseconds.mean()) / hop_period_ms, 4),
+        "hops": int(milliseconds.size),
+    }
+
+
+def _music_frames(config: Config, seconds: float = 30.0) -> np.ndarray:
+    """(samples, channels) float32 of the demo song at the engine's rate."""
+    from unsing.realtime.audio_file import read_song, to_engine
+
+    audio = to_engine(read_song(DEMO), config.audio.sample_rate_hz, config.audio.channels)
+    start = 30 * config.audio.sample_rate_hz
+    return audio[start : start + int(seconds * config.audio.sample_rate_hz)]
+
+
+def per_hop(config: Config, model_path: Path, hops: int) -> dict[str, Any]:
+    """Model-only and whole-engine per-hop times for ``config`` with the model at ``model_path``."""
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.onnx_model import OnnxMaskModel
+
+    hop = config.stft.hop_samples
+    hop_period_ms = 1000.0 * hop / config.audio.sample_rate_hz
+    model = OnnxMaskModel(config, model_path)
+    music = _music_frames(config, seconds=(hops + 200) * hop / config.audio.sample_rate_hz)
+    engine = SeparationEngine(config, model, deadline=False)
+    output = np.zeros((hop, engine.output_channels), np.float32)
+    for start in range(0, 200 * hop, hop):  # warm-up
+        engine.process(music[start : start + hop], output)
+    engine.stats.reset()
+    for start in range(200 * hop, (200 + hops) * hop, hop):
+        engine.process(music[start : start + hop], output)
+    engine_ms = engine.stats.hop_times_ms()
+    model.reset()
+
+    spec = StftSpec.from_config(config.stft)
+    magnitudes = np.abs(stft(music.T.astype(np.float64), spec)).astype(np.float32)
+    for t in range(100):
+        model(magnitudes[:, :, t])
+    times = np.empty(hops)
+    for t in range(hops):
+        frame = magnitudes[:, :, t % magnitudes.shape[2]]
+        started = time.perf_counter()
+        model(frame)
+        times[t] = time.perf_counter() - started
+    return {
+        "model": _distribution(1000.0 * times, hop_period_ms),
+        "engine": _distribution(engine_ms, hop_period_ms),
+        "hop_period_ms": round(hop_period_ms, 4),
+    }
+
+
+def offline_speed(config: Config, spleeter: bool) -> dict[str, Any]:
+    """Seconds of audio per wall-clock second on the demo song (133 s)."""
+    from unsing.realtime.audio_file import read_song, to_engine
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.offline import separate_offline
+    from unsing.realtime.onnx_model import OnnxMaskModel
+    from unsing.realtime.render import render
+
+    song = read_song(DEMO)
+    audio = to_engine(song, config.audio.sample_rate_hz, config.audio.channels)
+    model = OnnxMaskModel(config)
+    results: dict[str, Any] = {"song": DEMO.name, "song_seconds": round(song.seconds, 2)}
+    started = time.perf_counter()
+    separate_offline(config, model, audio)
+    results["unsing_offline"] = round(song.seconds / (time.perf_counter() - started), 2)
+    started = time.perf_counter()
+    render(SeparationEngine(config, model, stems=True), audio)
+    results["unsing_stream"] = round(song.seconds / (time.perf_counter() - started), 2)
+    if spleeter:
+        try:
+            import torch
+
+            from unsing.models.baselines import SpleeterTwoStems
+
+            torch.set_num_threads(config.model.intra_op_threads)
+            separator = SpleeterTwoStems()
+            started = time.perf_counter()
+            separator(song.audio.T, song.sample_rate_hz)
+            results["spleeter_2stems"] = round(song.seconds / (time.perf_counter() - started), 2)
+            results["spleeter_threads"] = config.model.intra_op_threads
+        except ImportError as error:
+            results["spleeter_2stems"] = f"not measured: {error}"
+    return results
+
+
+def run(hops: int, spleeter: bool) -> dict[str, Any]:
+    """Every variant; the result document."""
+    from unsing.export.options import quantize_dynamic
+    from unsing.realtime.onnx_model import window_graph_path
+
+    rows = []
+    base = load_config()
+    with tempfile.TemporaryDirectory() as work:
+        int8 = quantize_dynamic(base.model.path, Path(work) / "int8.onnx")
+        quantize_dynamic(window_graph_path(base.model.path), window_graph_path(int8))
+        for graph in ("streaming", "window"):
+            for threads in (1, 2):
+                for weights, path in (("fp32", base.model.path), ("int8-dynamic", int8)):
+                    config = load_config(
+                        overrides=[f"model.graph={graph}", f"model.intra_op_threads={threads}"]
+                    )
+                    row = {"graph": graph, "intra_op_threads": threads, "weights": weights}
+                    row |= per_hop(config, path, hops)
+                    print(
+                        f"compute: {graph} {threads} thread(s) {weights}: engine p50 "
+                        f"{row['engine']['ms']['p50']:.3f} ms p99 {row['engine']['ms']['p99']:.3f}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    rows.append(row)
+    return {
+        "machine": describe_machine(),
+        "per_hop": rows,
+        "offline": offline_speed(base, spleeter),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m unsing.benchmarks.compute``."""
+    parser = argparse.ArgumentParser(prog="python -m unsing.benchmarks.compute")
+    parser.add_argument("--hops", type=int, default=3000)
+    parser.add_argument("--no-spleeter", action="store_true")
+    parser.add_argument("--out", default=str(RESULTS / "compute.json"))
+    args = parser.parse_args(argv)
+    document = run(args.hops, not args.no_spleeter)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(document, indent=2) + "\n")
+    print(f"compute: wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
