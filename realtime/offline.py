@@ -31,22 +31,18 @@ def masks_for(
     """
     channels, bins, frames = magnitudes.shape
     model.reset()
-    masks = np.zeros((channels, bins, frames), np.float32)
+    by_frame = np.ascontiguousarray(np.moveaxis(magnitudes, -1, 0), dtype=np.float32)
+    masks = np.zeros((frames, channels, bins), np.float32)
     silence = np.zeros((channels, bins), np.float32)
-    frame32 = np.zeros((channels, bins), np.float32)
     for pushed in range(frames + lookahead_frames):
-        if pushed < frames:
-            frame32[:] = magnitudes[:, :, pushed]
-            mask = model(frame32)
-        else:
-            mask = model(silence)
+        mask = model(by_frame[pushed] if pushed < frames else silence)
         target = pushed - lookahead_frames
         if target >= 0:
-            masks[:, :, target] = mask
+            masks[target] = mask
         if progress is not None and pushed % 256 == 0:
             progress(min(pushed, frames), frames)
     model.reset()
-    return masks
+    return np.moveaxis(masks, 0, -1)
 
 
 def separate_offline(
@@ -61,7 +57,9 @@ def separate_offline(
     signal = np.asarray(audio, np.float64).T  # (channels, samples)
     spectrum = stft(signal, spec)
     masks = masks_for(model, np.abs(spectrum), config.model.lookahead_frames, progress)
-    vocals_spectrum = spectrum * masks
-    vocals = istft(vocals_spectrum, spec, signal.shape[1])
-    accompaniment = istft(spectrum - vocals_spectrum, spec, signal.shape[1])
+    spectrum *= masks  # now the vocals' spectrum
+    vocals = istft(spectrum, spec, signal.shape[1])
+    # the masks are complementary and the STFT reconstructs exactly (1e-10): the accompaniment's
+    # resynthesis is the mixture minus the vocals'
+    accompaniment = signal - vocals
     return vocals.T.astype(np.float32), accompaniment.T.astype(np.float32)
