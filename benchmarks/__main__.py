@@ -1,0 +1,70 @@
+"""``python -m unsing.benchmarks``: the whole suite, or some parts of it, then the report.
+
+Parts: latency (JACK round trip vs formula), midi (CC-to-audio delay), compute (per-hop cost,
+offline speed vs Spleeter), stability (xruns: pass-through vs engine, with and without load),
+quality (BSS Eval report, needs the train and bench extras). Each writes its JSON under
+benchmarks/results/; the report then draws the plots and regenerates the README's tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from unsing import PROJECT_ROOT
+
+PARTS = ("latency", "midi", "compute", "stability", "quality")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen parts in order, then the report."""
+    parser = argparse.ArgumentParser(prog="python -m unsing.benchmarks")
+    parser.add_argument(
+        "parts", nargs="*", choices=(*PARTS, []), help=f"default: all ({', '.join(PARTS)})"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs (smoke test): 10 s stability, 300 hops"
+    )
+    args = parser.parse_args(argv)
+    parts = args.parts or list(PARTS)
+    status = 0
+    for part in parts:
+        print(f"benchmarks: {part}", file=sys.stderr, flush=True)
+        if part == "latency":
+            from unsing.benchmarks import latency
+
+            status |= latency.main([])
+        elif part == "midi":
+            from unsing.benchmarks import midi_latency
+
+            status |= midi_latency.main([])
+        elif part == "compute":
+            from unsing.benchmarks import compute
+
+            status |= compute.main(["--hops", "300"] if args.quick else [])
+        elif part == "stability":
+            from unsing.benchmarks import stability
+
+            quick = ["--seconds", "10", "--load-seconds", "10"]
+            status |= stability.main(quick if args.quick else [])
+        elif part == "quality":
+            from unsing.models import quality
+
+            status |= quality.main(
+                [
+                    "--out",
+                    str(PROJECT_ROOT / "benchmarks/results/quality.json"),
+                    "--checkpoint",
+                    "unsing-causal=" + str(PROJECT_ROOT / "models/pretrained/unsing-default.pt"),
+                    "--readme",
+                    str(PROJECT_ROOT / "README.md"),
+                ]
+            )
+    from unsing.benchmarks import report
+
+    status |= report.main(["--readme", str(PROJECT_ROOT / "README.md")])
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

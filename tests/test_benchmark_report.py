@@ -1,0 +1,37 @@
+"""The README's performance tables are generated from the committed benchmark results."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from conftest import PROJECT_ROOT, require_module
+
+from unsing.benchmarks import report
+
+RESULTS = PROJECT_ROOT / "benchmarks/results"
+
+
+def test_readme_performance_block_matches_the_committed_results() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(re.escape(report.START) + r"\n(.*?)\n" + re.escape(report.END), readme, re.S)
+    assert match, "README has no performance block"
+    assert match.group(1) == report.performance_block(RESULTS), (
+        "README is stale: run python -m unsing.benchmarks.report --readme README.md"
+    )
+
+
+def test_report_draws_plots_and_rewrites_only_its_block(tmp_path: Path) -> None:
+    require_module("matplotlib")
+    results = tmp_path / "results"
+    shutil.copytree(RESULTS, results)
+    for png in results.glob("*.png"):
+        png.unlink()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\n{report.START}\nold\n{report.END}\n\ntail\n", encoding="utf-8")
+    assert report.main(["--results", str(results), "--readme", str(readme)]) == 0
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("# title\n\n") and text.endswith("\n\ntail\n")
+    assert "old" not in text and "| default (model) |" in text
+    assert (results / "latency.png").stat().st_size > 1000
