@@ -209,6 +209,12 @@ class SeparationEngine:
                 self._push(self._process_hop())
             self._pull(block_out[position : position + count])
             position += count
+        if frames:  # peak meters for the status line (reductions: no arrays allocated)
+            stats = self.stats
+            peak = max(float(block_in.max()), -float(block_in.min()))
+            stats.peak_input[0] = max(stats.peak_input[0], peak)
+            peak = max(float(block_out.max()), -float(block_out.min()))
+            stats.peak_output[0] = max(stats.peak_output[0], peak)
 
     def _push(self, hops: np.ndarray) -> None:
         """Append ``(output_channels, hop)`` finished samples to the FIFO."""

@@ -147,16 +147,9 @@ class EngineStream:
                     counts[index] += 1
 
     def _run_engine(self, source: np.ndarray, outdata: np.ndarray, frames: int) -> None:
-        stats = self.engine.stats
-        peak = max(float(source.max()), -float(source.min()))
-        if peak > stats.peak_input[0]:
-            stats.peak_input[0] = peak
         output = self._output[:frames] if frames <= self._blocksize else np.zeros_like(outdata)
         self.engine.process(source, output)
         outdata[:] = output
-        peak = max(float(output.max()), -float(output.min()))
-        if peak > stats.peak_output[0]:
-            stats.peak_output[0] = peak
 
     def _fail(self, outdata: np.ndarray, error: BaseException) -> None:
         outdata.fill(0.0)

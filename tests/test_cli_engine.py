@@ -164,3 +164,25 @@ def test_bad_input_is_one_clear_line(song_path, tmp_path, args, message) -> None
     assert len(lines) == 1 and lines[0].startswith("unsing: error: "), result.stderr
     assert message in lines[0], lines[0]
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_status_line_shows_levels_gains_compute_misses_and_xruns() -> None:
+    from unsing.cli_engine import status_line
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.gains import LiveParameters
+    from unsing.realtime.render import render
+
+    config = load_config()
+    engine = SeparationEngine(config, OnnxMaskModel(config), LiveParameters(0.0, 0.5, 1.0))
+    signal = np.zeros((4096, 2), np.float32)
+    signal[1000] = 0.5
+    render(engine, signal)
+    engine.stats.add("output_underflows", 3)
+    engine.stats.add("deadline_misses", 2)
+    line = status_line(engine)
+    assert "input   -6.0 dBFS" in line
+    assert "vocal muted accomp -6.0 dB master +0.0 dB" in line
+    assert "p50/p99 of 5.8" in line and "misses 2" in line and "xruns 3" in line
+    engine.parameters.bypass = True
+    assert "BYPASS" in status_line(engine)
+    assert "input   -inf dBFS" in status_line(engine)  # peaks reset after each line

@@ -266,8 +266,10 @@ def cmd_play(args: argparse.Namespace) -> int:
     model = load_model(config)
     audio = to_engine(song, config.audio.sample_rate_hz, config.audio.channels)
     target = args.to
-    if target is None and config.audio.output_device is None and not _has_output_device(config):
-        target = str(DEFAULT_RENDER_DIR / f"{song.path.stem}.karaoke.wav")
+    fallback = DEFAULT_RENDER_DIR / f"{song.path.stem}.karaoke.wav"
+    chosen = config.audio.output_device is not None or config.audio.host_api is not None
+    if target is None and not chosen and not _has_output_device(config):
+        target = str(fallback)
         print(
             "unsing: no audio output device here; rendering to a file instead "
             "(`unsing devices` explains how to get one)",
@@ -275,7 +277,17 @@ def cmd_play(args: argparse.Namespace) -> int:
         )
     if target is not None:
         return _render_to_file(config, model, song, audio, Path(target), args.quiet)
-    return _play_to_device(config, model, song, audio, args)
+    try:
+        return _play_to_device(config, model, song, audio, args)
+    except AudioSystemError as error:
+        if chosen:  # the user named a device: its failure is the answer
+            raise
+        print(
+            f"unsing: the default output device does not work ({error}); rendering to a "
+            f"file instead",
+            file=sys.stderr,
+        )
+        return _render_to_file(config, model, song, audio, fallback, args.quiet)
 
 
 def _render_to_file(
