@@ -46,6 +46,12 @@ _LOAD_CODE = (
 )
 
 
+def _all_cores() -> None:
+    """Child processes (jackd, the load) may use every core, even when this one is pinned."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+
+
 def ensure_jack_server(sample_rate_hz: int, period_samples: int) -> subprocess.Popen | None:
     """Use the running JACK server, or start a private dummy one (returned, to stop later)."""
     os.environ.setdefault("JACK_NO_START_SERVER", "1")
@@ -66,6 +72,7 @@ def ensure_jack_server(sample_rate_hz: int, period_samples: int) -> subprocess.P
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_all_cores,
     )
     for _ in range(100):
         if subprocess.run(["jack_lsp"], capture_output=True).returncode == 0:
@@ -267,9 +274,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-seconds", type=float, default=120.0, help="each run with load")
     parser.add_argument("--out", default=str(RESULTS / "stability.json"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=None,
+        help="pin this process (the streams' callbacks, onnxruntime) to one CPU core "
+        "(default: the last core when there are several; -1: no pinning)",
+    )
     args = parser.parse_args(argv)
     config = load_config(overrides=[*args.overrides, "audio.host_api=JACK"])
+    cores = os.cpu_count() or 1
+    cpu = args.cpu if args.cpu is not None else (cores - 1 if cores > 1 else -1)
+    if cpu >= 0 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})  # before any stream or JACK thread exists
     document = run(args.seconds, args.load_seconds, config)
+    document["pinned_cpu"] = cpu if cpu >= 0 else None
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(document, indent=2) + "\n")
     print(f"stability: wrote {args.out}", file=sys.stderr)
