@@ -212,3 +212,29 @@ def test_run_with_midi_port_opens_it(knobs, tmp_path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "MIDI input 'unsing-test-controller:knobs' opened" in result.stderr
+
+
+def test_several_ports_at_once(jack_server) -> None:
+    rtmidi = require_module("rtmidi")
+    first = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "unsing-test-faders")
+    second = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "unsing-test-pads")
+    first.open_virtual_port("out")
+    second.open_virtual_port("out")
+    config = load_config()
+    parameters = LiveParameters(1.0, 1.0, 1.0)
+    controls = ControlMap(config.midi, parameters)
+    inputs = MidiInputs("jack", "faders|pads", lambda message, port: controls.handle(message))
+    try:
+        events = inputs.open()
+        assert sorted(events) == [
+            "MIDI input 'unsing-test-faders:out' opened",
+            "MIDI input 'unsing-test-pads:out' opened",
+        ]
+        first.send_message([0xB0, 21, 0])
+        second.send_message([0xB0, 22, 127])
+        assert wait_for(lambda: parameters.accompaniment_gain == 0.0 and parameters.bypass)
+    finally:
+        inputs.close()
+        for port in (first, second):
+            port.close_port()
+            port.delete()
