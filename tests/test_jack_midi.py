@@ -238,3 +238,38 @@ def test_several_ports_at_once(jack_server) -> None:
         for port in (first, second):
             port.close_port()
             port.delete()
+
+
+def test_fourteen_bit_pairs_and_relative_encoders_over_jack(knobs) -> None:
+    config = load_config(
+        overrides=[
+            "midi.mappings=["
+            "{param: master_gain, cc: 7, cc_lsb: 39, mode: absolute, curve: linear, "
+            "min_db: -60.0, max_db: 0.0}, "
+            "{param: vocal_gain, cc: 40, mode: relative_twos_complement, curve: linear, "
+            "min_db: -60.0, max_db: 6.0}, "
+            "{param: accompaniment_gain, cc: 41, mode: relative_binary_offset, "
+            "curve: audio_taper, min_db: -60.0, max_db: 0.0}]"
+        ]
+    )
+    parameters = LiveParameters(db_to_gain(-6.0), 1.0, 1.0)
+    controls = ControlMap(config.midi, parameters)
+    inputs = MidiInputs("jack", "controller", lambda message, port: controls.handle(message))
+    try:
+        inputs.open()
+        knobs.send_message([0xB0, 7, 100])
+        knobs.send_message([0xB0, 39, 77])
+        expected = db_to_gain(-60.0 + 60.0 * ((100 << 7) | 77) / 16383)
+        assert wait_for(lambda: parameters.master_gain == pytest.approx(expected))
+        for _ in range(10):  # ten clicks up, then three down
+            knobs.send_message([0xB0, 40, 1])
+        for _ in range(3):
+            knobs.send_message([0xB0, 40, 127])
+        expected = db_to_gain(-6.0 + 7 * 66.0 / 127)
+        assert wait_for(lambda: parameters.vocal_gain == pytest.approx(expected, rel=1e-6))
+        knobs.send_message([0xB0, 41, 63])  # one click down from unity on an audio taper
+        expected = (1.0 - 1.0 / 127) ** 3
+        assert wait_for(lambda: parameters.accompaniment_gain == pytest.approx(expected))
+        assert controls.counts["applied"] == 16
+    finally:
+        inputs.close()
