@@ -383,11 +383,15 @@ def _load_init(model: CausalUNet, path: Path, arch: UNetConfig) -> dict[str, Any
     if not path.is_file():
         raise ConfigError(f"--init {path}: no such checkpoint")
     state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("architecture") != arch.as_dict():
+    # The look-ahead only shifts which output frame is the mask (same weights): a causal model
+    # may be fine-tuned into one with look-ahead and back.
+    theirs = {k: v for k, v in state.get("architecture", {}).items() if k != "lookahead_frames"}
+    ours = {k: v for k, v in arch.as_dict().items() if k != "lookahead_frames"}
+    if theirs != ours:
         raise ConfigError(
             f"--init {path}: its architecture {state.get('architecture')} differs from the "
-            f"configured one {arch.as_dict()}; fine-tuning needs the same train.widths, "
-            f"train.tcn_*, model.context_frames and model.lookahead_frames"
+            f"configured one {arch.as_dict()}; fine-tuning needs the same train.widths and "
+            f"train.tcn_*"
         )
     model.load_state_dict(state["model_state"])
     return {

@@ -222,3 +222,10 @@ def test_unreadable_files_are_config_errors(tmp_path: Path, write_config) -> Non
 def test_empty_user_file_means_defaults(write_config) -> None:
     assert load_config(write_config("")) == load_config()
     assert isinstance(load_config(), Config)
+
+
+def test_scientific_notation_without_a_dot_is_a_number() -> None:
+    config = load_config(overrides=["train.learning_rate=1e-6", "engine.gain_smoothing_ms=2E1"])
+    assert config.train.learning_rate == 1e-6 and config.engine.gain_smoothing_ms == 20.0
+    with pytest.raises(ConfigError, match="wrong type"):
+        load_config(overrides=["train.learning_rate=fast"])

@@ -153,3 +153,55 @@ def test_package_ships_weights_log_manifest_and_a_generated_card(tiny_config, tm
     assert card.count("\n| ") == 1 + 3  # header + one row per epoch
     for name in ("train_log.jsonl", "manifest.json"):
         assert (tmp_path / "shipped" / name).read_bytes() == (run_dir / name).read_bytes()
+
+
+def test_fine_tuning_starts_from_a_checkpoint_and_records_it(tiny_config, tmp_path) -> None:
+    import hashlib
+
+    from unsing.config import load_config as reload
+    from unsing.errors import ConfigError
+
+    runs = Path(tiny_config.train.runs_dir)
+    first = train(tiny_config, runs / "first", quiet=True, max_steps=2)
+    source = first / "last.pt"
+    _, source_state = load_checkpoint(source)
+    # a fine-tune with a vanishing learning rate keeps the weights it started from
+    frozen = reload(
+        overrides=[
+            *TINY,
+            f"train.data_root={tiny_config.train.data_root}",
+            f"train.runs_dir={runs}",
+            "train.learning_rate=1e-6",
+            "train.seed=99",
+        ]
+    )
+    tuned = train(frozen, runs / "tuned", quiet=True, max_steps=1, init_checkpoint=source)
+    _, tuned_state = load_checkpoint(tuned / "last.pt")
+    record = tuned_state["init_checkpoint"]
+    assert record["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert record["step"] == 2 and record["path"] == str(source)
+    for name, weights in source_state["model_state"].items():
+        if weights.dtype.is_floating_point and "running" not in name:
+            torch.testing.assert_close(tuned_state["model_state"][name], weights, atol=1e-4, rtol=0)
+    # look-ahead may change (same weights, shifted output); widths may not
+    ahead = reload(
+        overrides=[
+            *TINY,
+            "model.context_frames=19",
+            "model.lookahead_frames=2",
+            f"train.data_root={tiny_config.train.data_root}",
+            f"train.runs_dir={runs}",
+        ]
+    )
+    ahead_run = train(ahead, runs / "ahead", quiet=True, max_steps=1, init_checkpoint=source)
+    assert load_checkpoint(ahead_run / "last.pt")[1]["architecture"]["lookahead_frames"] == 2
+    wider = reload(
+        overrides=[
+            *[o for o in TINY if not o.startswith("train.widths")],
+            "train.widths=[2,2,2,3]",
+            f"train.data_root={tiny_config.train.data_root}",
+            f"train.runs_dir={runs}",
+        ]
+    )
+    with pytest.raises(ConfigError, match="differs from the configured one"):
+        train(wider, runs / "wider", quiet=True, max_steps=1, init_checkpoint=source)

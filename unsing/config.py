@@ -454,6 +454,10 @@ def _convert(
     raise ConfigError(f"{source}: {key} = {value!r}: wrong type ({_allowed(meta, hint)})")
 
 
+#: Scientific notation YAML 1.1 leaves as text, e.g. 1e-6 or -2E3.
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _as_type(option: Any, value: Any) -> Any:
     """``value`` as type ``option`` if it is one (bools are never numbers), else None."""
     if option is bool:
@@ -467,7 +471,12 @@ def _as_type(option: Any, value: Any) -> Any:
             return int(value)
         return None
     if option is float:
-        return float(value) if isinstance(value, int | float) else None
+        if isinstance(value, int | float):
+            return float(value)
+        # YAML 1.1 reads 1e-6 (no dot) as a string; a number is what was meant
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            return float(value)
+        return None
     if option is str:
         return str(value) if isinstance(value, str) else None
     if option is Path:
