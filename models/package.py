@@ -51,16 +51,37 @@ def package(
             "world_size",
         )
     }
+    shipped["init_checkpoint"] = state.get("init_checkpoint")
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{MODEL_NAME}.pt"
     torch.save(shipped, weights)
-    shutil.copyfile(run_dir / "train_log.jsonl", out_dir / "train_log.jsonl")
+    log = training_log(run_dir, shipped["init_checkpoint"])
+    (out_dir / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
     shutil.copyfile(run_dir / "manifest.json", out_dir / "manifest.json")
-    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     manifest = json.loads((run_dir / "manifest.json").read_text())
     quality = json.loads(quality_json.read_text()) if quality_json is not None else None
     (out_dir / "MODEL_CARD.md").write_text(model_card(shipped, log, manifest, quality))
     return weights
+
+
+def training_log(run_dir: Path, init: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The run's log, preceded by the logs of the runs it was fine-tuned from (each record
+    tagged with its ``run``; the earlier stage's records up to the step it handed over)."""
+    records = [
+        {"run": run_dir.name, **json.loads(line)}
+        for line in (run_dir / "train_log.jsonl").read_text().splitlines()
+    ]
+    if init is None:
+        return records
+    parent = Path(init["path"]).parent
+    if not (parent / "train_log.jsonl").is_file():
+        return records
+    earlier = training_log(parent, init.get("init_checkpoint"))
+    return [r for r in earlier if r["step"] <= (init.get("step") or 0)] + records
+
+
+def _stages(log: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(r.get("run", "run") for r in log))
 
 
 def model_card(
@@ -76,6 +97,8 @@ def model_card(
     parameters = sum(t.numel() for t in state["model_state"].values() if t.dtype.is_floating_point)
     train = config["train"]
     last = log[-1]
+    init = state.get("init_checkpoint")
+    stages = _stages(log)
     lines = [
         f"# {MODEL_NAME}: model card",
         "",
@@ -105,8 +128,23 @@ def model_card(
         f"{state['torch_version']}, code at git commit `{state['git_commit']}`, on "
         f"`{state['machine']}`; {last['elapsed_s'] / 60:.0f} minutes for {last['epoch'] + 1} "
         f"epochs.",
-        "- Reproduce: `.venv/bin/unsing train --name NAME` (the shipped config.yaml) then "
-        "`.venv/bin/python -m unsing.models.package runs/NAME`.",
+    ]
+    if init is not None:
+        first = init.get("config_train") or {}
+        lines += [
+            f"- Fine-tuned from `{init['path']}` (sha256 `{init['sha256'][:12]}`, step "
+            f"{init['step']}, code `{init['git_commit']}`), itself trained with peak learning "
+            f"rate {first.get('learning_rate')} and seed {first.get('seed')} for "
+            f"{init['step']} steps. Stages in the log below: {', '.join(stages)}.",
+            "- Reproduce from scratch: `bash scripts/train_default.sh` (both stages, package, "
+            "export).",
+        ]
+    else:
+        lines.append(
+            "- Reproduce: `.venv/bin/unsing train --name NAME` (the shipped config.yaml) then "
+            "`.venv/bin/python -m unsing.models.package runs/NAME`."
+        )
+    lines += [
         "",
         "## Data and licences",
         "",
@@ -131,19 +169,19 @@ def model_card(
         "",
         "## Validation (per epoch, fast SDR: 10 log10 |s|^2 / |s - s_hat|^2, median per set)",
         "",
-        "| epoch | "
+        "| run | epoch | "
         + " | ".join(
             f"{s} {stem[:5]}"
             for s in state["validation_sdr_db"]
             for stem in ("vocals", "accompaniment")
         )
         + " |",
-        "|---|" + "---|" * 2 * len(state["validation_sdr_db"]),
+        "|---|---|" + "---|" * 2 * len(state["validation_sdr_db"]),
     ]
     for record in log:
         values = record["validation_sdr_db"]
         lines.append(
-            f"| {record['epoch'] + 1} | "
+            f"| {record.get('run', '')} | {record['epoch'] + 1} | "
             + " | ".join(
                 f"{values.get(s, {}).get(stem, float('nan')):.2f}"
                 for s in state["validation_sdr_db"]

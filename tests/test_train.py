@@ -151,8 +151,44 @@ def test_package_ships_weights_log_manifest_and_a_generated_card(tiny_config, tm
     card = (tmp_path / "shipped" / "MODEL_CARD.md").read_text()
     assert "## Data and licences" in card and "CC0" in card
     assert card.count("\n| ") == 1 + 3  # header + one row per epoch
-    for name in ("train_log.jsonl", "manifest.json"):
-        assert (tmp_path / "shipped" / name).read_bytes() == (run_dir / name).read_bytes()
+    assert (tmp_path / "shipped" / "manifest.json").read_bytes() == (
+        run_dir / "manifest.json"
+    ).read_bytes()
+    shipped_log = (tmp_path / "shipped" / "train_log.jsonl").read_text().splitlines()
+    run_log = (run_dir / "train_log.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in shipped_log] == [
+        {"run": "p", **json.loads(line)} for line in run_log
+    ]
+    assert "Fine-tuned" not in card
+
+
+def test_package_of_a_fine_tuned_run_chains_the_logs(tiny_config, tmp_path) -> None:
+    from unsing.models.package import package
+
+    runs = Path(tiny_config.train.runs_dir)
+    first = train(tiny_config, runs / "stage1", quiet=True, max_steps=4)  # 2 of its 3 epochs
+    second = train(tiny_config, runs / "stage2", quiet=True, init_checkpoint=first / "last.pt")
+    package(second, tmp_path / "shipped")
+    log = [
+        json.loads(line)
+        for line in (tmp_path / "shipped" / "train_log.jsonl").read_text().splitlines()
+    ]
+    assert [(r["run"], r["epoch"]) for r in log] == [
+        ("stage1", 0),
+        ("stage1", 1),
+        ("stage2", 0),
+        ("stage2", 1),
+        ("stage2", 2),
+    ]
+    card = (tmp_path / "shipped" / "MODEL_CARD.md").read_text()
+    assert "Fine-tuned from" in card and "stage1, stage2" in card
+    assert "bash scripts/train_default.sh" in card
+    assert (
+        torch.load(tmp_path / "shipped" / "unsing-default.pt", weights_only=False)[
+            "init_checkpoint"
+        ]["step"]
+        == 4
+    )
 
 
 def test_fine_tuning_starts_from_a_checkpoint_and_records_it(tiny_config, tmp_path) -> None:

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Train the shipped default model from scratch, as it was trained, on ../shared/data (CPU: about
+# 5 hours on 2 cores; a GPU is used when present), then package and export it:
+#   stage 1: the causal U-Net with config.yaml's train section, stopped after 7 of its 8 epochs
+#            (step 1750), where run default-v2 was stopped;
+#   stage 2: fine-tuned from stage 1 for 6 epochs with a fresh one-cycle schedule (peak learning
+#            rate 0.001, seed 1235): run default-v3.
+# Usage: bash scripts/train_default.sh [PREFIX]   (runs go to runs/PREFIX-v2, runs/PREFIX-v3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+prefix="${1:-default}"
+bash scripts/install.sh train,bench
+.venv/bin/unsing train --name "$prefix-v2" --max-steps 1750 --quiet
+.venv/bin/unsing train --name "$prefix-v3" --init "runs/$prefix-v2/last.pt" \
+  --set train.seed=1235 --set train.learning_rate=0.001 --set train.epochs=6 --quiet
+out="runs/$prefix-v3/package"
+.venv/bin/python -m unsing.models.package "runs/$prefix-v3" --out "$out"
+.venv/bin/unsing export "$out/unsing-default.pt" -o "$out/unsing-default.onnx"
+echo "unsing: trained and exported into $out; compare with models/pretrained/MODEL_CARD.md"
