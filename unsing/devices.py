@@ -185,7 +185,7 @@ def find_device(
         raise AudioSystemError(
             f"{direction} device {chosen.describe()} has {chosen.channels(direction)} "
             f"{direction} channel(s), {min_channels} needed (audio.channels); pick another "
-            f"device with {flag} or set audio.channels: 1"
+            f"device with {flag} (audio.channels must match the model)"
         )
     return chosen
 
