@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import correlate
 
+from unsing.benchmarks.jack_io import ProbeClient, patch_stream
 from unsing.benchmarks.machine import describe_machine
 from unsing.benchmarks.stability import RESULTS, ensure_jack_server
 from unsing.config import Config, load_config
@@ -74,36 +74,6 @@ def probe_signal(sample_rate_hz: int, seconds: float = 1.0) -> np.ndarray:
     return np.stack([left, right]).astype(np.float32)
 
 
-class ProbeClient:
-    """JACK client: plays the probe into two ports and records two ports, sample-locked."""
-
-    def __init__(self, jack: Any, signal: np.ndarray, extra_samples: int) -> None:
-        self.client = jack.Client("unsing-bench-latency", no_start_server=True)
-        self.outs = [self.client.outports.register(f"out_{c}") for c in range(2)]
-        self.ins = [self.client.inports.register(f"in_{c}") for c in range(2)]
-        self.signal = signal
-        self.recording = np.zeros((2, signal.shape[1] + extra_samples), np.float32)
-        self.position = 0
-        self.playing = threading.Event()
-        self.done = threading.Event()
-        self.client.set_process_callback(self._process)
-
-    def _process(self, frames: int) -> None:
-        for port in self.outs:
-            port.get_array().fill(0.0)
-        if not self.playing.is_set() or self.done.is_set():
-            return
-        start, total = self.position, self.recording.shape[1]
-        count = min(frames, total - start)
-        played = max(0, min(count, self.signal.shape[1] - start))
-        for c in range(2):
-            self.outs[c].get_array()[:played] = self.signal[c, start : start + played]
-            self.recording[c, start : start + count] = self.ins[c].get_array()[:count]
-        self.position = start + count
-        if self.position >= total:
-            self.done.set()
-
-
 def measure_one(config: Config, use_model: bool) -> dict[str, Any]:
     """Round trip of one configuration; formula and measurement in samples and ms."""
     import jack
@@ -122,22 +92,11 @@ def measure_one(config: Config, use_model: bool) -> dict[str, Any]:
     model = OnnxMaskModel(config) if use_model else ConstantMask(config.audio.channels, bins)
     engine = SeparationEngine(config, model, LiveParameters(1.0, 1.0, 1.0), deadline=True)
     signal = probe_signal(rate)
-    probe = ProbeClient(jack, signal, extra_samples=rate // 2)
+    probe = ProbeClient(jack, signal, rate // 2, "unsing-bench-latency")
     before = {p.name for p in probe.client.get_ports()}
     stream = EngineStream(config, engine)
     with stream, probe.client:
-        ports = [
-            p
-            for p in probe.client.get_ports(is_audio=True)
-            if p.name not in before and not p.name.startswith("unsing-bench")
-        ]
-        ins = sorted(p.name for p in ports if p.is_input)
-        outs = sorted(p.name for p in ports if p.is_output)
-        for c in range(2):
-            for source in probe.client.get_all_connections(ins[c]):
-                probe.client.disconnect(source, ins[c])
-            probe.client.connect(probe.outs[c], ins[c])
-            probe.client.connect(outs[c], probe.ins[c])
+        patch_stream(probe.client, probe.outs, probe.ins, before, "unsing-bench")
         time.sleep(0.3)
         probe.playing.set()
         probe.done.wait(timeout=30)

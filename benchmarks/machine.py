@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from unsing import PROJECT_ROOT, __version__
+from unsing import __version__
+from unsing.provenance import git_commit
 
 
 def cpu_model() -> str:
@@ -32,16 +32,7 @@ def describe_machine() -> dict[str, Any]:
     if meminfo.is_file():
         total_kb = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
         memory_gb = round(total_kb / 1024**2, 1)
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
+    commit = git_commit(short=True)
     return {
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
         "host": platform.node(),
@@ -53,5 +44,5 @@ def describe_machine() -> dict[str, Any]:
         "numpy": numpy.__version__,
         "onnxruntime": onnxruntime.__version__,
         "unsing": __version__,
-        "git_commit": commit or "unknown",
+        "git_commit": commit,
     }

@@ -21,55 +21,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from unsing.benchmarks.jack_io import ProbeClient, patch_stream
 from unsing.benchmarks.machine import describe_machine
 from unsing.benchmarks.stability import RESULTS, ensure_jack_server
 from unsing.config import Config, load_config
 
 PORT_NAME = "unsing-bench-knobs"
 MAPPING = "{param: master_gain, cc: 7, mode: absolute, curve: linear, min_db: -60.0, max_db: 0.0}"
-
-
-class SinePlayerRecorder:
-    """JACK client: a sine into two ports, records two ports, notes its frame clock."""
-
-    def __init__(self, jack: Any, sample_rate_hz: int, seconds: float) -> None:
-        self.client = jack.Client("unsing-bench-recorder", no_start_server=True)
-        self.outs = [self.client.outports.register(f"out_{c}") for c in range(2)]
-        self.ins = [self.client.inports.register(f"in_{c}") for c in range(2)]
-        total = int(seconds * sample_rate_hz)
-        t = np.arange(total) / sample_rate_hz
-        self.sine = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
-        self.recording = np.zeros(total, np.float32)
-        self.position = 0
-        self.start_frame = -1
-        self.done = threading.Event()
-        self.client.set_process_callback(self._process)
-
-    def _process(self, frames: int) -> None:
-        if self.start_frame < 0:
-            self.start_frame = self.client.last_frame_time
-        start = self.position
-        count = min(frames, self.sine.shape[0] - start)
-        for port in self.outs:
-            buffer = port.get_array()
-            buffer[:count] = self.sine[start : start + count]
-            buffer[count:] = 0.0
-        if count > 0:
-            self.recording[start : start + count] = self.ins[0].get_array()[:count]
-        self.position = start + count
-        if self.position >= self.sine.shape[0]:
-            self.done.set()
-
-    def now_index(self) -> int:
-        """The recording index of the current moment (JACK's frame clock)."""
-        return int(self.client.frame_time) - self.start_frame
 
 
 def _envelope(signal: np.ndarray, window: int) -> np.ndarray:
@@ -103,25 +67,17 @@ def measure(config: Config, moves: int = 10, interval_s: float = 0.4) -> dict[st
     knobs.open_virtual_port(PORT_NAME)
     inputs = MidiInputs("jack", PORT_NAME, lambda message, port: controls.handle(message))
     seconds = 1.0 + moves * interval_s + 0.5
-    recorder = SinePlayerRecorder(jack, rate, seconds)
+    t = np.arange(int(seconds * rate)) / rate
+    sine = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    recorder = ProbeClient(jack, np.stack([sine, sine]), 0, "unsing-bench-recorder")
     before = {p.name for p in recorder.client.get_ports()}
     stream = EngineStream(config, engine)
     sent: list[tuple[int, int]] = []
     try:
         inputs.open()
         with stream, recorder.client:
-            ports = [
-                p
-                for p in recorder.client.get_ports(is_audio=True)
-                if p.name not in before and not p.name.startswith("unsing-bench")
-            ]
-            stream_in = sorted(p.name for p in ports if p.is_input)
-            stream_out = sorted(p.name for p in ports if p.is_output)
-            for c in range(2):
-                for source in recorder.client.get_all_connections(stream_in[c]):
-                    recorder.client.disconnect(source, stream_in[c])
-                recorder.client.connect(recorder.outs[c], stream_in[c])
-            recorder.client.connect(stream_out[0], recorder.ins[0])
+            patch_stream(recorder.client, recorder.outs, recorder.ins, before, "unsing-bench")
+            recorder.playing.set()
             time.sleep(1.0)
             for move in range(moves):
                 value = 0 if move % 2 == 0 else 127
@@ -135,7 +91,7 @@ def measure(config: Config, moves: int = 10, interval_s: float = 0.4) -> dict[st
         knobs.close_port()
         knobs.delete()
     audio_path = latency.input_samples + latency.output_samples + engine.delay_samples
-    envelope = _envelope(recorder.recording, int(rate / 1000.0) + 8)
+    envelope = _envelope(recorder.recording[0], int(rate / 1000.0) + 8)
     results = []
     for index, (sent_at, value) in enumerate(sent):
         end = sent[index + 1][0] if index + 1 < len(sent) else envelope.shape[0]

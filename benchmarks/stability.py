@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from unsing import PROJECT_ROOT
+from unsing.benchmarks.jack_io import patch_stream
 from unsing.benchmarks.machine import describe_machine
 from unsing.config import Config, load_config
 
@@ -113,15 +114,7 @@ class LoopPlayer:
 
     def feed(self, ports_before: set[str]) -> None:
         """Connect the player to the stream's input ports (replacing the dummy capture)."""
-        new_inputs = sorted(
-            p.name
-            for p in self.client.get_ports(is_audio=True, is_input=True)
-            if p.name not in ports_before and not p.name.startswith("unsing-bench")
-        )
-        for c, port in enumerate(new_inputs[:2]):
-            for source in self.client.get_all_connections(port):
-                self.client.disconnect(source, port)
-            self.client.connect(self.outs[c], port)
+        patch_stream(self.client, self.outs, None, ports_before, "unsing-bench")
 
 
 def _start_load(processes: int) -> list[subprocess.Popen]:

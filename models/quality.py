@@ -46,7 +46,6 @@ import importlib.util
 import json
 import math
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -341,18 +340,10 @@ def _json_scores(scores: Mapping[str, Mapping[str, float]]) -> dict:
 
 
 def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
+    from unsing.provenance import git_commit
+
+    commit = git_commit()
+    return None if commit == "unknown" else commit
 
 
 def _metadata(data_root: Path, max_items_per_set: int | None) -> dict[str, Any]:

@@ -26,7 +26,6 @@ import math
 import os
 import platform
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from unsing import PROJECT_ROOT, __version__
+from unsing import __version__
 from unsing.config import Config, load_config, to_jsonable
 from unsing.errors import ConfigError
 from unsing.models import spectral
@@ -45,6 +44,7 @@ from unsing.models.augment import RandomMixer
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
 from unsing.models.metrics import sdr_db
 from unsing.models.unet import CausalUNet, UNetConfig, lookahead_aligned
+from unsing.provenance import git_commit
 from unsing.stft import StftSpec
 
 
@@ -67,25 +67,6 @@ def unet_config(config: Config) -> UNetConfig:
             f"of context; set model.context_frames: {arch.context_frames}"
         )
     return arch
-
-
-def git_commit() -> str:
-    """The project's git commit (with ``-dirty`` if modified), or "unknown"."""
-    root = PROJECT_ROOT or Path.cwd()
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (commit + ("-dirty" if dirty.strip() else "")) if commit else "unknown"
 
 
 def contract(config: Config, arch: UNetConfig) -> dict[str, Any]:

@@ -61,9 +61,13 @@ def resolve_api(name: str) -> int:
 
 def list_input_ports(api_name: str) -> list[str]:
     """Names of the MIDI inputs on ``api_name`` (empty when the API has no server/devices)."""
+    return _input_ports(resolve_api(api_name), api_name)
+
+
+def _input_ports(api: int, api_name: str) -> list[str]:
     rtmidi = import_rtmidi()
     try:
-        probe = rtmidi.MidiIn(resolve_api(api_name), CLIENT_NAME + "-probe")
+        probe = rtmidi.MidiIn(api, CLIENT_NAME + "-probe")
     except rtmidi.SystemError as error:
         raise MidiError(f"MIDI API {api_name} is not usable here ({error})") from None
     try:
@@ -114,15 +118,7 @@ class MidiInputs:
 
     def available(self) -> list[str]:
         """Input ports on the API right now."""
-        rtmidi = self._rtmidi
-        try:
-            probe = rtmidi.MidiIn(self._api, CLIENT_NAME + "-probe")
-        except rtmidi.SystemError as error:
-            raise MidiError(f"MIDI API {self.api_name} is not usable here ({error})") from None
-        try:
-            return list(probe.get_ports())
-        finally:
-            probe.delete()
+        return _input_ports(self._api, self.api_name)
 
     def poll(self) -> list[str]:
         """Open new matching ports, drop vanished ones; one line per change."""

@@ -22,6 +22,7 @@ import soundfile
 from conftest import require_module
 from test_jack_stream import PlayerRecorder
 
+from unsing.benchmarks.jack_io import patch_stream
 from unsing.config import load_config
 from unsing.devices import AudioDevice, import_sounddevice, query_devices
 from unsing.errors import AudioSystemError
@@ -50,23 +51,6 @@ def excerpt(tmp_path_factory) -> Path:
     return path
 
 
-def _connect(player: PlayerRecorder, ports_before: set[str]) -> None:
-    client = player.client
-    new = [
-        p
-        for p in client.get_ports(is_audio=True)
-        if p.name not in ports_before and not p.name.startswith("unsing-test")
-    ]
-    ins = sorted(p.name for p in new if p.is_input)
-    outs = sorted(p.name for p in new if p.is_output)
-    assert len(ins) == 2 and len(outs) == 2, new
-    for c in range(2):
-        for source in client.get_all_connections(ins[c]):
-            client.disconnect(source, ins[c])  # silence from the dummy card
-        client.connect(player.outs[c], ins[c])
-        client.connect(outs[c], player.ins[c])
-
-
 def _play_through_engine(jack, config, signal: np.ndarray):
     sd = import_sounddevice()
     sd._terminate()
@@ -76,7 +60,7 @@ def _play_through_engine(jack, config, signal: np.ndarray):
     ports_before = {p.name for p in player.client.get_ports()}
     stream = EngineStream(config, engine)
     with stream, player.client:
-        _connect(player, ports_before)
+        patch_stream(player.client, player.outs, player.ins, ports_before, "unsing-test")
         time.sleep(0.1)
         player.playing.set()
         assert player.done.wait(timeout=30), "the JACK player never finished"

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from conftest import require_module
 from scipy.signal import correlate
 
+from unsing.benchmarks.jack_io import ProbeClient, new_stream_ports, patch_stream
 from unsing.config import load_config
 from unsing.devices import find_device, import_sounddevice, query_devices
 
@@ -38,36 +38,9 @@ def make_probe_signal(sample_rate_hz: int, seconds: float) -> np.ndarray:
     return np.stack([left, right]).astype(np.float32)
 
 
-class PlayerRecorder:
-    """A JACK client that plays ``signal`` into two ports and records two ports, sample-locked
-    to the JACK cycle. All buffers are preallocated; the process callback only copies."""
-
-    def __init__(self, jack, signal: np.ndarray, extra_samples: int) -> None:
-        self.client = jack.Client("unsing-test-player", no_start_server=True)
-        self.outs = [self.client.outports.register(f"out_{c}") for c in range(2)]
-        self.ins = [self.client.inports.register(f"in_{c}") for c in range(2)]
-        self.signal = signal
-        self.recording = np.zeros((2, signal.shape[1] + extra_samples), np.float32)
-        self.position = 0
-        self.playing = threading.Event()
-        self.done = threading.Event()
-        self.client.set_process_callback(self._process)
-
-    def _process(self, frames: int) -> None:
-        for port in self.outs:
-            port.get_array().fill(0.0)
-        if not self.playing.is_set() or self.done.is_set():
-            return
-        start = self.position
-        total = self.recording.shape[1]
-        count = min(frames, total - start)
-        played = max(0, min(count, self.signal.shape[1] - start))
-        for c in range(2):
-            self.outs[c].get_array()[:played] = self.signal[c, start : start + played]
-            self.recording[c, start : start + count] = self.ins[c].get_array()[:count]
-        self.position = start + count
-        if self.position >= total:
-            self.done.set()
+def PlayerRecorder(jack, signal: np.ndarray, extra_samples: int) -> ProbeClient:
+    """The JACK client that feeds and records the stream under test."""
+    return ProbeClient(jack, signal, extra_samples, "unsing-test-player")
 
 
 def _pass_through_once(jack, sd, device, rate, blocksize_samples, signal):
@@ -93,19 +66,9 @@ def _pass_through_once(jack, sd, device, rate, blocksize_samples, signal):
         latency="low",
     )
     with stream, player.client:
-        new_ports = [
-            p
-            for p in player.client.get_ports(is_audio=True)
-            if p.name not in ports_before and not p.name.startswith("unsing-test")
-        ]
-        stream_ins = sorted(p.name for p in new_ports if p.is_input)
-        stream_outs = sorted(p.name for p in new_ports if p.is_output)
-        assert len(stream_ins) == 2 and len(stream_outs) == 2, new_ports
-        for c in range(2):
-            for source in player.client.get_all_connections(stream_ins[c]):
-                player.client.disconnect(source, stream_ins[c])  # silence from the dummy card
-            player.client.connect(player.outs[c], stream_ins[c])
-            player.client.connect(stream_outs[c], player.ins[c])
+        stream_ins, stream_outs = new_stream_ports(player.client, ports_before, "unsing-test")
+        assert len(stream_ins) == 2 and len(stream_outs) == 2, (stream_ins, stream_outs)
+        patch_stream(player.client, player.outs, player.ins, ports_before, "unsing-test")
         time.sleep(0.1)
         player.playing.set()
         assert player.done.wait(timeout=30), "the JACK player never finished"

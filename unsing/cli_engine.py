@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from unsing.cli_midi import add_midi_options
 from unsing.config import Config, db_to_gain
 from unsing.errors import AudioSystemError
 
@@ -27,18 +28,6 @@ def add_gain_options(parser: argparse.ArgumentParser) -> None:
         "--accompaniment-db", type=float, metavar="DB", help="accompaniment gain in dB"
     )
     parser.add_argument("--master-db", type=float, metavar="DB", help="master gain in dB")
-
-
-def add_midi_options(parser: argparse.ArgumentParser) -> None:
-    """``--midi-port`` / ``--midi-api``: MIDI control of the gains (midi.* in the config)."""
-    parser.add_argument(
-        "--midi-port",
-        metavar="PATTERN",
-        help="open MIDI inputs matching this regular expression (midi.port_pattern)",
-    )
-    parser.add_argument(
-        "--midi-api", choices=("auto", "alsa", "jack", "coremidi", "winmm"), help="RtMidi API"
-    )
 
 
 def open_midi(config: Config, engine: Any) -> tuple[Any, Any]:

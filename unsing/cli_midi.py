@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from unsing import PROJECT_ROOT
-from unsing.config import GAIN_PARAMS, MIDI_MODES, MIDI_PARAMS, Config, load_config
+from unsing.config import GAIN_PARAMS, MIDI_APIS, MIDI_MODES, MIDI_PARAMS, Config, load_config
 from unsing.errors import ConfigError
 
 #: A 14-bit LSB must follow its MSB within this long to be learned as a pair.
@@ -54,17 +54,21 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _api_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--midi-api", choices=("auto", "alsa", "jack", "coremidi", "winmm"), help="RtMidi API"
-    )
+    parser.add_argument("--midi-api", choices=MIDI_APIS, help="RtMidi API (midi.api)")
 
 
-def _port_option(parser: argparse.ArgumentParser) -> None:
+def _port_option(parser: argparse.ArgumentParser, default: str = ", else all") -> None:
     parser.add_argument(
         "--midi-port",
         metavar="PATTERN",
-        help="input ports to open (regular expression; default midi.port_pattern, else all)",
+        help=f"MIDI inputs to open: a regular expression (default midi.port_pattern{default})",
     )
+
+
+def add_midi_options(parser: argparse.ArgumentParser) -> None:
+    """``--midi-port`` / ``--midi-api`` for ``run`` and ``play``."""
+    _port_option(parser, default="; empty: no MIDI")
+    _api_option(parser)
 
 
 def _config(args: argparse.Namespace) -> Config:

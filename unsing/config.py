@@ -243,6 +243,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read config file: {error}") from None
+    return parse_yaml_mapping(text, path)
+
+
+def parse_yaml_mapping(text: str, path: Path | str) -> dict[str, Any]:
+    """A YAML document that must be a mapping (empty: {}); one-line ``ConfigError`` otherwise."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from unsing.config import parse_yaml_mapping
 from unsing.errors import ConfigError
 
 #: Keys of a mapping, in the order they are written.
@@ -477,20 +478,7 @@ def _flow_item(item: Any) -> str:
 
 def _parse(text: str, path: Path) -> dict[str, Any]:
     """The YAML document as a dict (empty file: {}); one-line ``ConfigError`` otherwise."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: the top level must be a mapping of sections, not {type(data).__name__}"
-        )
-    return data
+    return parse_yaml_mapping(text, path)
 
 
 def _same(a: Any, b: Any) -> bool:
