@@ -60,7 +60,8 @@ def package(
     shutil.copyfile(run_dir / "manifest.json", out_dir / "manifest.json")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     quality = json.loads(quality_json.read_text()) if quality_json is not None else None
-    (out_dir / "MODEL_CARD.md").write_text(model_card(shipped, log, manifest, quality))
+    chosen = "the best validation epoch" if checkpoint == "best.pt" else f"the run's {checkpoint}"
+    (out_dir / "MODEL_CARD.md").write_text(model_card(shipped, log, manifest, quality, chosen))
     return weights
 
 
@@ -89,6 +90,7 @@ def model_card(
     log: list[dict[str, Any]],
     manifest: dict[str, Any],
     quality: dict[str, Any] | None,
+    chosen: str = "the best validation epoch",
 ) -> str:
     """The model card's Markdown, from the checkpoint, the training log and the manifest."""
     contract, arch, config = state["contract"], state["architecture"], state["config"]
@@ -120,8 +122,8 @@ def model_card(
         "",
         "## Training",
         "",
-        f"- Epoch {state['epoch'] + 1} of {train['epochs']} (step {state['step']}; the best "
-        f"validation epoch), {train['steps_per_epoch']} steps of {train['batch_size']} random "
+        f"- Epoch {state['epoch'] + 1} of {train['epochs']} (step {state['step']}; {chosen}), "
+        f"{train['steps_per_epoch']} steps of {train['batch_size']} random "
         f"{train['excerpt_seconds']} s mixes per epoch, AdamW one-cycle peak learning rate "
         f"{train['learning_rate']}, waveform loss weight {train['waveform_loss_weight']}.",
         f"- Seed {state['seed']}, {state['world_size']} process(es), torch "

@@ -147,7 +147,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _default_parity_audio() -> Path | None:
     from unsing import PROJECT_ROOT
 
-    for candidate in ((PROJECT_ROOT or Path.cwd()) / "assets").glob("*.ogg"):
+    for candidate in sorted(((PROJECT_ROOT or Path.cwd()) / "assets").rglob("*.ogg")):
         return candidate
     return None
 
