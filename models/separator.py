@@ -24,6 +24,7 @@ class CheckpointSeparator:
 
     def __init__(self, checkpoint: Path | str, threads: int = 1) -> None:
         self.model, state = load_checkpoint(checkpoint)
+        self.state = state
         contract = state["contract"]
         self.sample_rate_hz = int(contract["sample_rate_hz"])
         self.channels = int(contract["channels"])
