@@ -1,0 +1,37 @@
+"""The quality-vs-latency benchmark on the iKala clip (one 2 s item): every point is scored and
+placed at its latency, and the plot is drawn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_ROOT, require, require_module
+
+from unsing.models import quality
+
+
+def test_quality_latency_points_and_plot(tmp_path: Path) -> None:
+    require_module("torch")
+    quality._load_museval_metrics()  # museval's metrics without its ffmpeg-bound package init
+    require_module("matplotlib")
+    if not (quality.default_data_root() / "ikala").is_dir():
+        require("the shared data (ikala) is not here")
+    from unsing.benchmarks import quality_latency
+
+    shipped = PROJECT_ROOT / "models/pretrained/unsing-default.pt"
+    document = quality_latency.run([f"unsing={shipped}"], ["ikala"], max_items=1)
+    points = document["points"]["ikala"]
+    assert points["unsing"]["latency_ms"] == pytest.approx(1000 * 1024 / 44100)
+    assert points["unsing + online Griffin-Lim"]["latency_ms"] == pytest.approx(
+        1000 * (1024 + 3 * 256) / 44100
+    )
+    oracle = [points[f"oracle_irm n_fft {n}"] for n in quality_latency.N_FFTS]
+    assert [p["latency_ms"] for p in oracle] == sorted(p["latency_ms"] for p in oracle)
+    assert points["spleeter"]["latency_ms"] is None and points["mixture"]["latency_ms"] == 0.0
+    for point in points.values():
+        assert point["vocals_sdr_db"] is None or -30 < point["vocals_sdr_db"] < 60
+    # the oracle mask beats the mixture at every window length
+    assert all(p["vocals_sdr_db"] > points["mixture"]["vocals_sdr_db"] for p in oracle)
+    png = quality_latency.plot(document, tmp_path / "plot.png")
+    assert png.stat().st_size > 10_000
