@@ -2,7 +2,9 @@
 
 Parts: latency (JACK round trip vs formula), midi (CC-to-audio delay), compute (per-hop cost,
 offline speed vs Spleeter), stability (xruns: pass-through vs engine, with and without load),
-quality (BSS Eval report, needs the train and bench extras). Each writes its JSON under
+quality (BSS Eval report) and quality_latency (SDR against latency: oracle mask over window
+lengths, the causal models, online Griffin-Lim, baselines); the last two need the train and
+bench extras. Each writes its JSON under
 benchmarks/results/; the report then draws the plots and regenerates the README's tables.
 """
 
@@ -13,7 +15,7 @@ import sys
 
 from unsing import PROJECT_ROOT
 
-PARTS = ("latency", "midi", "compute", "stability", "quality")
+PARTS = ("latency", "midi", "compute", "stability", "quality", "quality_latency")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
                     str(PROJECT_ROOT / "README.md"),
                 ]
             )
+        elif part == "quality_latency":
+            from unsing.benchmarks import quality_latency
+
+            shipped = PROJECT_ROOT / "models/pretrained/unsing-default.pt"
+            quick = ["--max-items", "4"] if args.quick else []
+            status |= quality_latency.main([f"--checkpoint=unsing={shipped}", *quick])
     from unsing.benchmarks import report
 
     status |= report.main(["--readme", str(PROJECT_ROOT / "README.md")])

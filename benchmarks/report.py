@@ -121,6 +121,33 @@ def midi_table(document: dict[str, Any]) -> list[str]:
     ]
 
 
+def quality_latency_table(document: dict[str, Any]) -> list[str]:
+    """SDR against algorithmic latency (the plot is quality_latency.png)."""
+    set_name, points = next(iter(document["points"].items()))
+    info = document["sets"][set_name]
+    lines = [
+        f"**Quality vs latency** on {set_name} ({info['tracks']} items), BSS Eval v4 SDR; plot "
+        f"`benchmarks/results/quality_latency.png`; {_measured_on(document)}.",
+        "",
+        "| method | algorithmic latency | vocals SDR | accompaniment SDR |",
+        "|---|---:|---:|---:|",
+    ]
+
+    def order(item: tuple[str, dict[str, Any]]) -> float:
+        latency = item[1]["latency_ms"]
+        return 1e9 if latency is None else latency
+
+    for method, point in sorted(points.items(), key=order):
+        latency = point["latency_ms"]
+        latency_text = "offline" if latency is None else f"{latency:.1f} ms"
+        scores = [
+            "n/a" if point[key] is None else f"{point[key]:.2f}"
+            for key in ("vocals_sdr_db", "accompaniment_sdr_db")
+        ]
+        lines.append(f"| {method} | {latency_text} | {scores[0]} | {scores[1]} |")
+    return lines
+
+
 def plots(results: Path) -> list[Path]:
     """PNG plots of whatever results exist."""
     import matplotlib
@@ -187,6 +214,7 @@ def performance_block(results: Path) -> str:
         ("compute", compute_table),
         ("stability", stability_table),
         ("midi_latency", midi_table),
+        ("quality_latency", quality_latency_table),
     ):
         document = _load(name, results)
         if document is not None:
