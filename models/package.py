@@ -32,6 +32,7 @@ def package(
     checkpoint: str = "best.pt",
     quality_json: Path | None = None,
     name: str = MODEL_NAME,
+    reproduce: str | None = None,
 ) -> Path:
     """Copy a run's model, log and manifest into ``out_dir`` and write the model card
     (with the quality report's table if ``quality_json`` is given)."""
@@ -65,7 +66,7 @@ def package(
     manifest = json.loads((run_dir / "manifest.json").read_text())
     quality = json.loads(quality_json.read_text()) if quality_json is not None else None
     chosen = "the best validation epoch" if checkpoint == "best.pt" else f"the run's {checkpoint}"
-    card = model_card(shipped, log, manifest, quality, chosen, name)
+    card = model_card(shipped, log, manifest, quality, chosen, name, reproduce)
     (out_dir / "MODEL_CARD.md").write_text(card)
     return weights
 
@@ -97,6 +98,7 @@ def model_card(
     quality: dict[str, Any] | None,
     chosen: str = "the best validation epoch",
     name: str = MODEL_NAME,
+    reproduce: str | None = None,
 ) -> str:
     """The model card's Markdown, from the checkpoint, the training log and the manifest."""
     contract, arch, config = state["contract"], state["architecture"], state["config"]
@@ -144,8 +146,9 @@ def model_card(
             f"{init['step']}, code `{init['git_commit']}`), itself trained with peak learning "
             f"rate {first.get('learning_rate')} and seed {first.get('seed')} for "
             f"{init['step']} steps. Stages in the log below: {', '.join(stages)}.",
-            "- Reproduce from scratch: `bash scripts/train_default.sh` (both stages, package, "
-            "export).",
+            reproduce
+            or "- Reproduce from scratch: `bash scripts/train_default.sh` (both stages, "
+            "package, export).",
         ]
     else:
         lines.append(
@@ -216,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
     parser.add_argument("--checkpoint", default="best.pt", help="best.pt or last.pt")
     parser.add_argument("--name", default=MODEL_NAME, help="file name of the weights")
+    parser.add_argument("--reproduce", default=None, help="the card's reproduce line (Markdown)")
     parser.add_argument(
         "--quality",
         type=Path,
@@ -223,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         help="quality report JSON to include in the model card",
     )
     args = parser.parse_args(argv)
-    weights = package(args.run_dir, args.out, args.checkpoint, args.quality, args.name)
+    weights = package(args.run_dir, args.out, args.checkpoint, args.quality, args.name, args.reproduce)
     print(f"unsing: wrote {weights} and its model card")
     return 0
 
