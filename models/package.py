@@ -227,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         help="quality report JSON to include in the model card",
     )
     args = parser.parse_args(argv)
-    weights = package(args.run_dir, args.out, args.checkpoint, args.quality, args.name, args.reproduce)
+    weights = package(
+        args.run_dir, args.out, args.checkpoint, args.quality, args.name, args.reproduce
+    )
     print(f"unsing: wrote {weights} and its model card")
     return 0
 
