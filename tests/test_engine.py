@@ -296,3 +296,18 @@ def test_online_griffin_lim_makes_masked_frames_more_consistent(config, model, s
         return float(np.linalg.norm(achieved - target) / np.linalg.norm(target))
 
     assert inconsistency(gl) < inconsistency(ola)
+
+
+@pytest.mark.parametrize("blocksize", [65, 256])
+def test_shipped_look_ahead_model_streams_as_offline(signal, blocksize) -> None:
+    from unsing import PROJECT_ROOT
+
+    config = load_config(str(PROJECT_ROOT / "models/experimental/lookahead4/config.yaml"))
+    assert config.model.lookahead_frames == 4
+    model = OnnxMaskModel(config)
+    vocals, accompaniment = separate_offline(config, model, signal)
+    engine = SeparationEngine(config, model, stems=True, blocksize_samples=blocksize)
+    assert engine.delay_samples == 768 + 4 * 256 + alignment_samples(blocksize, 256)
+    stems = render(engine, signal, blocksize)
+    np.testing.assert_allclose(stems[:, :2], vocals, atol=TOLERANCE)
+    np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=TOLERANCE)
