@@ -95,12 +95,12 @@ def stability_table(document: dict[str, Any]) -> list[str]:
         f"{_measured_on(document)}.",
         "",
         "| stream | load processes | seconds | callbacks | xruns (callback flags) "
-        "| JACK server xruns | deadline misses | engine p50 / p99 per hop |",
+        "| JACK server xruns | deadline misses | engine p50 / p99 per hop (over the last hops) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in document["runs"]:
         hop = run.get("hop_ms")
-        hop_text = f"{hop['p50']:.3f} / {hop['p99']:.3f} ms" if hop else "-"
+        hop_text = f"{hop['p50']:.3f} / {hop['p99']:.3f} ms ({hop['hops']} hops)" if hop else "-"
         lines.append(
             f"| {run['kind'].replace('_', '-')} | {run['load_processes']} | {run['seconds']:g} | "
             f"{run['callbacks']} | {run['xruns']} | {run['jack_server_xruns']} | "
