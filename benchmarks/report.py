@@ -95,7 +95,7 @@ def stability_table(document: dict[str, Any]) -> list[str]:
         f"{_measured_on(document)}.",
         "",
         "| stream | load processes | seconds | callbacks | xruns (callback flags) "
-        "| JACK server xruns | deadline misses | engine p50 / p99 per hop (over the last hops) |",
+        "| JACK server xruns | deadline misses | engine p50 / p99 per hop (hops timed) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in document["runs"]:

@@ -290,10 +290,7 @@ class SeparationEngine:
                 resynthesis.reset()
             out.fill(0.0)
             counts[_OUTPUT_RESETS] += 1
-        stats = self.stats
-        slot = int(stats.hop_write[0]) % stats.hop_seconds.shape[0]
-        stats.hop_seconds[slot] = time.perf_counter() - started
-        stats.hop_write[0] += 1
+        self.stats.record_hop(time.perf_counter() - started)
         self._hop_in_block += 1
         return out
 

@@ -311,3 +311,23 @@ def test_shipped_look_ahead_model_streams_as_offline(signal, blocksize) -> None:
     stems = render(engine, signal, blocksize)
     np.testing.assert_allclose(stems[:, :2], vocals, atol=TOLERANCE)
     np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=TOLERANCE)
+
+
+def test_stats_percentiles_cover_a_whole_long_run() -> None:
+    from unsing.realtime.stats import EngineStats
+
+    stats = EngineStats(history=100)
+    rng = np.random.default_rng(0)
+    seconds = rng.gamma(4.0, 1e-4, 5000)  # about 0.4 ms, a long tail
+    for value in seconds[:100]:
+        stats.record_hop(float(value))
+    exact = stats.snapshot()["hop_ms"]  # all in the ring: exact percentiles
+    assert exact["p50"] == pytest.approx(1000 * np.percentile(seconds[:100], 50))
+    for value in seconds[100:]:
+        stats.record_hop(float(value))
+    whole = stats.snapshot()["hop_ms"]  # beyond the ring: the whole-run histogram
+    assert whole["hops"] == 5000
+    for q in (50, 90, 99):
+        assert whole[f"p{q}"] == pytest.approx(1000 * np.percentile(seconds, q), abs=0.011)
+    assert whole["max"] == pytest.approx(1000 * seconds.max())
+    assert len(stats.hop_times_ms()) == 100
