@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from unsing.config import Config
+from unsing.latency import Latency
 from unsing.realtime.gains import GainSmoother, LiveParameters
 from unsing.realtime.resynthesis import OnlineGriffinLim, OverlapAddResynthesis
 from unsing.realtime.stats import EngineStats, counter_index
@@ -130,12 +131,9 @@ class SeparationEngine:
         self._resynthesis = [resynthesis() for _ in range(outputs)]
         self.blocksize_samples = blocksize_samples or config.audio.blocksize_samples
         self.alignment_samples = alignment_samples(self.blocksize_samples, hop)
+        # the declared stream delay (unsing.latency's formula), plus the block alignment
         self.delay_samples = (
-            spec.n_fft
-            - hop
-            + self.lookahead_frames * hop
-            + self._resynthesis[0].extra_delay_frames * hop
-            + self.alignment_samples
+            Latency.from_config(config).stream_delay_samples + self.alignment_samples
         )
         self.stats = EngineStats()
         self._counts = self.stats.counts
@@ -295,7 +293,7 @@ class SeparationEngine:
         return out
 
     def _infer(self, hop_started: float) -> bool:
-        """Update ``self._mask`` for this hop (or keep it); False: pass the mixture through."""
+        """Update the mask for this hop (or keep it); False: pass the mixture through."""
         counts = self._counts
         fraction = self._deadline_fraction
         if fraction is not None:

@@ -152,10 +152,15 @@ class OnnxMaskModel:
         The window graph keeps it in its ring; the streaming graph's state simply misses it.
         """
         if self.graph != "streaming":
-            frames, start = self.window_frames, self._write
-            self._ring[0, :, :, start] = magnitude
-            self._ring[0, :, :, start + frames] = magnitude
-            self._write = (start + 1) % frames
+            self._push_window(magnitude)
+
+    def _push_window(self, magnitude: np.ndarray) -> np.ndarray:
+        """Add a frame to the window graph's mirrored ring; the window ending with it."""
+        frames, start = self.window_frames, self._write
+        self._ring[0, :, :, start] = magnitude
+        self._ring[0, :, :, start + frames] = magnitude
+        self._write = (start + 1) % frames
+        return self._ring[..., self._write : self._write + frames]
 
     def __call__(self, magnitude: np.ndarray) -> np.ndarray:
         """Push one frame ``(channels, bins)``; return the mask ``(channels, bins)``.
@@ -168,11 +173,7 @@ class OnnxMaskModel:
             self._parity ^= 1
             self._mask[:] = self._mask_out[0, :, :, 0]
             return self._mask
-        frames, start = self.window_frames, self._write
-        self._ring[0, :, :, start] = magnitude
-        self._ring[0, :, :, start + frames] = magnitude
-        self._write = (start + 1) % frames
-        window = self._ring[..., self._write : self._write + frames]
+        window = self._push_window(magnitude)
         mask = self.session.run(None, {"magnitude": window})[0]
         self._mask[:] = mask[0, :, :, 0]
         return self._mask

@@ -29,7 +29,6 @@ class OverlapAddResynthesis:
     """Weighted overlap-add with the frame's own (mixture) phase."""
 
     def __init__(self, spec: StftSpec, channels: int) -> None:
-        self.extra_delay_frames = 0
         self._istft = StreamingIstft(spec, channels)
 
     def reset(self) -> None:
@@ -56,7 +55,6 @@ class OnlineGriffinLim:
     ) -> None:
         self.spec = spec
         self.iterations = iterations
-        self.extra_delay_frames = lookahead_frames
         self._open = lookahead_frames + 1
         n_fft, hop = spec.n_fft, spec.hop_samples
         span = n_fft + lookahead_frames * hop

@@ -22,7 +22,12 @@ from typing import Any
 import numpy as np
 
 from unsing.config import Config
-from unsing.devices import AudioDevice, find_device, import_sounddevice, query_devices
+from unsing.devices import (
+    AudioDevice,
+    find_configured_device,
+    import_sounddevice,
+    query_devices,
+)
 from unsing.errors import AudioSystemError
 from unsing.realtime.engine import SeparationEngine
 from unsing.realtime.stats import counter_index
@@ -114,9 +119,9 @@ class EngineStream:
         audio = config.audio
         devices = query_devices()
         channels = audio.channels
-        self.output_device = self._find(devices, "output", audio.output_device)
+        self.output_device = find_configured_device(audio, "output", devices)
         self.input_device = (
-            None if song is not None else self._find(devices, "input", audio.input_device)
+            None if song is not None else find_configured_device(audio, "input", devices)
         )
         for device, direction in ((self.input_device, "input"), (self.output_device, "output")):
             if device is not None:
@@ -127,15 +132,6 @@ class EngineStream:
         self._output = np.zeros((block, engine.output_channels), np.float32)
         self._stream: Any = None
         self._device_latency_s = (0.0, 0.0)
-
-    def _find(self, devices: list[AudioDevice], direction: str, spec: Any) -> AudioDevice:
-        audio = self.config.audio
-        try:
-            return find_device(spec, direction, devices, audio.host_api, audio.channels)
-        except AudioSystemError as error:
-            if spec is None or not devices:
-                raise
-            raise AudioSystemError(f"audio.{direction}_device = {spec!r}: {error}") from None
 
     # ------------------------------------------------------------------ callback (audio thread)
 

@@ -6,12 +6,13 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from unsing.cli_midi import add_midi_options
+from unsing.cli_midi import add_midi_options, open_inputs
 from unsing.config import Config, db_to_gain
 from unsing.errors import AudioSystemError
 
@@ -30,21 +31,27 @@ def add_gain_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--master-db", type=float, metavar="DB", help="master gain in dB")
 
 
-def open_midi(config: Config, engine: Any) -> tuple[Any, Any]:
-    """MIDI inputs driving ``engine.parameters`` (``(None, None)`` when midi.port_pattern is
-    empty): ``(inputs, watcher)``. A pattern matching nothing yet is reported, not an error."""
+def add_stream_options(parser: argparse.ArgumentParser, quiet_help: str) -> None:
+    """What ``run`` and ``play`` share: gains, MIDI, ``--quiet`` and ``--stats-json``."""
+    add_gain_options(parser)
+    add_midi_options(parser)
+    parser.add_argument("--quiet", action="store_true", help=quiet_help)
+    parser.add_argument(
+        "--stats-json", metavar="PATH", help="write the final statistics and latency as JSON"
+    )
+
+
+def open_midi(config: Config, engine: Any) -> Any:
+    """MIDI inputs driving ``engine.parameters``, or None when midi.port_pattern is empty. A
+    pattern matching nothing yet is reported, not an error."""
     if not config.midi.port_pattern:
-        return None, None
+        return None
     from unsing.realtime.midi_control import ControlMap
-    from unsing.realtime.midi_ports import MidiInputs, MidiWatcher
 
     control_map = ControlMap(config.midi, engine.parameters)
-    inputs = MidiInputs(
-        config.midi.api, config.midi.port_pattern, lambda message, port: control_map.handle(message)
+    return open_inputs(
+        config, lambda message, port: control_map.handle(message), config.midi.port_pattern
     )
-    for event in inputs.open():
-        print(f"unsing: {event}", file=sys.stderr)
-    return inputs, MidiWatcher(inputs)
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -57,15 +64,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "A status line shows levels, gains, compute time per hop, deadline misses and xruns. "
         "Ctrl-C stops cleanly.",
     )
-    add_gain_options(run)
     run.add_argument(
         "--duration", type=float, metavar="SECONDS", help="stop after this long (default: Ctrl-C)"
     )
-    add_midi_options(run)
-    run.add_argument("--quiet", action="store_true", help="no live status line")
-    run.add_argument(
-        "--stats-json", metavar="PATH", help="write the final statistics and latency as JSON"
-    )
+    add_stream_options(run, "no live status line")
     run.set_defaults(handler=cmd_run)
 
     play = commands.add_parser(
@@ -78,12 +80,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     play.add_argument("song", metavar="SONG", help="audio file (WAV, FLAC, Ogg, MP3, ...)")
     play.add_argument("--to", metavar="OUT.wav", help="render to this file instead of playing")
     play.add_argument("--loop", action="store_true", help="play the song over and over")
-    add_gain_options(play)
-    add_midi_options(play)
-    play.add_argument("--quiet", action="store_true", help="no progress or status line")
-    play.add_argument(
-        "--stats-json", metavar="PATH", help="write the final statistics and latency as JSON"
-    )
+    add_stream_options(play, "no progress or status line")
     play.set_defaults(handler=cmd_play)
 
     separate = commands.add_parser(
@@ -174,7 +171,7 @@ def _summary(report: dict[str, Any]) -> str:
     )
 
 
-def _watch(stream: Any, quiet: bool, until: float | None, midi_watcher: Any = None) -> None:
+def _watch(stream: Any, quiet: bool, until: float | None, midi_watcher: Any) -> None:
     """Show the status line until the stream finishes, ``until`` passes, or Ctrl-C; report
     MIDI hot-plug events."""
     interactive = sys.stderr.isatty() and not quiet
@@ -200,6 +197,32 @@ def _watch(stream: Any, quiet: bool, until: float | None, midi_watcher: Any = No
 # ---------------------------------------------------------------------- commands
 
 
+def _stream_session(
+    stream: Any,
+    config: Config,
+    args: argparse.Namespace,
+    banner: Callable[[dict[str, Any]], str],
+    extra: dict[str, Any],
+) -> int:
+    """Run ``stream`` with MIDI and the status line until it ends; report and summarise."""
+    from unsing.realtime.midi_ports import MidiWatcher
+
+    until = None if getattr(args, "duration", None) is None else time.monotonic() + args.duration
+    midi_inputs = open_midi(config, stream.engine)
+    try:
+        with stream:
+            if not args.quiet:
+                print(banner(stream.latency().as_dict()), file=sys.stderr)
+            watcher = MidiWatcher(midi_inputs) if midi_inputs is not None else None
+            _watch(stream, args.quiet, until, watcher)
+    finally:
+        if midi_inputs is not None:
+            midi_inputs.close()
+    report = _report(stream, args.stats_json, extra)
+    print(_summary(report), file=sys.stderr)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``unsing run``: live input through the engine."""
     from unsing.cli import config_from_args
@@ -209,40 +232,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     engine = SeparationEngine(config, load_model(config), deadline=True)
     stream = EngineStream(config, engine)  # checks devices before anything starts
-    until = None if args.duration is None else time.monotonic() + args.duration
-    midi_inputs, midi_watcher = open_midi(config, engine)
-    with stream:
-        latency = stream.latency().as_dict()
-        if not args.quiet:
-            print(
-                f"unsing: live {stream.input_device.describe()} -> "
-                f"{stream.output_device.describe()}; latency {latency['algorithmic_ms']} ms "
-                f"algorithmic + {latency['device_input_ms'] + latency['device_output_ms']:.2f} ms "
-                f"device; Ctrl-C stops",
-                file=sys.stderr,
-            )
-        try:
-            _watch(stream, args.quiet, until, midi_watcher)
-        finally:
-            if midi_inputs is not None:
-                midi_inputs.close()
-    report = _report(stream, args.stats_json, {"mode": "run"})
-    print(_summary(report), file=sys.stderr)
-    return 0
+
+    def banner(latency: dict[str, Any]) -> str:
+        device_ms = latency["device_input_ms"] + latency["device_output_ms"]
+        return (
+            f"unsing: live {stream.input_device.describe()} -> "
+            f"{stream.output_device.describe()}; latency {latency['algorithmic_ms']} ms "
+            f"algorithmic + {device_ms:.2f} ms device; Ctrl-C stops"
+        )
+
+    return _stream_session(stream, config, args, banner, {"mode": "run"})
 
 
-def _has_output_device(config: Config) -> bool:
+def _has_output_device() -> bool:
+    """Whether PortAudio lists any device with output channels."""
     from unsing.devices import query_devices
 
     try:
-        devices = query_devices()
+        return any(device.max_output_channels > 0 for device in query_devices())
     except AudioSystemError:
         return False
-    host_api = config.audio.host_api
-    return any(
-        d.max_output_channels > 0 and (host_api is None or host_api.lower() in d.host_api.lower())
-        for d in devices
-    )
 
 
 def cmd_play(args: argparse.Namespace) -> int:
@@ -257,7 +266,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     target = args.to
     fallback = DEFAULT_RENDER_DIR / f"{song.path.stem}.karaoke.wav"
     chosen = config.audio.output_device is not None or config.audio.host_api is not None
-    if target is None and not chosen and not _has_output_device(config):
+    if target is None and not chosen and not _has_output_device():
         target = str(fallback)
         print(
             "unsing: no audio output device here; rendering to a file instead "
@@ -315,22 +324,15 @@ def _play_to_device(
 
     engine = SeparationEngine(config, model, deadline=True)
     stream = EngineStream(config, engine, song=audio, loop=args.loop)
-    midi_inputs, midi_watcher = open_midi(config, engine)
-    with stream:
-        if not args.quiet:
-            print(
-                f"unsing: playing {song.path.name} ({song.seconds:.1f} s) -> "
-                f"{stream.output_device.describe()}; Ctrl-C stops",
-                file=sys.stderr,
-            )
-        try:
-            _watch(stream, args.quiet, None, midi_watcher)
-        finally:
-            if midi_inputs is not None:
-                midi_inputs.close()
-    report = _report(stream, args.stats_json, {"mode": "play", "song": str(song.path)})
-    print(_summary(report), file=sys.stderr)
-    return 0
+
+    def banner(latency: dict[str, Any]) -> str:
+        return (
+            f"unsing: playing {song.path.name} ({song.seconds:.1f} s) -> "
+            f"{stream.output_device.describe()}; Ctrl-C stops"
+        )
+
+    extra = {"mode": "play", "song": str(song.path)}
+    return _stream_session(stream, config, args, banner, extra)
 
 
 def cmd_separate(args: argparse.Namespace) -> int:

@@ -77,18 +77,22 @@ def _config(args: argparse.Namespace) -> Config:
     return config_from_args(args)
 
 
-def _api(args: argparse.Namespace, config: Config) -> str:
-    return getattr(args, "midi_api", None) or config.midi.api
+def open_inputs(config: Config, handler: Any, pattern: str) -> Any:
+    """MIDI inputs on ``midi.api`` matching ``pattern``, their first scan reported on stderr.
 
-
-def _open_inputs(args: argparse.Namespace, config: Config, handler: Any) -> Any:
+    ``--midi-api`` and ``--midi-port`` are already in ``config`` (``config_from_args``).
+    """
     from unsing.realtime.midi_ports import MidiInputs
 
-    pattern = getattr(args, "midi_port", None) or config.midi.port_pattern or "."
-    inputs = MidiInputs(_api(args, config), pattern, handler)
+    inputs = MidiInputs(config.midi.api, pattern, handler)
     for event in inputs.open():
         print(f"unsing: {event}", file=sys.stderr)
     return inputs
+
+
+def _all_by_default(config: Config) -> str:
+    """``monitor`` and ``learn`` listen to every input unless a pattern is configured."""
+    return config.midi.port_pattern or "."
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
@@ -96,7 +100,7 @@ def cmd_ports(args: argparse.Namespace) -> int:
     from unsing.realtime.midi_ports import list_input_ports
 
     config = _config(args)
-    api = _api(args, config)
+    api = config.midi.api
     ports = list_input_ports(api)
     if not ports:
         print(
@@ -113,10 +117,14 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """``unsing midi monitor``: decoded messages and what the mappings make of them."""
     from unsing.realtime.gains import LiveParameters
     from unsing.realtime.midi_control import ControlMap, describe_message
+    from unsing.realtime.midi_ports import MidiWatcher
 
     config = _config(args)
     incoming: queue.SimpleQueue = queue.SimpleQueue()
-    inputs = _open_inputs(args, config, lambda message, port: incoming.put((message, port)))
+    inputs = open_inputs(
+        config, lambda message, port: incoming.put((message, port)), _all_by_default(config)
+    )
+    watcher = MidiWatcher(inputs)
     parameters = LiveParameters.from_config(config)
     control_map = ControlMap(config.midi, parameters)
     until = None if args.duration is None else time.monotonic() + args.duration
@@ -125,7 +133,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             try:
                 message, port = incoming.get(timeout=0.1)
             except queue.Empty:
-                for event in inputs.poll():
+                for event in watcher.due():  # hot-plug, about once a second
                     print(f"unsing: {event}", file=sys.stderr)
                 continue
             before = parameters.as_dict()
@@ -198,7 +206,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
     config = _config(args)
     target = Path(args.config) if args.config else PROJECT_ROOT / "config.yaml"
     incoming: queue.SimpleQueue = queue.SimpleQueue()
-    inputs = _open_inputs(args, config, lambda message, port: incoming.put(list(message)))
+    inputs = open_inputs(
+        config, lambda message, port: incoming.put(list(message)), _all_by_default(config)
+    )
     print(f"unsing: move the control for {args.param} (Ctrl-C cancels)", file=sys.stderr)
     events: list[list[int]] = []
     deadline = time.monotonic() + args.timeout

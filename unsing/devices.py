@@ -190,23 +190,31 @@ def find_device(
     return chosen
 
 
-def find_stream_devices(
-    audio: AudioConfig, devices: Sequence[AudioDevice]
-) -> tuple[AudioDevice, AudioDevice]:
-    """The (input, output) devices ``audio`` selects, each with ``audio.channels`` channels.
+def find_configured_device(
+    audio: AudioConfig, direction: Direction, devices: Sequence[AudioDevice]
+) -> AudioDevice:
+    """The ``direction`` device ``audio`` selects, with ``audio.channels`` channels.
 
     Raises:
         AudioSystemError: as :func:`find_device`, naming the config key to change.
     """
-    found = []
-    for direction, spec in (("input", audio.input_device), ("output", audio.output_device)):
-        try:
-            found.append(find_device(spec, direction, devices, audio.host_api, audio.channels))
-        except AudioSystemError as error:
-            if spec is None or not devices:
-                raise
-            raise AudioSystemError(f"audio.{direction}_device = {spec!r}: {error}") from None
-    return found[0], found[1]
+    spec = audio.input_device if direction == "input" else audio.output_device
+    try:
+        return find_device(spec, direction, devices, audio.host_api, audio.channels)
+    except AudioSystemError as error:
+        if spec is None or not devices:
+            raise
+        raise AudioSystemError(f"audio.{direction}_device = {spec!r}: {error}") from None
+
+
+def find_stream_devices(
+    audio: AudioConfig, devices: Sequence[AudioDevice]
+) -> tuple[AudioDevice, AudioDevice]:
+    """The (input, output) devices ``audio`` selects (see :func:`find_configured_device`)."""
+    return (
+        find_configured_device(audio, "input", devices),
+        find_configured_device(audio, "output", devices),
+    )
 
 
 def format_device_table(devices: Sequence[AudioDevice]) -> str:
