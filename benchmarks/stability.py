@@ -165,8 +165,8 @@ def measure(
     with player.client, stream:
         player.feed(ports_before)
         time.sleep(0.5)  # settle, then count from zero
-        if engine is not None:
-            engine.stats.reset()
+        if engine is not None and not engine.stats.request_reset():
+            raise RuntimeError("the engine stream did not run: its statistics were not reset")
         callbacks[0] = flags[0] = 0
         player.xruns = 0
         load = _start_load(load_processes)

@@ -192,6 +192,8 @@ class SeparationEngine:
         """Consume ``block_in`` ``(frames, channels)``; fill ``block_out``
         ``(frames, output_channels)`` with the output that is due (same number of frames)."""
         frames = block_in.shape[0]
+        if self.stats.reset_pending[0]:  # a reset asked for by another thread, done here
+            self.stats.reset()
         self._block_start = time.perf_counter()
         self._hop_in_block = 0
         self._counts[_CALLBACKS] += 1

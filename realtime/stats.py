@@ -54,6 +54,7 @@ class EngineStats:
         self.hop_write = np.zeros(1, np.int64)  # total hops timed (write position = % history)
         self.hop_histogram = np.zeros(HISTOGRAM_BINS, np.int64)
         self.hop_max_s = np.zeros(1)
+        self.reset_pending = np.zeros(1, np.bool_)  # set by request_reset, served by the engine
         self.peak_input = np.zeros(1)  # absolute peak since the last snapshot (status meters)
         self.peak_output = np.zeros(1)
 
@@ -74,8 +75,20 @@ class EngineStats:
         """One counter's current value."""
         return int(self.counts[_INDEX[name]])
 
+    def request_reset(self, timeout_s: float = 2.0) -> bool:
+        """Zero everything from another thread while the audio thread runs: the engine does it
+        at the start of its next block, so no counter is caught half-updated. Returns whether
+        it happened within ``timeout_s``."""
+        import time
+
+        self.reset_pending[0] = True
+        deadline = time.monotonic() + timeout_s
+        while self.reset_pending[0] and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return not self.reset_pending[0]
+
     def reset(self) -> None:
-        """Zero everything (a new measurement)."""
+        """Zero everything (a new measurement); from the audio thread, or while none runs."""
         self.counts.fill(0)
         self.hop_seconds.fill(0.0)
         self.hop_write.fill(0)
@@ -83,6 +96,7 @@ class EngineStats:
         self.hop_max_s.fill(0.0)
         self.peak_input.fill(0.0)
         self.peak_output.fill(0.0)
+        self.reset_pending[0] = False
 
     def hop_times_ms(self) -> np.ndarray:
         """The per-hop compute times still in the ring, oldest first, in ms (a copy)."""

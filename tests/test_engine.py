@@ -331,3 +331,32 @@ def test_stats_percentiles_cover_a_whole_long_run() -> None:
         assert whole[f"p{q}"] == pytest.approx(1000 * np.percentile(seconds, q), abs=0.011)
     assert whole["max"] == pytest.approx(1000 * seconds.max())
     assert len(stats.hop_times_ms()) == 100
+
+
+def test_stats_reset_requested_from_another_thread_happens_between_blocks(config, model) -> None:
+    import threading
+
+    engine = SeparationEngine(config, model)
+    block = np.zeros((256, 2), np.float32)
+    out = np.zeros_like(block)
+    running = threading.Event()
+    stop = threading.Event()
+
+    def audio_thread() -> None:
+        while not stop.is_set():
+            engine.process(block, out)
+            running.set()
+
+    thread = threading.Thread(target=audio_thread)
+    thread.start()
+    try:
+        running.wait(5)
+        for _ in range(20):
+            assert engine.stats.request_reset()
+    finally:
+        stop.set()
+        thread.join()
+    snapshot = engine.stats.snapshot()
+    assert snapshot["hops"] == snapshot["callbacks"] == snapshot["hop_ms"]["hops"] > 0
+    assert not engine.stats.reset_pending[0]
+    assert not SeparationEngine(config, model).stats.request_reset(timeout_s=0.01)  # not running
