@@ -43,6 +43,7 @@ from unsing.models import spectral
 from unsing.models.augment import RandomMixer
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
 from unsing.models.metrics import sdr_db
+from unsing.models.transfer import transfer_state, transferable
 from unsing.models.unet import CausalUNet, UNetConfig, lookahead_aligned
 from unsing.provenance import git_commit
 from unsing.stft import StftSpec
@@ -365,16 +366,24 @@ def _load_init(model: CausalUNet, path: Path, arch: UNetConfig) -> dict[str, Any
         raise ConfigError(f"--init {path}: no such checkpoint")
     state = torch.load(path, map_location="cpu", weights_only=False)
     # The look-ahead only shifts which output frame is the mask (same weights): a causal model
-    # may be fine-tuned into one with look-ahead and back.
+    # may be fine-tuned into one with look-ahead and back. Another STFT size or temporal depth
+    # is warm-started by resampling the few frequency-dependent tensors (models/transfer.py).
     theirs = {k: v for k, v in state.get("architecture", {}).items() if k != "lookahead_frames"}
     ours = {k: v for k, v in arch.as_dict().items() if k != "lookahead_frames"}
-    if theirs != ours:
-        raise ConfigError(
-            f"--init {path}: its architecture {state.get('architecture')} differs from the "
-            f"configured one {arch.as_dict()}; fine-tuning needs the same train.widths and "
-            f"train.tcn_*"
-        )
-    model.load_state_dict(state["model_state"])
+    transfer = None
+    if theirs == ours:
+        model.load_state_dict(state["model_state"])
+    else:
+        source = UNetConfig.from_dict(state["architecture"]) if "architecture" in state else None
+        reason = "it has no architecture" if source is None else transferable(source, arch)
+        if reason is not None:
+            raise ConfigError(
+                f"--init {path}: its architecture {state.get('architecture')} cannot start the "
+                f"configured one {arch.as_dict()} ({reason}); fine-tuning may change "
+                "stft.n_fft, train.tcn_dilations and model.lookahead_frames, not train.widths, "
+                "train.tcn_channels or the channels"
+            )
+        transfer = transfer_state(state["model_state"], source, model)
     return {
         "path": str(path),
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -384,6 +393,8 @@ def _load_init(model: CausalUNet, path: Path, arch: UNetConfig) -> dict[str, Any
         "config_train": state.get("config", {}).get("train"),
         "init_checkpoint": state.get("init_checkpoint"),
         "validation_sdr_db": state.get("validation_sdr_db"),
+        "architecture": state.get("architecture"),
+        "transfer": transfer,
     }
 
 
