@@ -67,7 +67,15 @@ def main(argv: list[str] | None = None) -> int:
 
             shipped = PROJECT_ROOT / "models/pretrained/unsing-default.pt"
             quick = ["--max-items", "4"] if args.quick else []
-            status |= quality_latency.main([f"--checkpoint=unsing={shipped}", *quick])
+            # the sweep's models, where scripts/train_sweep.sh has trained them
+            trained = [
+                f"--checkpoint={path.parent.name}={path}"
+                for path in sorted((PROJECT_ROOT / "runs").glob("sweep-*/last.pt"))
+            ]
+            ahead = PROJECT_ROOT / "models/experimental/lookahead4/unsing-lookahead4.pt"
+            points = [f"--checkpoint=shipped={shipped}", f"--checkpoint=lookahead4={ahead}"]
+            points += [*trained, "--griffin-lim=0:4", "--griffin-lim=3:4"]
+            status |= quality_latency.main([*points, *quick])
     from unsing.benchmarks import report
 
     status |= report.main(["--readme", str(PROJECT_ROOT / "README.md")])

@@ -3,14 +3,18 @@
 On held-out material (default: the MIR-1K validation singers), BSS Eval v4 SDR of
 * the oracle ideal ratio mask for STFT sizes n_fft 256 .. 4096 (hop n_fft / 4): the ceiling any
   mask with that window can reach, at that window's algorithmic latency (n_fft samples);
-* the causal unsing models given as ``NAME=CHECKPOINT`` (their latency from their contract:
-  n_fft + look-ahead * hop), and, for the first of them, the engine's online Griffin-Lim
-  resynthesis (its look-ahead adds latency) run through the real streaming engine on ONNX;
+* trained unsing models given as ``NAME=CHECKPOINT``, each placed at the latency its contract
+  implies (n_fft + look-ahead * hop, at blocksize = hop). ``scripts/train_sweep.sh`` trains the
+  sweep: the shipped model fine-tuned with one recipe (2 epochs, peak learning rate 1e-3, seed
+  1236) into each n_fft / hop / context / look-ahead, so the points differ only in that setting;
+* the streaming engine's online Griffin-Lim resynthesis on the shipped ONNX model (its
+  look-ahead adds latency);
 * the mixture and centre-channel cancellation (no latency: they need no window);
 * Spleeter 2-stems, offline and non-causal (drawn as a line: it has no live latency).
 
     python -m unsing.benchmarks.quality_latency \
-        --checkpoint unsing=models/pretrained/unsing-default.pt
+        --checkpoint shipped=models/pretrained/unsing-default.pt \
+        --checkpoint sweep-n512-h128-v1=runs/sweep-n512-h128-v1/last.pt ...
 
 Writes ``benchmarks/results/quality_latency.json`` and ``quality_latency.png``. Needs the train
 and bench extras (torch for the checkpoints and Spleeter, museval).
@@ -19,6 +23,7 @@ and bench extras (torch for the checkpoints and Spleeter, museval).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -66,14 +71,48 @@ class EngineGriffinLim:
         return vocals.astype(np.float32), accompaniment.astype(np.float32)
 
 
-def run(checkpoints: list[str], sets: list[str], max_items: int | None) -> dict[str, Any]:
-    """Score every point; the result document (per set: method -> latency and scores)."""
+def _checkpoint_point(name: str, separator: Any, path: str) -> dict[str, Any]:
+    """Latency and the settings that place a trained model in the sweep."""
+    state, contract = separator.state, separator.state["contract"]
+    samples = contract["n_fft"] + contract["lookahead_frames"] * contract["hop_samples"]
+    init = state.get("init_checkpoint") or {}
+    trained = f"{state['step']} steps"
+    if init:
+        trained = f"{Path(init['path']).parent.name} + {state['step']} steps"
+    return {
+        "family": "model",
+        "latency_ms": 1000.0 * samples / contract["sample_rate_hz"],
+        "n_fft": contract["n_fft"],
+        "hop_samples": contract["hop_samples"],
+        "context_frames": contract["context_frames"],
+        "lookahead_frames": contract["lookahead_frames"],
+        "trained": trained,
+        "checkpoint": path,
+        "checkpoint_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12],
+    }
+
+
+def run(
+    checkpoints: list[str],
+    sets: list[str],
+    max_items: int | None,
+    griffin_lim: tuple[tuple[int, int], ...] = ((3, 4),),
+) -> dict[str, Any]:
+    """Score every point; the result document (per set: method -> latency, settings, scores).
+
+    ``checkpoints``: ``NAME=PATH.pt``; ``griffin_lim``: ``(lookahead_frames, iterations)`` of the
+    online Griffin-Lim points, run on the shipped ONNX model by the streaming engine.
+    """
     from unsing.models.baselines import OracleSeparator, make_separators, oracle_ratio_mask
     from unsing.models.quality import quality_report
     from unsing.models.separator import CheckpointSeparator
 
     separators: dict[str, Any] = make_separators(["mixture", "centre_cancel", "spleeter"])
-    latency_ms: dict[str, float | None] = {"mixture": 0.0, "centre_cancel": 0.0, "spleeter": None}
+    settings: dict[str, dict[str, Any]] = {
+        "mixture": {"family": "baseline", "latency_ms": 0.0},
+        "centre_cancel": {"family": "baseline", "latency_ms": 0.0},
+        "spleeter": {"family": "baseline", "latency_ms": None},
+    }
     for n_fft in N_FFTS:
         spec = StftSpec(n_fft=n_fft, hop_samples=n_fft // 4, window="hann")
 
@@ -82,20 +121,25 @@ def run(checkpoints: list[str], sets: list[str], max_items: int | None) -> dict[
 
         name = f"oracle_irm n_fft {n_fft}"
         separators[name] = OracleSeparator(oracle)
-        latency_ms[name] = 1000.0 * n_fft / SAMPLE_RATE_HZ
-    for index, item in enumerate(checkpoints):
+        settings[name] = {
+            "family": "oracle",
+            "latency_ms": 1000.0 * n_fft / SAMPLE_RATE_HZ,
+            "n_fft": n_fft,
+            "hop_samples": n_fft // 4,
+        }
+    for item in checkpoints:
         name, _, path = item.rpartition("=")
-        separator = CheckpointSeparator(path)
-        separators[name] = separator
-        contract = separator.state["contract"]
-        samples = contract["n_fft"] + contract["lookahead_frames"] * contract["hop_samples"]
-        latency_ms[name] = 1000.0 * samples / contract["sample_rate_hz"]
-        if index == 0:
-            griffin_lim = EngineGriffinLim(lookahead_frames=3, iterations=4)
-            separators[f"{name} + online Griffin-Lim"] = griffin_lim
-            latency_ms[f"{name} + online Griffin-Lim"] = (
-                1000.0 * griffin_lim.latency_samples / SAMPLE_RATE_HZ
-            )
+        separators[name] = CheckpointSeparator(path)
+        settings[name] = _checkpoint_point(name, separators[name], path)
+    for lookahead_frames, iterations in griffin_lim:
+        name = f"shipped + online Griffin-Lim (look-ahead {lookahead_frames}, {iterations} it.)"
+        separators[name] = EngineGriffinLim(lookahead_frames, iterations)
+        settings[name] = {
+            "family": "griffin_lim",
+            "latency_ms": 1000.0 * separators[name].latency_samples / SAMPLE_RATE_HZ,
+            "griffin_lim_lookahead_frames": lookahead_frames,
+            "griffin_lim_iterations": iterations,
+        }
     report = quality_report(
         separators,
         max_items_per_set=max_items,
@@ -105,7 +149,7 @@ def run(checkpoints: list[str], sets: list[str], max_items: int | None) -> dict[
     points = {
         set_name: {
             method: {
-                "latency_ms": latency_ms.get(method),
+                **settings[method],
                 "vocals_sdr_db": scores["vocals"]["SDR"],
                 "accompaniment_sdr_db": scores["accompaniment"]["SDR"],
             }
@@ -121,36 +165,92 @@ def run(checkpoints: list[str], sets: list[str], max_items: int | None) -> dict[
     }
 
 
+def _short_label(method: str, point: dict[str, Any]) -> str:
+    if point.get("family") == "model":
+        return (
+            f"{point['n_fft']}/{point['hop_samples']}, ctx {point['context_frames']}, "
+            f"la {point['lookahead_frames']}"
+        )
+    if point.get("family") == "griffin_lim":
+        return f"GL la {point['griffin_lim_lookahead_frames']}"
+    return method
+
+
 def plot(document: dict[str, Any], path: Path) -> Path:
-    """SDR against algorithmic latency, one panel per stem, first set."""
+    """SDR against algorithmic latency, one panel per stem, first set. Trained models are
+    labelled ``n_fft/hop, context, look-ahead``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     set_name, points = next(iter(document["points"].items()))
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    figure, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True)
+    baseline_colours = {"mixture": "tab:brown", "centre_cancel": "tab:olive"}
     for axis, stem in zip(axes, ("vocals", "accompaniment"), strict=True):
         key = f"{stem}_sdr_db"
         oracle = sorted(
-            (p["latency_ms"], p[key]) for m, p in points.items() if m.startswith("oracle")
+            (p["latency_ms"], p[key]) for p in points.values() if p.get("family") == "oracle"
         )
         axis.plot(*zip(*oracle, strict=True), "o-", color="grey", label="oracle ratio mask")
-        for method, point in points.items():
-            if method.startswith("oracle") or point[key] is None:
+        models = [(m, p) for m, p in points.items() if p.get("family") == "model"]
+        model_label = "unsing models (n_fft/hop, context, look-ahead)"
+        for method, point in models:
+            if point[key] is None:
                 continue
-            if point["latency_ms"] is None:
+            shipped = method == "shipped"
+            axis.plot(
+                point["latency_ms"],
+                point[key],
+                "*" if shipped else "s",
+                markersize=14 if shipped else 8,
+                color="tab:orange" if shipped else "tab:blue",
+                label="shipped default" if shipped else model_label,
+            )
+            if not shipped:
+                model_label = None  # one legend entry for the sweep
+            axis.annotate(
+                _short_label(method, point),
+                (point["latency_ms"], point[key]),
+                textcoords="offset points",
+                xytext=(6, -3),
+                fontsize=7,
+            )
+        for method, point in points.items():
+            family = point.get("family")
+            if family in ("oracle", "model") or point[key] is None:
+                continue
+            if family == "griffin_lim":
+                axis.plot(point["latency_ms"], point[key], "^", color="tab:green", markersize=8)
+                axis.annotate(
+                    _short_label(method, point),
+                    (point["latency_ms"], point[key]),
+                    textcoords="offset points",
+                    xytext=(6, -3),
+                    fontsize=7,
+                )
+            elif point["latency_ms"] is None:
                 axis.axhline(
                     point[key], linestyle="--", color="tab:red", label=f"{method} (offline)"
                 )
             else:
-                axis.plot(point["latency_ms"], point[key], "s", markersize=8, label=method)
+                axis.plot(
+                    point["latency_ms"],
+                    point[key],
+                    "D",
+                    color=baseline_colours.get(method, "k"),
+                    label=method,
+                )
+        axis.plot([], [], "^", color="tab:green", label="shipped + online Griffin-Lim")
         axis.set_xlabel("algorithmic latency (ms)")
-        axis.set_title(f"{stem}, {set_name}")
+        axis.set_title(f"{stem}, {set_name} ({document['sets'][set_name]['tracks']} items)")
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("BSS Eval v4 SDR (dB)")
     axes[1].legend(fontsize=8, loc="lower right")
-    figure.suptitle(f"Quality vs latency, {document['machine']['date_utc']} UTC")
+    figure.suptitle(
+        f"Quality vs latency, measured {document['machine']['date_utc']} UTC on "
+        f"{document['machine']['cpu']}"
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -160,12 +260,29 @@ def plot(document: dict[str, Any], path: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """``python -m unsing.benchmarks.quality_latency``."""
     parser = argparse.ArgumentParser(prog="python -m unsing.benchmarks.quality_latency")
-    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH.pt")
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="NAME=PATH.pt",
+        help="a trained model to place (repeatable); name the shipped one 'shipped'",
+    )
+    parser.add_argument(
+        "--griffin-lim",
+        action="append",
+        default=None,
+        metavar="LOOKAHEAD:ITERATIONS",
+        help="an online Griffin-Lim point on the shipped ONNX model (repeatable; default 3:4)",
+    )
     parser.add_argument("--sets", default="mir1k")
     parser.add_argument("--max-items", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "quality_latency.json")
     args = parser.parse_args(argv)
-    document = run(args.checkpoint, args.sets.split(","), args.max_items)
+    griffin_lim = tuple(
+        (int(lookahead), int(iterations))
+        for lookahead, iterations in (text.split(":") for text in args.griffin_lim or ["3:4"])
+    )
+    document = run(args.checkpoint, args.sets.split(","), args.max_items, griffin_lim)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"quality_latency: wrote {args.out} and {plot(document, args.out.with_suffix('.png'))}")

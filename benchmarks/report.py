@@ -203,7 +203,65 @@ def plots(results: Path) -> list[Path]:
         written.append(results / "compute.png")
         figure.savefig(written[-1], dpi=100)
         plt.close(figure)
+    stability = _load("stability", results)
+    if stability:
+        written.append(stability_plot(stability, results / "stability.png"))
     return written
+
+
+def stability_plot(document: dict[str, Any], path: Path) -> Path:
+    """Left: xruns and deadline misses per run (pass-through vs engine, without and with load).
+    Right: the engine's per-hop compute percentiles as a share of the hop period."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = document["runs"]
+    figure, (counts, shares) = plt.subplots(1, 2, figsize=(12, 4.5))
+    labels = [
+        f"{run['kind'].replace('_', '-')}\n{run['seconds']:g} s, load {run['load_processes']}"
+        for run in runs
+    ]
+    positions = range(len(runs))
+    for offset, key, name in (
+        (-0.2, "xruns", "xruns (callback flags)"),
+        (0.2, "deadline_misses", "deadline misses (inference skipped)"),
+    ):
+        values = [run.get(key, 0) for run in runs]
+        bars = counts.bar([i + offset for i in positions], values, 0.4, label=name)
+        counts.bar_label(bars, fontsize=8)
+    counts.set_xticks(list(positions), labels, fontsize=8)
+    counts.set_ylabel("count")
+    counts.legend(fontsize=8)
+    counts.set_title("xruns and deadline misses")
+    quantiles = ("p50", "p90", "p99", "p99.9", "max")
+    for run, label in zip(runs, labels, strict=True):
+        share = run.get("hop_share_of_period")
+        if share:
+            shares.plot(
+                quantiles,
+                [100 * share[q] for q in quantiles],
+                "o-",
+                label=label.replace("\n", ", "),
+            )
+    shares.axhline(100, color="k", linestyle="--", label="hop period")
+    fraction = document.get("config", {}).get("deadline_hop_fraction")
+    if fraction:
+        shares.axhline(100 * fraction, color="tab:red", linestyle=":", label="deadline")
+    shares.set_yscale("log")
+    shares.set_ylabel("engine compute per hop (% of the hop period)")
+    shares.set_title("per-hop compute, engine runs")
+    shares.legend(fontsize=8)
+    shares.grid(alpha=0.3, which="both")
+    figure.suptitle(
+        f"Stability through JACK, measured {document['machine']['date_utc']} UTC on "
+        f"{document['machine']['cpu']} (pinned to CPU {document.get('pinned_cpu')})"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
 
 
 def performance_block(results: Path) -> str:

@@ -254,6 +254,8 @@ def run(seconds: float, load_seconds: float, config: Config) -> dict[str, Any]:
             "graph": config.model.graph,
             "intra_op_threads": config.model.intra_op_threads,
             "resynthesis": config.engine.resynthesis,
+            "deadline_policy": config.engine.deadline_policy,
+            "deadline_hop_fraction": config.engine.deadline_hop_fraction,
         },
         "jack": {"server": os.environ.get("JACK_DEFAULT_SERVER", "default"), "driver": "dummy"},
         "runs": runs,

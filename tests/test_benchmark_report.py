@@ -34,4 +34,5 @@ def test_report_draws_plots_and_rewrites_only_its_block(tmp_path: Path) -> None:
     text = readme.read_text(encoding="utf-8")
     assert text.startswith("# title\n\n") and text.endswith("\n\ntail\n")
     assert "old" not in text and "| default (model) |" in text
-    assert (results / "latency.png").stat().st_size > 1000
+    for name in ("latency", "compute", "stability"):
+        assert (results / f"{name}.png").stat().st_size > 1000

@@ -20,12 +20,18 @@ def test_quality_latency_points_and_plot(tmp_path: Path) -> None:
     from unsing.benchmarks import quality_latency
 
     shipped = PROJECT_ROOT / "models/pretrained/unsing-default.pt"
-    document = quality_latency.run([f"unsing={shipped}"], ["ikala"], max_items=1)
-    points = document["points"]["ikala"]
-    assert points["unsing"]["latency_ms"] == pytest.approx(1000 * 1024 / 44100)
-    assert points["unsing + online Griffin-Lim"]["latency_ms"] == pytest.approx(
-        1000 * (1024 + 3 * 256) / 44100
+    ahead = PROJECT_ROOT / "models/experimental/lookahead4/unsing-lookahead4.pt"
+    document = quality_latency.run(
+        [f"shipped={shipped}", f"ahead={ahead}"], ["ikala"], max_items=1, griffin_lim=((1, 2),)
     )
+    points = document["points"]["ikala"]
+    assert points["shipped"]["latency_ms"] == pytest.approx(1000 * 1024 / 44100)
+    # each trained model is placed by its own contract: n_fft + look-ahead * hop
+    assert points["ahead"]["latency_ms"] == pytest.approx(1000 * (1024 + 4 * 256) / 44100)
+    assert (points["ahead"]["lookahead_frames"], points["ahead"]["context_frames"]) == (4, 77)
+    assert points["shipped"]["n_fft"] == 1024 and points["shipped"]["hop_samples"] == 256
+    griffin_lim = points["shipped + online Griffin-Lim (look-ahead 1, 2 it.)"]
+    assert griffin_lim["latency_ms"] == pytest.approx(1000 * (1024 + 1 * 256) / 44100)
     oracle = [points[f"oracle_irm n_fft {n}"] for n in quality_latency.N_FFTS]
     assert [p["latency_ms"] for p in oracle] == sorted(p["latency_ms"] for p in oracle)
     assert points["spleeter"]["latency_ms"] is None and points["mixture"]["latency_ms"] == 0.0
