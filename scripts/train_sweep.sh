@@ -24,6 +24,5 @@ point sweep-n2048-h512-v1 --set stft.n_fft=2048 --set stft.hop_samples=512 \
   --set audio.blocksize_samples=512
 point sweep-n1024-h256-c49-v1 --set "train.tcn_dilations=[1,2,4,8]" --set model.context_frames=49
 point sweep-n1024-h128-v1 --set stft.hop_samples=128
-point sweep-n256-h64-v1 --set stft.n_fft=256 --set stft.hop_samples=64
 # the look-ahead point is the shipped experimental model (same recipe, lookahead_frames 4)
 .venv/bin/python -m unsing.benchmarks quality_latency
