@@ -16,4 +16,10 @@ bash scripts/install.sh train,bench
 out="runs/$prefix-v3/package"
 .venv/bin/python -m unsing.models.package "runs/$prefix-v3" --out "$out"
 .venv/bin/unsing export "$out/unsing-default.pt" -o "$out/unsing-default.onnx"
-echo "unsing: trained and exported into $out; compare with models/pretrained/MODEL_CARD.md"
+# Reproduced? The retrained model's BSS Eval report against the shipped one's (within 0.5 dB).
+.venv/bin/python -m unsing.models.quality --methods mixture \
+  --checkpoint "retrained=$out/unsing-default.pt" \
+  --out "$out/quality.json"
+echo "unsing: trained and exported into $out"
+.venv/bin/python -m unsing.models.compare_quality "$out/quality.json:retrained" \
+  benchmarks/results/quality.json:unsing-causal --tolerance-db 0.5

@@ -1,0 +1,78 @@
+"""Does a retrained model reproduce a reference's quality? Compare one method's SDR in two
+quality reports (``python -m unsing.models.quality`` JSON), set by set.
+
+    python -m unsing.models.compare_quality NEW.json:retrained \\
+        benchmarks/results/quality.json:unsing-causal --tolerance-db 0.5
+
+Exit status 0 when every vocals and accompaniment SDR of the sets both reports scored is within
+the tolerance, 1 otherwise (the table says which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _scores(spec: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    path, _, method = spec.rpartition(":")
+    report = json.loads(Path(path).read_text(encoding="utf-8"))
+    per_set = {
+        set_name: methods[method]
+        for set_name, methods in report["results"].items()
+        if method in methods
+    }
+    if not per_set:
+        raise SystemExit(f"compare_quality: {path} has no scores for {method!r}")
+    return method, per_set
+
+
+def compare(
+    new: dict[str, dict[str, Any]], reference: dict[str, dict[str, Any]], tolerance_db: float
+) -> tuple[list[dict[str, Any]], bool]:
+    """Rows ``{set, stem, new, reference, difference}`` for the sets both scored, and whether all
+    differences are within ``tolerance_db`` (a score missing on one side fails)."""
+    rows, ok = [], True
+    for set_name in sorted(set(new) & set(reference)):
+        for stem in ("vocals", "accompaniment"):
+            ours, theirs = new[set_name][stem]["SDR"], reference[set_name][stem]["SDR"]
+            difference = None if ours is None or theirs is None else ours - theirs
+            ok &= difference is not None and abs(difference) <= tolerance_db
+            rows.append(
+                {
+                    "set": set_name,
+                    "stem": stem,
+                    "new": ours,
+                    "reference": theirs,
+                    "difference": difference,
+                }
+            )
+    return rows, ok and bool(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m unsing.models.compare_quality NEW.json:METHOD REF.json:METHOD``."""
+    parser = argparse.ArgumentParser(prog="python -m unsing.models.compare_quality")
+    parser.add_argument("new", help="REPORT.json:METHOD of the model under test")
+    parser.add_argument("reference", help="REPORT.json:METHOD to reproduce")
+    parser.add_argument("--tolerance-db", type=float, default=0.5)
+    args = parser.parse_args(argv)
+    new_name, new = _scores(args.new)
+    reference_name, reference = _scores(args.reference)
+    rows, ok = compare(new, reference, args.tolerance_db)
+    print(f"| set | stem | {new_name} SDR | {reference_name} SDR | difference |")
+    print("|---|---|---:|---:|---:|")
+    for row in rows:
+        difference = "n/a" if row["difference"] is None else f"{row['difference']:+.2f}"
+        cells = (row["set"], row["stem"], row["new"], row["reference"], difference)
+        print("| " + " | ".join(str(cell) for cell in cells) + " |")
+    verdict = "within" if ok else "NOT within"
+    print(f"compare_quality: {verdict} {args.tolerance_db} dB of {reference_name}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

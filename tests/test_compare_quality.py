@@ -1,0 +1,33 @@
+"""The reproduction check compares two quality reports set by set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from unsing.models import compare_quality
+
+
+def _report(path: Path, method: str, scores: dict[str, tuple[float | None, float]]) -> str:
+    results = {
+        set_name: {
+            method: {"vocals": {"SDR": vocals}, "accompaniment": {"SDR": accompaniment}},
+            "mixture": {"vocals": {"SDR": 0.0}, "accompaniment": {"SDR": 0.0}},
+        }
+        for set_name, (vocals, accompaniment) in scores.items()
+    }
+    path.write_text(json.dumps({"results": results}))
+    return f"{path}:{method}"
+
+
+def test_within_and_outside_the_tolerance(tmp_path: Path, capsys) -> None:
+    reference = _report(tmp_path / "ref.json", "unsing-causal", {"mir1k": (5.1, 5.5), "x": (2, 3)})
+    close = _report(tmp_path / "close.json", "retrained", {"mir1k": (4.7, 5.9)})
+    far = _report(tmp_path / "far.json", "retrained", {"mir1k": (4.5, 5.5)})
+    unscored = _report(tmp_path / "none.json", "retrained", {"mir1k": (None, 5.5)})
+    assert compare_quality.main([close, reference]) == 0
+    assert "+0.40" in capsys.readouterr().out  # only the sets both scored
+    assert compare_quality.main([far, reference]) == 1
+    assert "-0.60" in capsys.readouterr().out
+    assert compare_quality.main([far, reference, "--tolerance-db", "0.7"]) == 0
+    assert compare_quality.main([unscored, reference]) == 1
