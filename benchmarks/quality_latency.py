@@ -176,6 +176,26 @@ def _short_label(method: str, point: dict[str, Any]) -> str:
     return method
 
 
+def _annotate(axis: Any, points: dict[str, dict[str, Any]], key: str) -> None:
+    """Label the model and Griffin-Lim points; labels of points at one latency are spread
+    vertically in the order of their scores, so that they do not overlap."""
+    labelled = [
+        (point["latency_ms"], point[key], _short_label(method, point))
+        for method, point in points.items()
+        if point.get("family") in ("model", "griffin_lim") and point[key] is not None
+    ]
+    for latency in sorted({round(x, 6) for x, _, _ in labelled}):
+        group = sorted((y, text) for x, y, text in labelled if round(x, 6) == latency)
+        for rank, (score, text) in enumerate(group):
+            axis.annotate(
+                text,
+                (latency, score),
+                textcoords="offset points",
+                xytext=(7, 11 * (rank - (len(group) - 1) / 2) - 3),
+                fontsize=7,
+            )
+
+
 def plot(document: dict[str, Any], path: Path) -> Path:
     """SDR against algorithmic latency, one panel per stem, first set. Trained models are
     labelled ``n_fft/hop, context, look-ahead``."""
@@ -209,26 +229,12 @@ def plot(document: dict[str, Any], path: Path) -> Path:
             )
             if not shipped:
                 model_label = None  # one legend entry for the sweep
-            axis.annotate(
-                _short_label(method, point),
-                (point["latency_ms"], point[key]),
-                textcoords="offset points",
-                xytext=(6, -3),
-                fontsize=7,
-            )
         for method, point in points.items():
             family = point.get("family")
             if family in ("oracle", "model") or point[key] is None:
                 continue
             if family == "griffin_lim":
                 axis.plot(point["latency_ms"], point[key], "^", color="tab:green", markersize=8)
-                axis.annotate(
-                    _short_label(method, point),
-                    (point["latency_ms"], point[key]),
-                    textcoords="offset points",
-                    xytext=(6, -3),
-                    fontsize=7,
-                )
             elif point["latency_ms"] is None:
                 axis.axhline(
                     point[key], linestyle="--", color="tab:red", label=f"{method} (offline)"
@@ -242,6 +248,7 @@ def plot(document: dict[str, Any], path: Path) -> Path:
                     label=method,
                 )
         axis.plot([], [], "^", color="tab:green", label="shipped + online Griffin-Lim")
+        _annotate(axis, points, key)
         axis.set_xlabel("algorithmic latency (ms)")
         axis.set_title(f"{stem}, {set_name} ({document['sets'][set_name]['tracks']} items)")
         axis.grid(alpha=0.3)
