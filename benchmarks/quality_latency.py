@@ -92,16 +92,52 @@ def _checkpoint_point(name: str, separator: Any, path: str) -> dict[str, Any]:
     }
 
 
+def engine_compute(checkpoint: str, contract: dict[str, Any], hops: int) -> dict[str, Any]:
+    """The live cost of a trained model: exported to ONNX (streaming graph, parity-checked by
+    the export) and run by the engine at blocksize = hop for ``hops`` hops (1 thread).
+
+    Returns ``{"engine_ms_p50", "engine_ms_p99", "hop_period_ms", "share_of_hop_p50"}``.
+    """
+    import tempfile
+
+    from unsing.benchmarks.compute import per_hop
+    from unsing.export.export_checkpoint import export_checkpoint
+
+    with tempfile.TemporaryDirectory() as folder:
+        onnx_path = Path(folder) / "model.onnx"
+        export_checkpoint(Path(checkpoint), onnx_path)
+        config = load_config(
+            overrides=[
+                f"stft.n_fft={contract['n_fft']}",
+                f"stft.hop_samples={contract['hop_samples']}",
+                f"audio.blocksize_samples={contract['hop_samples']}",
+                f"model.context_frames={contract['context_frames']}",
+                f"model.lookahead_frames={contract['lookahead_frames']}",
+                "model.intra_op_threads=1",
+            ]
+        )
+        measured = per_hop(config, onnx_path, hops)
+    engine = measured["engine"]
+    return {
+        "engine_ms_p50": engine["ms"]["p50"],
+        "engine_ms_p99": engine["ms"]["p99"],
+        "hop_period_ms": measured["hop_period_ms"],
+        "share_of_hop_p50": round(engine["ms"]["p50"] / measured["hop_period_ms"], 4),
+    }
+
+
 def run(
     checkpoints: list[str],
     sets: list[str],
     max_items: int | None,
     griffin_lim: tuple[tuple[int, int], ...] = ((3, 4),),
+    compute_hops: int = 0,
 ) -> dict[str, Any]:
     """Score every point; the result document (per set: method -> latency, settings, scores).
 
     ``checkpoints``: ``NAME=PATH.pt``; ``griffin_lim``: ``(lookahead_frames, iterations)`` of the
-    online Griffin-Lim points, run on the shipped ONNX model by the streaming engine.
+    online Griffin-Lim points, run on the shipped ONNX model by the streaming engine;
+    ``compute_hops``: also time each model in the engine for that many hops (0: not).
     """
     from unsing.models.baselines import OracleSeparator, make_separators, oracle_ratio_mask
     from unsing.models.quality import quality_report
@@ -131,6 +167,9 @@ def run(
         name, _, path = item.rpartition("=")
         separators[name] = CheckpointSeparator(path)
         settings[name] = _checkpoint_point(name, separators[name], path)
+        if compute_hops > 0:
+            contract = separators[name].state["contract"]
+            settings[name]["compute"] = engine_compute(path, contract, compute_hops)
     for lookahead_frames, iterations in griffin_lim:
         name = f"shipped + online Griffin-Lim (look-ahead {lookahead_frames}, {iterations} it.)"
         separators[name] = EngineGriffinLim(lookahead_frames, iterations)
@@ -282,6 +321,12 @@ def main(argv: list[str] | None = None) -> int:
         help="an online Griffin-Lim point on the shipped ONNX model (repeatable; default 3:4)",
     )
     parser.add_argument("--sets", default="mir1k")
+    parser.add_argument(
+        "--compute-hops",
+        type=int,
+        default=2000,
+        help="time each model in the live engine for this many hops (0: do not)",
+    )
     parser.add_argument("--max-items", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS / "quality_latency.json")
     args = parser.parse_args(argv)
@@ -289,7 +334,9 @@ def main(argv: list[str] | None = None) -> int:
         (int(lookahead), int(iterations))
         for lookahead, iterations in (text.split(":") for text in args.griffin_lim or ["3:4"])
     )
-    document = run(args.checkpoint, args.sets.split(","), args.max_items, griffin_lim)
+    document = run(
+        args.checkpoint, args.sets.split(","), args.max_items, griffin_lim, args.compute_hops
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")
     print(f"quality_latency: wrote {args.out} and {plot(document, args.out.with_suffix('.png'))}")

@@ -127,15 +127,18 @@ def quality_latency_table(document: dict[str, Any]) -> list[str]:
     info = document["sets"][set_name]
     lines = [
         f"**Quality vs latency** on {set_name} ({info['tracks']} items), BSS Eval v4 SDR; plot "
-        f"`benchmarks/results/quality_latency.png`; {_measured_on(document)}.",
+        f"`benchmarks/results/quality_latency.png`; {_measured_on(document)}. Trained models: "
+        "n_fft / hop, context and look-ahead frames, what they were trained from, and the live "
+        "engine's compute per hop (p50, 1 thread, blocksize = hop) as a share of the hop period.",
         "",
-        "| method | algorithmic latency | vocals SDR | accompaniment SDR |",
-        "|---|---:|---:|---:|",
+        "| method | n_fft / hop | context / look-ahead | trained | algorithmic latency "
+        "| vocals SDR | accompaniment SDR | engine per hop |",
+        "|---|---|---|---|---:|---:|---:|---:|",
     ]
 
-    def order(item: tuple[str, dict[str, Any]]) -> float:
+    def order(item: tuple[str, dict[str, Any]]) -> tuple[float, str]:
         latency = item[1]["latency_ms"]
-        return 1e9 if latency is None else latency
+        return (1e9 if latency is None else latency, item[0])
 
     for method, point in sorted(points.items(), key=order):
         latency = point["latency_ms"]
@@ -144,7 +147,24 @@ def quality_latency_table(document: dict[str, Any]) -> list[str]:
             "n/a" if point[key] is None else f"{point[key]:.2f}"
             for key in ("vocals_sdr_db", "accompaniment_sdr_db")
         ]
-        lines.append(f"| {method} | {latency_text} | {scores[0]} | {scores[1]} |")
+        stft_text = f"{point['n_fft']} / {point['hop_samples']}" if "n_fft" in point else ""
+        context_text = (
+            f"{point['context_frames']} / {point['lookahead_frames']}"
+            if "context_frames" in point
+            else ""
+        )
+        if "griffin_lim_lookahead_frames" in point:
+            context_text = f"GL look-ahead {point['griffin_lim_lookahead_frames']}"
+        compute = point.get("compute")
+        compute_text = (
+            f"{compute['engine_ms_p50']:.2f} ms ({100 * compute['share_of_hop_p50']:.0f} %)"
+            if compute
+            else ""
+        )
+        lines.append(
+            f"| {method} | {stft_text} | {context_text} | {point.get('trained', '')} | "
+            f"{latency_text} | {scores[0]} | {scores[1]} | {compute_text} |"
+        )
     return lines
 
 

@@ -22,7 +22,11 @@ def test_quality_latency_points_and_plot(tmp_path: Path) -> None:
     shipped = PROJECT_ROOT / "models/pretrained/unsing-default.pt"
     ahead = PROJECT_ROOT / "models/experimental/lookahead4/unsing-lookahead4.pt"
     document = quality_latency.run(
-        [f"shipped={shipped}", f"ahead={ahead}"], ["ikala"], max_items=1, griffin_lim=((1, 2),)
+        [f"shipped={shipped}", f"ahead={ahead}"],
+        ["ikala"],
+        max_items=1,
+        griffin_lim=((1, 2),),
+        compute_hops=50,
     )
     points = document["points"]["ikala"]
     assert points["shipped"]["latency_ms"] == pytest.approx(1000 * 1024 / 44100)
@@ -30,6 +34,11 @@ def test_quality_latency_points_and_plot(tmp_path: Path) -> None:
     assert points["ahead"]["latency_ms"] == pytest.approx(1000 * (1024 + 4 * 256) / 44100)
     assert (points["ahead"]["lookahead_frames"], points["ahead"]["context_frames"]) == (4, 77)
     assert points["shipped"]["n_fft"] == 1024 and points["shipped"]["hop_samples"] == 256
+    # each model was exported and timed in the live engine at blocksize = hop
+    for name in ("shipped", "ahead"):
+        compute = points[name]["compute"]
+        assert 0 < compute["engine_ms_p50"] <= compute["engine_ms_p99"]
+        assert compute["hop_period_ms"] == pytest.approx(1000 * 256 / 44100, abs=1e-3)
     griffin_lim = points["shipped + online Griffin-Lim (look-ahead 1, 2 it.)"]
     assert griffin_lim["latency_ms"] == pytest.approx(1000 * (1024 + 1 * 256) / 44100)
     oracle = [points[f"oracle_irm n_fft {n}"] for n in quality_latency.N_FFTS]
