@@ -206,8 +206,9 @@ def run(
 
 def _short_label(method: str, point: dict[str, Any]) -> str:
     if point.get("family") == "model":
+        prefix = "shipped: " if method == "shipped" else ""
         return (
-            f"{point['n_fft']}/{point['hop_samples']}, ctx {point['context_frames']}, "
+            f"{prefix}{point['n_fft']}/{point['hop_samples']}, ctx {point['context_frames']}, "
             f"la {point['lookahead_frames']}"
         )
     if point.get("family") == "griffin_lim":
