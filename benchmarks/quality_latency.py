@@ -32,8 +32,10 @@ from typing import Any
 import numpy as np
 
 from unsing.benchmarks.machine import describe_machine
+from unsing.benchmarks.report import measured_on_machine, save_figure
 from unsing.benchmarks.stability import RESULTS
-from unsing.config import load_config
+from unsing.config import Config, load_config
+from unsing.latency import Latency
 from unsing.stft import StftSpec
 
 N_FFTS = (256, 512, 1024, 2048, 4096)
@@ -55,7 +57,7 @@ class EngineGriffinLim:
             ]
         )
         self.model = OnnxMaskModel(self.config)
-        self.latency_samples = self.config.stft.n_fft + lookahead_frames * 256
+        self.latency = Latency.from_config(self.config)
 
     def __call__(self, mixture: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
         from unsing.realtime.engine import SeparationEngine
@@ -71,17 +73,30 @@ class EngineGriffinLim:
         return vocals.astype(np.float32), accompaniment.astype(np.float32)
 
 
-def _checkpoint_point(name: str, separator: Any, path: str) -> dict[str, Any]:
+def _contract_config(contract: dict[str, Any]) -> Config:
+    """The engine configuration a model's contract implies, at blocksize = hop."""
+    return load_config(
+        overrides=[
+            f"stft.n_fft={contract['n_fft']}",
+            f"stft.hop_samples={contract['hop_samples']}",
+            f"audio.blocksize_samples={contract['hop_samples']}",
+            f"model.context_frames={contract['context_frames']}",
+            f"model.lookahead_frames={contract['lookahead_frames']}",
+            "model.intra_op_threads=1",
+        ]
+    )
+
+
+def _checkpoint_point(separator: Any, path: str) -> dict[str, Any]:
     """Latency and the settings that place a trained model in the sweep."""
     state, contract = separator.state, separator.state["contract"]
-    samples = contract["n_fft"] + contract["lookahead_frames"] * contract["hop_samples"]
     init = state.get("init_checkpoint") or {}
     trained = f"{state['step']} steps"
     if init:
         trained = f"{Path(init['path']).parent.name} + {state['step']} steps"
     return {
         "family": "model",
-        "latency_ms": 1000.0 * samples / contract["sample_rate_hz"],
+        "latency_ms": Latency.from_config(_contract_config(contract)).algorithmic_ms,
         "n_fft": contract["n_fft"],
         "hop_samples": contract["hop_samples"],
         "context_frames": contract["context_frames"],
@@ -106,17 +121,7 @@ def engine_compute(checkpoint: str, contract: dict[str, Any], hops: int) -> dict
     with tempfile.TemporaryDirectory() as folder:
         onnx_path = Path(folder) / "model.onnx"
         export_checkpoint(Path(checkpoint), onnx_path)
-        config = load_config(
-            overrides=[
-                f"stft.n_fft={contract['n_fft']}",
-                f"stft.hop_samples={contract['hop_samples']}",
-                f"audio.blocksize_samples={contract['hop_samples']}",
-                f"model.context_frames={contract['context_frames']}",
-                f"model.lookahead_frames={contract['lookahead_frames']}",
-                "model.intra_op_threads=1",
-            ]
-        )
-        measured = per_hop(config, onnx_path, hops)
+        measured = per_hop(_contract_config(contract), onnx_path, hops)
     engine = measured["engine"]
     return {
         "engine_ms_p50": engine["ms"]["p50"],
@@ -166,7 +171,7 @@ def run(
     for item in checkpoints:
         name, _, path = item.rpartition("=")
         separators[name] = CheckpointSeparator(path)
-        settings[name] = _checkpoint_point(name, separators[name], path)
+        settings[name] = _checkpoint_point(separators[name], path)
         if compute_hops > 0:
             contract = separators[name].state["contract"]
             settings[name]["compute"] = engine_compute(path, contract, compute_hops)
@@ -175,7 +180,7 @@ def run(
         separators[name] = EngineGriffinLim(lookahead_frames, iterations)
         settings[name] = {
             "family": "griffin_lim",
-            "latency_ms": 1000.0 * separators[name].latency_samples / SAMPLE_RATE_HZ,
+            "latency_ms": separators[name].latency.algorithmic_ms,
             "griffin_lim_lookahead_frames": lookahead_frames,
             "griffin_lim_iterations": iterations,
         }
@@ -294,14 +299,7 @@ def plot(document: dict[str, Any], path: Path) -> Path:
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("BSS Eval v4 SDR (dB)")
     axes[1].legend(fontsize=8, loc="lower right")
-    figure.suptitle(
-        f"Quality vs latency, measured {document['machine']['date_utc']} UTC on "
-        f"{document['machine']['cpu']}"
-    )
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, f"Quality vs latency, {measured_on_machine(document)}")
 
 
 def main(argv: list[str] | None = None) -> int:

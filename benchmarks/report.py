@@ -35,6 +35,24 @@ def _measured_on(document: dict[str, Any]) -> str:
     )
 
 
+def measured_on_machine(document: dict[str, Any]) -> str:
+    """``measured DATE UTC on CPU``, for plot titles."""
+    machine = document["machine"]
+    return f"measured {machine['date_utc']} UTC on {machine['cpu']}"
+
+
+def save_figure(figure: Any, path: Path, title: str | None = None) -> Path:
+    """Title (optional), lay out, write ``path`` as PNG at 100 dpi and close ``figure``."""
+    import matplotlib.pyplot as plt
+
+    if title is not None:
+        figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
 def latency_table(document: dict[str, Any]) -> list[str]:
     """Formula vs measured JACK round trip."""
     lines = [
@@ -198,10 +216,7 @@ def plots(results: Path) -> list[Path]:
         axes.set_xlabel("round-trip latency (ms)")
         axes.legend()
         axes.set_title(f"Latency, {latency['machine']['date_utc']}")
-        figure.tight_layout()
-        written.append(results / "latency.png")
-        figure.savefig(written[-1], dpi=100)
-        plt.close(figure)
+        written.append(save_figure(figure, results / "latency.png"))
     compute = _load("compute", results)
     if compute:
         rows = [r for r in compute["per_hop"] if r["graph"] == "streaming"]
@@ -219,10 +234,7 @@ def plots(results: Path) -> list[Path]:
         axes.set_ylabel("engine compute per hop (ms)")
         axes.legend()
         axes.set_title(f"Compute per hop (streaming graph), {compute['machine']['date_utc']}")
-        figure.tight_layout()
-        written.append(results / "compute.png")
-        figure.savefig(written[-1], dpi=100)
-        plt.close(figure)
+        written.append(save_figure(figure, results / "compute.png"))
     stability = _load("stability", results)
     if stability:
         written.append(stability_plot(stability, results / "stability.png"))
@@ -274,14 +286,11 @@ def stability_plot(document: dict[str, Any], path: Path) -> Path:
     shares.set_title("per-hop compute, engine runs")
     shares.legend(fontsize=8)
     shares.grid(alpha=0.3, which="both")
-    figure.suptitle(
-        f"Stability through JACK, measured {document['machine']['date_utc']} UTC on "
-        f"{document['machine']['cpu']} (pinned to CPU {document.get('pinned_cpu')})"
+    title = (
+        f"Stability through JACK, {measured_on_machine(document)} "
+        f"(pinned to CPU {document.get('pinned_cpu')})"
     )
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, title)
 
 
 def performance_block(results: Path) -> str:

@@ -5,7 +5,7 @@ quality reports (``python -m unsing.models.quality`` JSON), set by set.
         benchmarks/results/quality.json:unsing-causal --tolerance-db 0.5
 
 Exit status 0 when every vocals and accompaniment SDR of the sets both reports scored is within
-the tolerance, 1 otherwise (the table says which).
+the tolerance, 1 otherwise (the table says which), 2 when a report cannot be read.
 """
 
 from __future__ import annotations
@@ -18,15 +18,19 @@ from typing import Any
 
 
 def _scores(spec: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """``REPORT.json:METHOD`` -> the method's scores per set (ValueError: one line why not)."""
     path, _, method = spec.rpartition(":")
-    report = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not path or not method:
+        raise ValueError(f"{spec!r}: expected REPORT.json:METHOD")
+    try:
+        results = json.loads(Path(path).read_text(encoding="utf-8"))["results"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not a readable quality report ({error})") from None
     per_set = {
-        set_name: methods[method]
-        for set_name, methods in report["results"].items()
-        if method in methods
+        set_name: methods[method] for set_name, methods in results.items() if method in methods
     }
     if not per_set:
-        raise SystemExit(f"compare_quality: {path} has no scores for {method!r}")
+        raise ValueError(f"{path} has no scores for {method!r}")
     return method, per_set
 
 
@@ -60,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("reference", help="REPORT.json:METHOD to reproduce")
     parser.add_argument("--tolerance-db", type=float, default=0.5)
     args = parser.parse_args(argv)
-    new_name, new = _scores(args.new)
-    reference_name, reference = _scores(args.reference)
+    try:
+        new_name, new = _scores(args.new)
+        reference_name, reference = _scores(args.reference)
+    except ValueError as error:
+        print(f"compare_quality: error: {error}", file=sys.stderr)
+        return 2
     rows, ok = compare(new, reference, args.tolerance_db)
     print(f"| set | stem | {new_name} SDR | {reference_name} SDR | difference |")
     print("|---|---|---:|---:|---:|")

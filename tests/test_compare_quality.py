@@ -31,3 +31,17 @@ def test_within_and_outside_the_tolerance(tmp_path: Path, capsys) -> None:
     assert "-0.60" in capsys.readouterr().out
     assert compare_quality.main([far, reference, "--tolerance-db", "0.7"]) == 0
     assert compare_quality.main([unscored, reference]) == 1
+
+
+def test_unreadable_reports_are_one_line_errors(tmp_path: Path, capsys) -> None:
+    reference = _report(tmp_path / "ref.json", "unsing-causal", {"mir1k": (5.1, 5.5)})
+    (tmp_path / "broken.json").write_text("{not json")
+    for spec, reason in (
+        (f"{tmp_path / 'missing.json'}:retrained", "not a readable quality report"),
+        (f"{tmp_path / 'broken.json'}:retrained", "not a readable quality report"),
+        (f"{tmp_path / 'ref.json'}", "expected REPORT.json:METHOD"),
+        (f"{tmp_path / 'ref.json'}:nobody", "has no scores for 'nobody'"),
+    ):
+        assert compare_quality.main([spec, reference]) == 2
+        error = capsys.readouterr().err
+        assert reason in error and error.count("\n") == 1
