@@ -12,9 +12,11 @@ excerpts from dominating.
 
 A run folder holds ``config.json`` (the merged configuration), ``manifest.json`` (every file
 with duration and licence), ``train_log.jsonl`` (one line per epoch: losses, throughput,
-validation SDR per set), ``last.pt`` (resume) and ``best.pt`` (best validation SDR). A checkpoint
-carries the full contract: sample rate, STFT, channels, context and lookahead frames,
-architecture, seed, git commit, data manifest hash.
+validation SDR per set), ``last.pt`` (resume) and ``best.pt`` (best validation SDR). With
+``train.ema_decay`` > 0 a checkpoint's ``model_state`` (what validation scores and what ships) is
+the moving average of the weights (models/ema.py) and ``train_model_state`` the raw weights the
+optimizer continues from. A checkpoint carries the full contract: sample rate, STFT, channels,
+context and lookahead frames, architecture, seed, git commit, data manifest hash.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from unsing.errors import ConfigError
 from unsing.models import spectral
 from unsing.models.augment import RandomMixer
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
+from unsing.models.ema import WeightAverage
 from unsing.models.metrics import sdr_db
 from unsing.models.transfer import transfer_state, transferable
 from unsing.models.unet import CausalUNet, UNetConfig, lookahead_aligned
@@ -250,16 +253,24 @@ def train(
     init_record = None
     if init_checkpoint is not None:
         init_record = _load_init(model, Path(init_checkpoint), arch)
+    average = WeightAverage(model, settings.ema_decay) if settings.ema_decay > 0 else None
     if resume and (run_dir / "last.pt").is_file():
         state = torch.load(run_dir / "last.pt", map_location=device, weights_only=False)
-        model.load_state_dict(state["model_state"])
+        model.load_state_dict(state.get("train_model_state", state["model_state"]))
+        if average is not None:
+            average = WeightAverage(model, settings.ema_decay)
+            if "ema" in state:
+                average.load_state_dict({**state["ema"], "state": state["model_state"]})
         optimizer.load_state_dict(state["optimizer_state"])
         schedule.load_state_dict(state["schedule_state"])
         start_epoch, step, best_score = state["epoch"] + 1, state["step"], state["best_score"]
         init_record = state.get("init_checkpoint", init_record)
-    # Re-seeded per epoch: a resumed run draws the same examples as an uninterrupted one would.
-    rng = np.random.default_rng(settings.seed * 1000 + rank + 7919 * start_epoch)
-    mixer = RandomMixer(pool, rate, int(settings.excerpt_seconds * rate), rng)
+    mixer = RandomMixer(
+        pool,
+        rate,
+        int(settings.excerpt_seconds * rate),
+        _epoch_rng(settings.seed, rank, start_epoch),
+    )
     trained = DistributedDataParallel(model) if distributed else model
     loss_fn = Loss(spec, settings.waveform_loss_weight)
     log_path = run_dir / "train_log.jsonl"
@@ -267,6 +278,8 @@ def train(
     started = time.time()
 
     for epoch in range(start_epoch, settings.epochs):
+        # Re-seeded per epoch: a resumed run draws the same examples as an uninterrupted one.
+        mixer.rng = _epoch_rng(settings.seed, rank, epoch)
         model.train()
         epoch_started, losses, terms_sum = time.time(), [], {}
         progress = None if quiet or not is_main else _progress(epoch, settings.epochs)
@@ -290,6 +303,8 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
             schedule.step()
+            if average is not None:
+                average.update(model)
             step += 1
             losses.append(loss.item())
             for name, value in terms.items():
@@ -321,11 +336,15 @@ def train(
             "elapsed_s": round(time.time() - started, 1),
         }
         if is_main:
-            record["validation_sdr_db"] = validate(model, validation_items, spec)
+            shipped = model
+            if average is not None:
+                shipped = CausalUNet(arch).to(device)
+                shipped.load_state_dict(average.state)
+            record["validation_sdr_db"] = validate(shipped, validation_items, spec)
             score = score_of(record["validation_sdr_db"])
             record["score_db"] = round(score, 3)
             state = {
-                "model_state": model.state_dict(),
+                "model_state": shipped.state_dict(),
                 "optimizer_state": optimizer.state_dict(),
                 "schedule_state": schedule.state_dict(),
                 "epoch": epoch,
@@ -344,6 +363,9 @@ def train(
                 "world_size": world_size,
                 "init_checkpoint": init_record,
             }
+            if average is not None:
+                state["train_model_state"] = model.state_dict()
+                state["ema"] = {"decay": average.decay, "updates": average.updates}
             torch.save(state, run_dir / "last.pt")
             if score > best_score:
                 best_score = score
@@ -358,6 +380,11 @@ def train(
         dist.barrier()
         dist.destroy_process_group()
     return run_dir
+
+
+def _epoch_rng(seed: int, rank: int, epoch: int) -> np.random.Generator:
+    """The random mixes of one epoch of one process."""
+    return np.random.default_rng(seed * 1000 + rank + 7919 * epoch)
 
 
 def _load_init(model: CausalUNet, path: Path, arch: UNetConfig) -> dict[str, Any]:

@@ -10,9 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 prefix="${1:-default}"
 bash scripts/install.sh train,bench
-.venv/bin/unsing train --name "$prefix-v2" --max-steps 1750 --quiet
+.venv/bin/unsing train --name "$prefix-v2" --max-steps 1750 --set train.ema_decay=0 --quiet
 .venv/bin/unsing train --name "$prefix-v3" --init "runs/$prefix-v2/last.pt" \
-  --set train.seed=1235 --set train.learning_rate=0.001 --set train.epochs=6 --quiet
+  --set train.seed=1235 --set train.learning_rate=0.001 --set train.epochs=6 \
+  --set train.ema_decay=0 --quiet
 out="runs/$prefix-v3/package"
 .venv/bin/python -m unsing.models.package "runs/$prefix-v3" --out "$out"
 .venv/bin/unsing export "$out/unsing-default.pt" -o "$out/unsing-default.onnx"

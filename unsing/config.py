@@ -165,6 +165,9 @@ class TrainConfig:
     tcn_channels: int = _key("temporal stack channels", min=1, max=4096)
     tcn_dilations: tuple[int, ...] = _key("temporal stack dilations", min=1, max=1024)
     waveform_loss_weight: float = _key("weight of the waveform L1 term", min=0.0, max=1000.0)
+    ema_decay: float = _key(
+        "moving-average decay of the shipped weights (0: off)", min=0.0, max=0.99999
+    )
     validation_mir1k_clips: int = _key("MIR-1K clips validated per epoch", min=1, max=10000)
     validation_eif_seconds: float = _key(
         "seconds of the held-out track per epoch", min=1.0, max=10000.0
