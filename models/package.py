@@ -133,7 +133,12 @@ def model_card(
         f"- Epoch {state['epoch'] + 1} of {train['epochs']} (step {state['step']}; {chosen}), "
         f"{train['steps_per_epoch']} steps of {train['batch_size']} random "
         f"{train['excerpt_seconds']} s mixes per epoch, AdamW one-cycle peak learning rate "
-        f"{train['learning_rate']}, waveform loss weight {train['waveform_loss_weight']}.",
+        f"{train['learning_rate']}, waveform loss weight {train['waveform_loss_weight']}"
+        + (
+            f", shipping the moving average of the weights (decay {train['ema_decay']})."
+            if train.get("ema_decay")
+            else "."
+        ),
         f"- Seed {state['seed']}, {state['world_size']} process(es), torch "
         f"{state['torch_version']}, code at git commit `{state['git_commit']}`, on "
         f"`{state['machine']}`; {last['elapsed_s'] / 60:.0f} minutes for {last['epoch'] + 1} "
@@ -141,11 +146,19 @@ def model_card(
     ]
     if init is not None:
         first = init.get("config_train") or {}
+        ancestry = ""
+        earlier = init.get("init_checkpoint")
+        while earlier is not None:
+            ancestry += (
+                f", which was fine-tuned from `{earlier['path']}` (step {earlier['step']}, "
+                f"peak learning rate {(earlier.get('config_train') or {}).get('learning_rate')})"
+            )
+            earlier = earlier.get("init_checkpoint")
         lines += [
             f"- Fine-tuned from `{init['path']}` (sha256 `{init['sha256'][:12]}`, step "
             f"{init['step']}, code `{init['git_commit']}`), itself trained with peak learning "
             f"rate {first.get('learning_rate')} and seed {first.get('seed')} for "
-            f"{init['step']} steps. Stages in the log below: {', '.join(stages)}.",
+            f"{init['step']} steps{ancestry}. Stages in the log below: {', '.join(stages)}.",
             reproduce
             or "- Reproduce from scratch: `bash scripts/train_default.sh` (both stages, "
             "package, export).",

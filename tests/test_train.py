@@ -189,6 +189,13 @@ def test_package_of_a_fine_tuned_run_chains_the_logs(tiny_config, tmp_path) -> N
         ]["step"]
         == 4
     )
+    # a third stage names the whole chain, and the moving average it ships
+    third = train(tiny_config, runs / "stage3", quiet=True, init_checkpoint=second / "last.pt")
+    package(third, tmp_path / "shipped3")
+    card = (tmp_path / "shipped3" / "MODEL_CARD.md").read_text()
+    assert "stage1, stage2, stage3" in card
+    assert f"which was fine-tuned from `{first / 'last.pt'}` (step 4" in card
+    assert "moving average of the weights (decay 0.999)" in card
 
 
 def test_fine_tuning_starts_from_a_checkpoint_and_records_it(tiny_config, tmp_path) -> None:
