@@ -14,8 +14,10 @@ torch = require_module("torch")
 from test_train import TINY, write_tree  # noqa: E402
 
 from unsing.config import load_config  # noqa: E402
+from unsing.models.data import build_validation_set  # noqa: E402
 from unsing.models.ema import WeightAverage  # noqa: E402
-from unsing.models.train import load_checkpoint, train  # noqa: E402
+from unsing.models.train import load_checkpoint, train, validate  # noqa: E402
+from unsing.stft import StftSpec  # noqa: E402
 
 
 def test_average_follows_the_warmed_up_recurrence() -> None:
@@ -48,25 +50,31 @@ def test_decay_outside_zero_to_one_is_refused() -> None:
         WeightAverage(torch.nn.Linear(2, 2), decay=1.0)
 
 
-def test_training_ships_the_average_and_resumes_it_exactly(tmp_path: Path) -> None:
-    config = load_config(
+def tiny_run_config(tmp_path: Path, ema_decay: float):
+    """The tiny architecture of test_train on its synthetic data tree."""
+    return load_config(
         overrides=[
             *TINY,
             f"train.data_root={write_tree(tmp_path / 'data')}",
             f"train.runs_dir={tmp_path / 'runs'}",
-            "train.ema_decay=0.5",
+            f"train.ema_decay={ema_decay}",
         ]
     )
+
+
+def test_training_ships_the_average_and_resumes_it_exactly(tmp_path: Path) -> None:
+    config = tiny_run_config(tmp_path, ema_decay=0.5)
     whole = train(config, tmp_path / "runs" / "whole", quiet=True)
-    _, state = load_checkpoint(whole / "last.pt")
+    model, state = load_checkpoint(whole / "last.pt")
     assert state["ema"] == {"decay": 0.5, "updates": 6}
     raw, shipped = state["train_model_state"], state["model_state"]
     assert any(
         not torch.equal(raw[k], shipped[k]) for k in raw if raw[k].dtype.is_floating_point
     ), "the shipped weights are the average, not the last step's"
-    # what validation scored is the shipped model
+    # what validation scored is the shipped (averaged) model, scored again here
     log = [json.loads(line) for line in (whole / "train_log.jsonl").read_text().splitlines()]
-    assert log[-1]["validation_sdr_db"] == state["validation_sdr_db"]
+    items = build_validation_set(config.train.data_root, 44100, mir1k_clips=1, eif_seconds=2)
+    assert validate(model, items, StftSpec(1024, 256)) == log[-1]["validation_sdr_db"]
 
     parts = tmp_path / "runs" / "parts"
     train(config, parts, quiet=True, max_steps=2)
@@ -79,14 +87,7 @@ def test_training_ships_the_average_and_resumes_it_exactly(tmp_path: Path) -> No
 
 
 def test_no_average_ships_the_raw_weights(tmp_path: Path) -> None:
-    config = load_config(
-        overrides=[
-            *TINY,
-            f"train.data_root={write_tree(tmp_path / 'data')}",
-            f"train.runs_dir={tmp_path / 'runs'}",
-            "train.ema_decay=0",
-        ]
-    )
+    config = tiny_run_config(tmp_path, ema_decay=0.0)
     run = train(config, tmp_path / "runs" / "raw", quiet=True, max_steps=2)
     _, state = load_checkpoint(run / "last.pt")
     assert "train_model_state" not in state and "ema" not in state
