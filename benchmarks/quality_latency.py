@@ -87,13 +87,26 @@ def _contract_config(contract: dict[str, Any]) -> Config:
     )
 
 
+def _lineage(init: dict[str, Any]) -> str:
+    """What a fine-tune started from, down to the run at the root of the chain: e.g.
+    ``default-v2 + 1500 steps`` for the shipped model, whether it is named by its run
+    (``runs/default-v3/last.pt``) or by its packaged copy (``models/pretrained/*.pt``)."""
+    earlier = init.get("init_checkpoint")
+    if earlier:
+        return f"{_lineage(earlier)} + {init.get('step')} steps"
+    source = Path(init["path"])
+    if source.name in ("last.pt", "best.pt"):
+        return source.parent.name
+    return f"{init.get('step')} steps"
+
+
 def _checkpoint_point(separator: Any, path: str) -> dict[str, Any]:
     """Latency and the settings that place a trained model in the sweep."""
     state, contract = separator.state, separator.state["contract"]
-    init = state.get("init_checkpoint") or {}
+    init = state.get("init_checkpoint")
     trained = f"{state['step']} steps"
     if init:
-        trained = f"{Path(init['path']).parent.name} + {state['step']} steps"
+        trained = f"{_lineage(init)} + {state['step']} steps"
     return {
         "family": "model",
         "latency_ms": Latency.from_config(_contract_config(contract)).algorithmic_ms,

@@ -50,3 +50,14 @@ def test_quality_latency_points_and_plot(tmp_path: Path) -> None:
     assert all(p["vocals_sdr_db"] > points["mixture"]["vocals_sdr_db"] for p in oracle)
     png = quality_latency.plot(document, tmp_path / "plot.png")
     assert png.stat().st_size > 10_000
+
+
+def test_trained_from_names_the_root_run_whatever_copy_of_a_model_was_the_start() -> None:
+    from unsing.benchmarks.quality_latency import _lineage
+
+    root = {"path": "runs/default-v2/last.pt", "step": 1750, "init_checkpoint": None}
+    as_run = {"path": "runs/default-v3/last.pt", "step": 1500, "init_checkpoint": root}
+    as_package = {**as_run, "path": "models/pretrained/unsing-default.pt"}
+    assert _lineage(root) == "default-v2"
+    assert _lineage(as_run) == _lineage(as_package) == "default-v2 + 1500 steps"
+    assert _lineage({"path": "elsewhere/model.pt", "step": 7}) == "7 steps"
