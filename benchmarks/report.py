@@ -113,8 +113,9 @@ def stability_table(document: dict[str, Any]) -> list[str]:
         f"{_measured_on(document)}.",
         "",
         "| stream | load processes | seconds | callbacks | xruns (callback flags) "
-        "| JACK server xruns | deadline misses | engine p50 / p99 per hop (hops timed) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| JACK server xruns | xruns vs pass-through | deadline misses "
+        "| engine p50 / p99 per hop (hops timed) |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for run in document["runs"]:
         hop = run.get("hop_ms")
@@ -122,9 +123,35 @@ def stability_table(document: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {run['kind'].replace('_', '-')} | {run['load_processes']} | {run['seconds']:g} | "
             f"{run['callbacks']} | {run['xruns']} | {run['jack_server_xruns']} | "
-            f"{run.get('deadline_misses', '-')} | {hop_text} |"
+            f"{_xrun_ratio(run, document['runs'])} | {run.get('deadline_misses', '-')} | "
+            f"{hop_text} |"
         )
     return lines
+
+
+def _xrun_ratio(run: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """An engine run's xruns (callback flags + server) per second against the pass-through run
+    under the same load: the ratio, or both counts where the pass-through had none."""
+    if run["kind"] == "pass_through":
+        return "-"
+    reference = next(
+        (
+            r
+            for r in runs
+            if r["kind"] == "pass_through" and r["load_processes"] == run["load_processes"]
+        ),
+        None,
+    )
+    if reference is None:
+        return "no pass-through run"
+
+    def rate(r: dict[str, Any]) -> float:
+        return (r["xruns"] + r["jack_server_xruns"]) / r["seconds"]
+
+    if rate(reference) > 0:
+        return f"{rate(run) / rate(reference):.2f}x"
+    count = run["xruns"] + run["jack_server_xruns"]
+    return "equal (0 and 0)" if count == 0 else f"{count} vs 0"
 
 
 def midi_table(document: dict[str, Any]) -> list[str]:

@@ -36,3 +36,28 @@ def test_report_draws_plots_and_rewrites_only_its_block(tmp_path: Path) -> None:
     assert "old" not in text and "| default (model) |" in text
     for name in ("latency", "compute", "stability"):
         assert (results / f"{name}.png").stat().st_size > 1000
+
+
+def test_stability_compares_each_engine_run_with_the_pass_through_under_the_same_load() -> None:
+    def run(kind: str, load: int, xruns: int, server: int = 0) -> dict:
+        return {
+            "kind": kind,
+            "load_processes": load,
+            "seconds": 60,
+            "callbacks": 10000,
+            "xruns": xruns,
+            "jack_server_xruns": server,
+        }
+
+    runs = [
+        run("pass_through", 0, 0),
+        run("engine", 0, 0),
+        run("pass_through", 2, 2, 2),
+        run("engine", 2, 3, 3),
+        run("engine", 1, 1),
+    ]
+    machine = {"date_utc": "d", "cpu": "c", "logical_cores": 2, "git_commit": "g"}
+    lines = report.stability_table({"runs": runs, "machine": machine})
+    cells = [line.split(" | ")[6] for line in lines[4:]]
+    assert cells == ["-", "equal (0 and 0)", "-", "1.50x", "no pass-through run"]
+    assert report._xrun_ratio(run("engine", 0, 4), [run("pass_through", 0, 0)]) == "4 vs 0"
