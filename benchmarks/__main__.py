@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             ahead = PROJECT_ROOT / "models/experimental/lookahead4/unsing-lookahead4.pt"
             points = [f"--checkpoint=shipped={shipped}", f"--checkpoint=lookahead4={ahead}"]
             points += [*trained, "--griffin-lim=0:4", "--griffin-lim=3:4"]
-            status |= quality_latency.main([*points, *quick])
+            # MIR-1K is mono; the stereo MUSDB18 sample also scores centre-channel cancellation
+            sets = ["--sets", "mir1k,musdb18-sample"]
+            status |= quality_latency.main([*points, *sets, *quick])
     from unsing.benchmarks import report
 
     status |= report.main(["--readme", str(PROJECT_ROOT / "README.md")])

@@ -255,15 +255,23 @@ def _annotate(axis: Any, points: dict[str, dict[str, Any]], key: str) -> None:
 
 
 def plot(document: dict[str, Any], path: Path) -> Path:
-    """SDR against algorithmic latency, one panel per stem, first set. Trained models are
-    labelled ``n_fft/hop, context, look-ahead``."""
+    """SDR against algorithmic latency: a row per validation set, a panel per stem. Trained
+    models are labelled ``n_fft/hop, context, look-ahead``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    set_name, points = next(iter(document["points"].items()))
-    figure, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True)
+    sets = list(document["points"].items())
+    figure, grid = plt.subplots(len(sets), 2, figsize=(13, 5.5 * len(sets)), squeeze=False)
+    for row, (set_name, points) in zip(grid, sets, strict=True):
+        row[1].sharey(row[0])
+        _plot_set(row, set_name, points, document["sets"][set_name]["tracks"])
+    return save_figure(figure, path, f"Quality vs latency, {measured_on_machine(document)}")
+
+
+def _plot_set(axes: Any, set_name: str, points: dict[str, dict[str, Any]], tracks: int) -> None:
+    """One set's two panels (vocals, accompaniment)."""
     baseline_colours = {"mixture": "tab:brown", "centre_cancel": "tab:olive"}
     for axis, stem in zip(axes, ("vocals", "accompaniment"), strict=True):
         key = f"{stem}_sdr_db"
@@ -308,11 +316,10 @@ def plot(document: dict[str, Any], path: Path) -> Path:
         axis.plot([], [], "^", color="tab:green", label="shipped + online Griffin-Lim")
         _annotate(axis, points, key)
         axis.set_xlabel("algorithmic latency (ms)")
-        axis.set_title(f"{stem}, {set_name} ({document['sets'][set_name]['tracks']} items)")
+        axis.set_title(f"{stem}, {set_name} ({tracks} items)")
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("BSS Eval v4 SDR (dB)")
     axes[1].legend(fontsize=8, loc="lower right")
-    return save_figure(figure, path, f"Quality vs latency, {measured_on_machine(document)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,6 +166,16 @@ def midi_table(document: dict[str, Any]) -> list[str]:
     ]
 
 
+def _latency_and_scores(point: dict[str, Any]) -> tuple[str, str, str]:
+    """A quality-vs-latency point's latency, vocals SDR and accompaniment SDR as table cells."""
+    latency = point["latency_ms"]
+    vocals, accompaniment = (
+        "n/a" if point[key] is None else f"{point[key]:.2f}"
+        for key in ("vocals_sdr_db", "accompaniment_sdr_db")
+    )
+    return ("offline" if latency is None else f"{latency:.1f} ms"), vocals, accompaniment
+
+
 def quality_latency_table(document: dict[str, Any]) -> list[str]:
     """SDR against algorithmic latency (the plot is quality_latency.png)."""
     set_name, points = next(iter(document["points"].items()))
@@ -186,12 +196,7 @@ def quality_latency_table(document: dict[str, Any]) -> list[str]:
         return (1e9 if latency is None else latency, item[0])
 
     for method, point in sorted(points.items(), key=order):
-        latency = point["latency_ms"]
-        latency_text = "offline" if latency is None else f"{latency:.1f} ms"
-        scores = [
-            "n/a" if point[key] is None else f"{point[key]:.2f}"
-            for key in ("vocals_sdr_db", "accompaniment_sdr_db")
-        ]
+        latency_text, *scores = _latency_and_scores(point)
         stft_text = f"{point['n_fft']} / {point['hop_samples']}" if "n_fft" in point else ""
         context_text = (
             f"{point['context_frames']} / {point['lookahead_frames']}"
@@ -210,6 +215,16 @@ def quality_latency_table(document: dict[str, Any]) -> list[str]:
             f"| {method} | {stft_text} | {context_text} | {point.get('trained', '')} | "
             f"{latency_text} | {scores[0]} | {scores[1]} | {compute_text} |"
         )
+    for other, other_points in list(document["points"].items())[1:]:
+        lines += [
+            "",
+            f"The same points on {other} ({document['sets'][other]['tracks']} items):",
+            "",
+            "| method | algorithmic latency | vocals SDR | accompaniment SDR |",
+            "|---|---:|---:|---:|",
+        ]
+        for method, point in sorted(other_points.items(), key=order):
+            lines.append(f"| {method} | {' | '.join(_latency_and_scores(point))} |")
     return lines
 
 

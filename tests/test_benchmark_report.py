@@ -61,3 +61,29 @@ def test_stability_compares_each_engine_run_with_the_pass_through_under_the_same
     cells = [line.split(" | ")[6] for line in lines[4:]]
     assert cells == ["-", "equal (0 and 0)", "-", "1.50x", "no pass-through run"]
     assert report._xrun_ratio(run("engine", 0, 4), [run("pass_through", 0, 0)]) == "4 vs 0"
+
+
+def test_quality_latency_reports_every_set(tmp_path: Path) -> None:
+    import copy
+    import json
+
+    document = json.loads((RESULTS / "quality_latency.json").read_text())
+    first = next(iter(document["points"]))
+    stereo = copy.deepcopy(document["points"][first])
+    stereo["centre_cancel"].update(vocals_sdr_db=-3.04, accompaniment_sdr_db=-0.13)
+    document["points"]["stereo-set"] = stereo
+    document["sets"]["stereo-set"] = {"tracks": 1}
+    lines = report.quality_latency_table(document)
+    start = lines.index("The same points on stereo-set (1 items):")
+    assert "| centre_cancel | 0.0 ms | -3.04 | -0.13 |" in lines[start:]
+    assert "| centre_cancel |  |  |  | 0.0 ms | n/a | n/a |  |" in lines[:start]
+    require_module("matplotlib")
+    from unsing.benchmarks import quality_latency
+
+    one = copy.deepcopy(document)
+    del one["points"]["stereo-set"]
+    sizes = [
+        quality_latency.plot(d, tmp_path / f"{i}.png").stat().st_size
+        for i, d in enumerate([one, document])
+    ]
+    assert sizes[1] > 1.5 * sizes[0]  # a second row of panels
