@@ -160,7 +160,7 @@ def model_card(
             f"rate {first.get('learning_rate')} and seed {first.get('seed')} for "
             f"{init['step']} steps{ancestry}. Stages in the log below: {', '.join(stages)}.",
             reproduce
-            or "- Reproduce from scratch: `bash scripts/train_default.sh` (both stages, "
+            or "- Reproduce from scratch: `bash scripts/train_default.sh` (every stage, "
             "package, export).",
         ]
     else:

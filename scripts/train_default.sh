@@ -15,7 +15,7 @@ bash scripts/install.sh train,bench
   --set train.seed=1235 --set train.learning_rate=0.001 --set train.epochs=6 \
   --set train.ema_decay=0 --quiet
 out="runs/$prefix-v3/package"
-.venv/bin/python -m unsing.models.package "runs/$prefix-v3" --out "$out"
+.venv/bin/python -m unsing.models.package "runs/$prefix-v3" --checkpoint last.pt --out "$out"
 .venv/bin/unsing export "$out/unsing-default.pt" -o "$out/unsing-default.onnx"
 # Reproduced? The retrained model's BSS Eval report against the shipped one's (within 0.5 dB).
 .venv/bin/python -m unsing.models.quality --methods mixture \
