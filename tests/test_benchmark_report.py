@@ -69,6 +69,7 @@ def test_quality_latency_reports_every_set(tmp_path: Path) -> None:
 
     document = json.loads((RESULTS / "quality_latency.json").read_text())
     first = next(iter(document["points"]))
+    document["points"] = {first: document["points"][first]}  # the committed first set only
     stereo = copy.deepcopy(document["points"][first])
     stereo["centre_cancel"].update(vocals_sdr_db=-3.04, accompaniment_sdr_db=-0.13)
     document["points"]["stereo-set"] = stereo
