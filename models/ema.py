@@ -43,14 +43,9 @@ class WeightAverage:
                 average.copy_(value)
         self.updates += 1
 
-    def state_dict(self) -> dict[str, object]:
-        """What a checkpoint stores to resume the average."""
-        return {"decay": self.decay, "updates": self.updates, "state": self.state}
-
-    def load_state_dict(self, saved: dict[str, object]) -> None:
-        """Resume from :meth:`state_dict`'s output."""
-        self.updates = int(saved["updates"])  # type: ignore[arg-type]
-        state = saved["state"]
-        assert isinstance(state, dict)
+    def restore(self, updates: int, state: dict[str, torch.Tensor]) -> None:
+        """Resume an average of ``updates`` updates whose value is ``state`` (a checkpoint's
+        ``model_state``)."""
+        self.updates = updates
         for name, value in state.items():
             self.state[name].copy_(value)

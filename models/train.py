@@ -253,18 +253,17 @@ def train(
     init_record = None
     if init_checkpoint is not None:
         init_record = _load_init(model, Path(init_checkpoint), arch)
-    average = WeightAverage(model, settings.ema_decay) if settings.ema_decay > 0 else None
+    resumed: dict[str, Any] = {}
     if resume and (run_dir / "last.pt").is_file():
-        state = torch.load(run_dir / "last.pt", map_location=device, weights_only=False)
+        state = resumed = torch.load(run_dir / "last.pt", map_location=device, weights_only=False)
         model.load_state_dict(state.get("train_model_state", state["model_state"]))
-        if average is not None:
-            average = WeightAverage(model, settings.ema_decay)
-            if "ema" in state:
-                average.load_state_dict({**state["ema"], "state": state["model_state"]})
         optimizer.load_state_dict(state["optimizer_state"])
         schedule.load_state_dict(state["schedule_state"])
         start_epoch, step, best_score = state["epoch"] + 1, state["step"], state["best_score"]
         init_record = state.get("init_checkpoint", init_record)
+    average = WeightAverage(model, settings.ema_decay) if settings.ema_decay > 0 else None
+    if average is not None and "ema" in resumed:
+        average.restore(resumed["ema"]["updates"], resumed["model_state"])
     mixer = RandomMixer(
         pool,
         rate,

@@ -4,7 +4,8 @@
 # learning rate 1e-3, seed 1236, raw weights (no moving average), the recipe of
 # models/experimental/lookahead4 -- into one setting,
 # so that the points differ in that setting only (a new n_fft warm-starts by resampling the
-# frequency-dependent weights: models/transfer.py). About 25 minutes per point on 2 CPU cores.
+# frequency-dependent weights: models/transfer.py). 25-70 minutes per point on 2 CPU cores
+# (hop 128 doubles the frames).
 # Hop at a fixed n_fft: sweep-n1024-h128-v1 halves the hop of the control point (n_fft 1024).
 # Usage: bash scripts/train_sweep.sh   (runs go to runs/sweep-*; finished ones are kept)
 set -euo pipefail
