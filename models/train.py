@@ -276,6 +276,8 @@ def train(
     commit = git_commit()  # the code that runs, before anyone edits the tree
     started = time.time()
 
+    if max_steps is not None and step >= max_steps:
+        start_epoch = settings.epochs  # resumed a run that already took its steps: nothing to do
     for epoch in range(start_epoch, settings.epochs):
         # Re-seeded per epoch: a resumed run draws the same examples as an uninterrupted one.
         mixer.rng = _epoch_rng(settings.seed, rank, epoch)

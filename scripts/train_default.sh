@@ -6,12 +6,17 @@
 #   stage 2: fine-tuned from stage 1 for 6 epochs with a fresh one-cycle schedule (peak learning
 #            rate 0.001, seed 1235): run default-v3.
 # Usage: bash scripts/train_default.sh [PREFIX]   (runs go to runs/PREFIX-v2, runs/PREFIX-v3)
+# Interrupted? Run the same command again: each stage resumes from its last epoch's checkpoint,
+# and a finished stage is left as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prefix="${1:-default}"
 bash scripts/install.sh train,bench
-.venv/bin/unsing train --name "$prefix-v2" --max-steps 1750 --set train.ema_decay=0 --quiet
-.venv/bin/unsing train --name "$prefix-v3" --init "runs/$prefix-v2/last.pt" \
+resume_if_started() { if [[ -f "runs/$1/last.pt" ]]; then echo --resume; fi; }
+.venv/bin/unsing train --name "$prefix-v2" $(resume_if_started "$prefix-v2") --max-steps 1750 \
+  --set train.ema_decay=0 --quiet
+.venv/bin/unsing train --name "$prefix-v3" $(resume_if_started "$prefix-v3") \
+  --init "runs/$prefix-v2/last.pt" \
   --set train.seed=1235 --set train.learning_rate=0.001 --set train.epochs=6 \
   --set train.ema_decay=0 --quiet
 out="runs/$prefix-v3/package"

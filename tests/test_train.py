@@ -98,6 +98,15 @@ def test_resume_continues_where_the_run_stopped(tiny_config) -> None:
     assert [r["step"] for r in log] == [2, 4, 6]
 
 
+def test_resuming_a_run_that_took_its_max_steps_changes_nothing(tiny_config) -> None:
+    run_dir = Path(tiny_config.train.runs_dir) / "capped"
+    train(tiny_config, run_dir, max_steps=4, quiet=True)  # 2 of its 3 epochs
+    before = (run_dir / "last.pt").read_bytes()
+    train(tiny_config, run_dir, resume=True, max_steps=4, quiet=True)
+    assert (run_dir / "last.pt").read_bytes() == before
+    assert len((run_dir / "train_log.jsonl").read_text().splitlines()) == 2
+
+
 def test_same_seed_same_weights(tiny_config, tmp_path: Path) -> None:
     first = train(tiny_config, tmp_path / "runs" / "c", max_steps=2, quiet=True)
     second = train(tiny_config, tmp_path / "runs" / "d", max_steps=2, quiet=True)
