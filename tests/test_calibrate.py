@@ -1,0 +1,124 @@
+"""Mask calibration: folding into the head equals the logit-domain formula, the fit finds the
+known answer for a deliberately shy mask, and a calibrated checkpoint is written once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from conftest import require_module
+
+torch = require_module("torch")
+
+from test_train import TINY, write_tree  # noqa: E402
+
+from unsing.config import load_config  # noqa: E402
+from unsing.models import spectral  # noqa: E402
+from unsing.models.calibrate import (  # noqa: E402
+    calibrate_checkpoint,
+    calibrated_mask,
+    fit_calibration,
+    fold_calibration,
+)
+from unsing.models.data import ValidationItem  # noqa: E402
+from unsing.models.train import load_checkpoint, train, unet_config  # noqa: E402
+from unsing.models.unet import CausalUNet  # noqa: E402
+from unsing.stft import StftSpec  # noqa: E402
+
+SPEC = StftSpec(1024, 256)
+
+
+def test_folded_head_equals_the_logit_domain_formula() -> None:
+    torch.manual_seed(0)
+    model = CausalUNet(unet_config(load_config(overrides=TINY))).eval()
+    magnitude = torch.rand(1, 2, SPEC.bins, 40) * 3
+    with torch.no_grad():
+        original = model.mask(magnitude)
+        expected = calibrated_mask(original, 0.7, 0.5)
+        fold_calibration(model, 0.7, 0.5)
+        folded = model.mask(magnitude)
+    torch.testing.assert_close(folded, expected, atol=1e-5, rtol=1e-4)
+    assert (folded - original).abs().max() > 0.05
+
+
+class ShyOracle:
+    """A stand-in model whose mask is the least-squares best real mask (the phase-sensitive
+    mask, clipped to (0, 1)) pushed down in the logit domain by ``shift``: the best calibration
+    is then slope 1, bias ``shift``. Items differ in length, so the frame count says which
+    item's mask is asked for."""
+
+    def __init__(self, items: list[ValidationItem], shift: float) -> None:
+        self.config = SimpleNamespace(audio_channels=2)
+        self.masks = {}
+        for item in items:
+            vocals, mixture = (
+                spectral.stft(torch.from_numpy(np.repeat(stem, 2, 0)), SPEC)
+                for stem in (item.vocals, item.mixture)
+            )
+            best = (vocals * mixture.conj()).real / (mixture.abs().square() + 1e-12)
+            self.masks[best.shape[-1]] = calibrated_mask(best.clamp(1e-4, 1 - 1e-4), 1.0, -shift)
+
+    def eval(self) -> ShyOracle:
+        return self
+
+    def mask(self, magnitude: torch.Tensor) -> torch.Tensor:
+        return self.masks[magnitude.shape[-1]][None]
+
+
+def _items(count: int) -> list[ValidationItem]:
+    rng = np.random.default_rng(3)
+    items = []
+    for index in range(count):
+        t = np.arange(22050 + 1000 * index) / 44100
+        vocals = (0.3 * np.sin(2 * np.pi * (300 + 40 * index) * t) * (np.sin(7 * t) > 0))[None]
+        accompaniment = 0.2 * rng.standard_normal((1, t.size))
+        items.append(
+            ValidationItem(
+                "mir1k",
+                f"x_{index}",
+                vocals.astype(np.float32),
+                accompaniment.astype(np.float32),
+                44100,
+            )
+        )
+    return items
+
+
+def test_fit_recovers_the_bias_of_a_shy_mask_and_raises_waveform_sdr() -> None:
+    items = _items(3)
+    calibration = fit_calibration(ShyOracle(items, shift=1.0), items, SPEC)
+    assert calibration.slope == pytest.approx(1.0, abs=0.15)
+    assert calibration.bias == pytest.approx(1.0, abs=0.3)
+    assert calibration.objective_after_db > calibration.objective_before_db + 0.5
+    for stem in ("vocals", "accompaniment"):
+        assert (
+            calibration.waveform_sdr_after_db["mir1k"][stem]
+            > calibration.waveform_sdr_before_db["mir1k"][stem] + 0.5
+        )
+    assert calibration.fitted_on == {"mir1k": ["x_0", "x_1", "x_2"]}
+
+
+def test_calibrated_checkpoint_is_written_once_from_training_material(tmp_path: Path) -> None:
+    data_root = write_tree(tmp_path / "data")
+    config = load_config(
+        overrides=[*TINY, f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
+    )
+    run = train(config, tmp_path / "runs" / "c", quiet=True, max_steps=1)
+    out = tmp_path / "calibrated.pt"
+    calibration = calibrate_checkpoint(
+        run / "last.pt", out, data_root, mir1k_clips=4, eif_excerpt_seconds=1.0
+    )
+    # training singers and tracks only: never the held-out abjones or sodium
+    assert calibration.fitted_on == {"eif": ["lithium"], "mir1k": ["yan_1_01", "zed_1_01"]}
+    original, _ = load_checkpoint(run / "last.pt")
+    model, state = load_checkpoint(out)
+    assert state["calibration"]["slope"] == calibration.slope
+    assert state["calibration"]["bias"] == calibration.bias
+    magnitude = torch.rand(1, 2, SPEC.bins, 30)
+    with torch.no_grad():
+        expected = calibrated_mask(original.mask(magnitude), calibration.slope, calibration.bias)
+        torch.testing.assert_close(model.mask(magnitude), expected, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="already calibrated"):
+        calibrate_checkpoint(out, tmp_path / "twice.pt", data_root)
