@@ -23,6 +23,7 @@ from unsing.models.calibrate import (  # noqa: E402
     fold_calibration,
 )
 from unsing.models.data import ValidationItem  # noqa: E402
+from unsing.models.package import package  # noqa: E402
 from unsing.models.train import load_checkpoint, train, unet_config  # noqa: E402
 from unsing.models.unet import CausalUNet  # noqa: E402
 from unsing.stft import StftSpec  # noqa: E402
@@ -106,7 +107,7 @@ def test_calibrated_checkpoint_is_written_once_from_training_material(tmp_path: 
         overrides=[*TINY, f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
     )
     run = train(config, tmp_path / "runs" / "c", quiet=True, max_steps=1)
-    out = tmp_path / "calibrated.pt"
+    out = run / "calibrated.pt"
     calibration = calibrate_checkpoint(
         run / "last.pt", out, data_root, mir1k_clips=4, eif_excerpt_seconds=1.0
     )
@@ -122,3 +123,11 @@ def test_calibrated_checkpoint_is_written_once_from_training_material(tmp_path: 
         torch.testing.assert_close(model.mask(magnitude), expected, atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="already calibrated"):
         calibrate_checkpoint(out, tmp_path / "twice.pt", data_root)
+
+    weights = package(run, tmp_path / "shipped", checkpoint="calibrated.pt")
+    shipped = torch.load(weights, weights_only=False)
+    assert shipped["calibration"]["slope"] == calibration.slope
+    torch.testing.assert_close(shipped["model_state"], state["model_state"])
+    card = (tmp_path / "shipped" / "MODEL_CARD.md").read_text()
+    assert f"sigmoid({calibration.slope:g} * logit(mask) {calibration.bias:+g})" in card
+    assert "2 mir1k items" in card and "1 eif items" in card
