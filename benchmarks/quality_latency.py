@@ -144,24 +144,69 @@ def engine_compute(checkpoint: str, contract: dict[str, Any], hops: int) -> dict
     }
 
 
+def reusable_points(
+    previous: dict[str, Any] | None, sets: list[str], checkpoints: dict[str, str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Points of an earlier document that this run would measure again unchanged, per set.
+
+    Reused: the baselines and oracles (they depend on the material only) and trained models whose
+    checkpoint file has the same sha256 prefix, when the earlier document scored the same sets
+    with the same items. Never reused: the online Griffin-Lim points (they run the shipped ONNX
+    model, which the document does not fingerprint). Each reused point records the run it was
+    measured in (``reused_from``)."""
+    if previous is None or any(
+        name not in previous["points"] or previous["sets"].get(name, {}).get("tracks") is None
+        for name in sets
+    ):
+        return {}
+    measured = previous.get("machine", {})
+    origin = {"date_utc": measured.get("date_utc"), "git_commit": measured.get("git_commit")}
+    reused: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in sets}
+    for method in previous["points"][sets[0]]:
+        points = [previous["points"][name].get(method) for name in sets]
+        if any(point is None for point in points):
+            continue
+        family = points[0]["family"]
+        if family == "griffin_lim":
+            continue
+        if family == "model":
+            path = checkpoints.get(method)
+            if path is None or not Path(path).is_file():
+                continue
+            sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+            if any(point.get("checkpoint_sha256") != sha for point in points):
+                continue
+        for name, point in zip(sets, points, strict=True):
+            reused[name][method] = {**point, "reused_from": point.get("reused_from", origin)}
+    return reused
+
+
 def run(
     checkpoints: list[str],
     sets: list[str],
     max_items: int | None,
     griffin_lim: tuple[tuple[int, int], ...] = ((3, 4),),
     compute_hops: int = 0,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score every point; the result document (per set: method -> latency, settings, scores).
 
     ``checkpoints``: ``NAME=PATH.pt``; ``griffin_lim``: ``(lookahead_frames, iterations)`` of the
     online Griffin-Lim points, run on the shipped ONNX model by the streaming engine;
-    ``compute_hops``: also time each model in the engine for that many hops (0: not).
+    ``compute_hops``: also time each model in the engine for that many hops (0: not);
+    ``previous``: an earlier document whose unchanged points are copied, not re-measured
+    (:func:`reusable_points`; only when it was scored with the same ``max_items``).
     """
+    named = {name: path for name, _, path in (item.rpartition("=") for item in checkpoints)}
+    same_items = previous is not None and previous.get("max_items_per_set") == max_items
+    reused = reusable_points(previous, sets, named) if same_items else {}
+    skip = set.intersection(*(set(points) for points in reused.values())) if reused else set()
     from unsing.models.baselines import OracleSeparator, make_separators, oracle_ratio_mask
     from unsing.models.quality import quality_report
     from unsing.models.separator import CheckpointSeparator
 
-    separators: dict[str, Any] = make_separators(["mixture", "centre_cancel", "spleeter"])
+    baselines = [m for m in ("mixture", "centre_cancel", "spleeter") if m not in skip]
+    separators: dict[str, Any] = make_separators(baselines) if baselines else {}
     settings: dict[str, dict[str, Any]] = {
         "mixture": {"family": "baseline", "latency_ms": 0.0},
         "centre_cancel": {"family": "baseline", "latency_ms": 0.0},
@@ -174,6 +219,8 @@ def run(
             return oracle_ratio_mask(mixture, vocals, accompaniment, spec)
 
         name = f"oracle_irm n_fft {n_fft}"
+        if name in skip:
+            continue
         separators[name] = OracleSeparator(oracle)
         settings[name] = {
             "family": "oracle",
@@ -183,6 +230,8 @@ def run(
         }
     for item in checkpoints:
         name, _, path = item.rpartition("=")
+        if name in skip:
+            continue
         separators[name] = CheckpointSeparator(path)
         settings[name] = _checkpoint_point(separators[name], path)
         if compute_hops > 0:
@@ -205,12 +254,15 @@ def run(
     )
     points = {
         set_name: {
-            method: {
-                **settings[method],
-                "vocals_sdr_db": scores["vocals"]["SDR"],
-                "accompaniment_sdr_db": scores["accompaniment"]["SDR"],
-            }
-            for method, scores in methods.items()
+            **{method: reused[set_name][method] for method in sorted(skip)},
+            **{
+                method: {
+                    **settings[method],
+                    "vocals_sdr_db": scores["vocals"]["SDR"],
+                    "accompaniment_sdr_db": scores["accompaniment"]["SDR"],
+                }
+                for method, scores in methods.items()
+            },
         }
         for set_name, methods in report["results"].items()
     }
@@ -218,6 +270,7 @@ def run(
         "machine": describe_machine(),
         "convention": report["metadata"]["convention"],
         "sets": report["sets"],
+        "max_items_per_set": max_items,
         "points": points,
     }
 
@@ -347,14 +400,28 @@ def main(argv: list[str] | None = None) -> int:
         help="time each model in the live engine for this many hops (0: do not)",
     )
     parser.add_argument("--max-items", type=int, default=None)
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        metavar="PREVIOUS.json",
+        help="copy the points this run would measure unchanged from an earlier document "
+        "(baselines, oracles, models with the same checkpoint hash); Griffin-Lim is re-measured",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "quality_latency.json")
     args = parser.parse_args(argv)
     griffin_lim = tuple(
         (int(lookahead), int(iterations))
         for lookahead, iterations in (text.split(":") for text in args.griffin_lim or ["3:4"])
     )
+    previous = json.loads(args.reuse.read_text()) if args.reuse else None
     document = run(
-        args.checkpoint, args.sets.split(","), args.max_items, griffin_lim, args.compute_hops
+        args.checkpoint,
+        args.sets.split(","),
+        args.max_items,
+        griffin_lim,
+        args.compute_hops,
+        previous,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")

@@ -51,6 +51,28 @@ def test_quality_latency_points_and_plot(tmp_path: Path) -> None:
     png = quality_latency.plot(document, tmp_path / "plot.png")
     assert png.stat().st_size > 10_000
 
+    # Rerun with the first document to reuse: an unchanged checkpoint, the baselines and the
+    # oracles are copied; a changed checkpoint and the Griffin-Lim point are measured again.
+    torch = require_module("torch")
+    changed = torch.load(ahead, weights_only=False)
+    changed["seed"] = -1  # same weights, different file: its hash no longer matches
+    torch.save(changed, tmp_path / "ahead.pt")
+    again = quality_latency.run(
+        [f"shipped={shipped}", f"ahead={tmp_path / 'ahead.pt'}"],
+        ["ikala"],
+        max_items=1,
+        griffin_lim=((1, 2),),
+        compute_hops=50,
+        previous=document,
+    )["points"]["ikala"]
+    assert set(again) == set(points)
+    for name in ("shipped", "mixture", "spleeter", "oracle_irm n_fft 1024"):
+        assert again[name]["reused_from"]["git_commit"] == document["machine"]["git_commit"]
+        assert {k: v for k, v in again[name].items() if k != "reused_from"} == points[name]
+    assert "reused_from" not in again["ahead"]
+    assert again["ahead"]["vocals_sdr_db"] == pytest.approx(points["ahead"]["vocals_sdr_db"])
+    assert "reused_from" not in again["shipped + online Griffin-Lim (look-ahead 1, 2 it.)"]
+
 
 def test_trained_from_names_the_root_run_whatever_copy_of_a_model_was_the_start() -> None:
     from unsing.benchmarks.quality_latency import _lineage
