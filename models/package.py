@@ -93,6 +93,33 @@ def _stages(log: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(r.get("run", "run") for r in log))
 
 
+def _calibration_line(calibration: dict[str, Any]) -> str:
+    """The model card's line for a calibrated checkpoint (see ``unsing.models.calibrate``)."""
+    fitted = calibration["fitted_on"]
+    before, after = calibration["waveform_sdr_before_db"], calibration["waveform_sdr_after_db"]
+    material = []
+    for name, items in fitted.items():
+        if name == "mir1k":
+            singers = len({item.split("_")[0] for item in items})
+            material.append(f"{len(items)} MIR-1K clips of {singers} training singers at 0 dB")
+        else:
+            material.append(f"{name} training tracks {', '.join(items)}")
+    return (
+        "- Mask calibrated after training (`python -m unsing.models.calibrate`): "
+        f"mask' = sigmoid({calibration['slope']:g} * logit(mask) {calibration['bias']:+g}), "
+        "folded exactly into the 1x1 output convolution. Fitted on training material only ("
+        + "; ".join(material)
+        + "); fast SDR there, before -> after: "
+        + "; ".join(
+            f"{name} vocals {before[name]['vocals']:.2f} -> {after[name]['vocals']:.2f}, "
+            f"accompaniment {before[name]['accompaniment']:.2f} -> "
+            f"{after[name]['accompaniment']:.2f}"
+            for name in before
+        )
+        + ". The per-epoch validation below is of the uncalibrated weights."
+    )
+
+
 def model_card(
     state: dict[str, Any],
     log: list[dict[str, Any]],
@@ -146,6 +173,8 @@ def model_card(
         f"`{state['machine']}`; {last['elapsed_s'] / 60:.0f} minutes for {last['epoch'] + 1} "
         f"epochs.",
     ]
+    if state.get("calibration"):
+        lines.append(_calibration_line(state["calibration"]))
     if init is not None:
         first = init.get("config_train") or {}
         ancestry = ""
@@ -169,25 +198,6 @@ def model_card(
         lines.append(
             "- Reproduce: `.venv/bin/unsing train --name NAME` (the shipped config.yaml) then "
             "`.venv/bin/python -m unsing.models.package runs/NAME`."
-        )
-    calibration = state.get("calibration")
-    if calibration:
-        fitted = calibration["fitted_on"]
-        before, after = calibration["waveform_sdr_before_db"], calibration["waveform_sdr_after_db"]
-        lines.append(
-            "- Mask calibrated after training (`python -m unsing.models.calibrate`): "
-            f"mask' = sigmoid({calibration['slope']:g} * logit(mask) "
-            f"{calibration['bias']:+g}), folded exactly into the 1x1 output convolution. "
-            "Fitted on training material only ("
-            + ", ".join(f"{len(names)} {name} items" for name, names in fitted.items())
-            + "); fast SDR there, before -> after: "
-            + "; ".join(
-                f"{name} vocals {before[name]['vocals']:.2f} -> {after[name]['vocals']:.2f}, "
-                f"accompaniment {before[name]['accompaniment']:.2f} -> "
-                f"{after[name]['accompaniment']:.2f}"
-                for name in before
-            )
-            + ". The per-epoch validation below is of the uncalibrated weights."
         )
     lines += [
         "",

@@ -4,7 +4,9 @@
 #   stage 1: the causal U-Net with config.yaml's train section, stopped after 7 of its 8 epochs
 #            (step 1750), where run default-v2 was stopped;
 #   stage 2: fine-tuned from stage 1 for 6 epochs with a fresh one-cycle schedule (peak learning
-#            rate 0.001, seed 1235): run default-v3.
+#            rate 0.001, seed 1235): run default-v3;
+#   stage 3: the mask calibrated on training material and folded into the weights
+#            (python -m unsing.models.calibrate, about 10 minutes): runs/default-v3/calibrated.pt.
 # Usage: bash scripts/train_default.sh [PREFIX]   (runs go to runs/PREFIX-v2, runs/PREFIX-v3)
 # Interrupted? Run the same command again: each stage resumes from its last epoch's checkpoint,
 # and a finished stage is left as it is.
@@ -19,8 +21,10 @@ resume_if_started() { if [[ -f "runs/$1/last.pt" ]]; then echo --resume; fi; }
   --init "runs/$prefix-v2/last.pt" \
   --set train.seed=1235 --set train.learning_rate=0.001 --set train.epochs=6 \
   --set train.ema_decay=0 --quiet
+.venv/bin/python -m unsing.models.calibrate "runs/$prefix-v3/last.pt" \
+  --out "runs/$prefix-v3/calibrated.pt"
 out="runs/$prefix-v3/package"
-.venv/bin/python -m unsing.models.package "runs/$prefix-v3" --checkpoint last.pt --out "$out"
+.venv/bin/python -m unsing.models.package "runs/$prefix-v3" --checkpoint calibrated.pt --out "$out"
 .venv/bin/unsing export "$out/unsing-default.pt" -o "$out/unsing-default.onnx"
 # Reproduced? The retrained model's BSS Eval report against the shipped one's (within 0.5 dB).
 .venv/bin/python -m unsing.models.quality --methods mixture \

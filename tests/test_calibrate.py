@@ -130,4 +130,5 @@ def test_calibrated_checkpoint_is_written_once_from_training_material(tmp_path: 
     torch.testing.assert_close(shipped["model_state"], state["model_state"])
     card = (tmp_path / "shipped" / "MODEL_CARD.md").read_text()
     assert f"sigmoid({calibration.slope:g} * logit(mask) {calibration.bias:+g})" in card
-    assert "2 mir1k items" in card and "1 eif items" in card
+    assert "2 MIR-1K clips of 2 training singers at 0 dB" in card
+    assert "eif training tracks lithium" in card
