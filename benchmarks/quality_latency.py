@@ -107,6 +107,8 @@ def _checkpoint_point(separator: Any, path: str) -> dict[str, Any]:
     trained = f"{state['step']} steps"
     if init:
         trained = f"{_lineage(init)} + {state['step']} steps"
+    if state.get("calibration"):
+        trained += " + calibration"
     return {
         "family": "model",
         "latency_ms": Latency.from_config(_contract_config(contract)).algorithmic_ms,
