@@ -225,7 +225,29 @@ def quality_latency_table(document: dict[str, Any]) -> list[str]:
         ]
         for method, point in sorted(other_points.items(), key=order):
             lines.append(f"| {method} | {' | '.join(_latency_and_scores(point))} |")
-    return lines
+    return lines + _reused_note(points)
+
+
+def _reused_note(points: dict[str, dict[str, Any]]) -> list[str]:
+    """Which points were copied from an earlier run (``quality_latency --reuse``), and from when."""
+    origins: dict[tuple[str, str], list[str]] = {}
+    for method, point in points.items():
+        origin = point.get("reused_from")
+        if origin:
+            key = (str(origin.get("date_utc")), str(origin.get("git_commit")))
+            origins.setdefault(key, []).append(method)
+    if not origins:
+        return []
+    parts = [
+        f"{', '.join(sorted(methods))} from the run of {date} UTC (commit {commit})"
+        for (date, commit), methods in sorted(origins.items())
+    ]
+    return [
+        "",
+        "Re-used unchanged (same checkpoint file, same material), not re-measured: "
+        + "; ".join(parts)
+        + ".",
+    ]
 
 
 def plots(results: Path) -> list[Path]:

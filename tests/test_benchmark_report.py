@@ -78,6 +78,17 @@ def test_quality_latency_reports_every_set(tmp_path: Path) -> None:
     start = lines.index("The same points on stereo-set (1 items):")
     assert "| centre_cancel | 0.0 ms | -3.04 | -0.13 |" in lines[start:]
     assert "| centre_cancel |  |  |  | 0.0 ms | n/a | n/a |  |" in lines[:start]
+    for point in document["points"][first].values():
+        point.pop("reused_from", None)
+    assert not any(line.startswith("Re-used") for line in report.quality_latency_table(document))
+    document["points"][first]["mixture"]["reused_from"] = {
+        "date_utc": "2026-01-02 03:04",
+        "git_commit": "abc1234",
+    }
+    assert report.quality_latency_table(document)[-1] == (
+        "Re-used unchanged (same checkpoint file, same material), not re-measured: mixture from "
+        "the run of 2026-01-02 03:04 UTC (commit abc1234)."
+    )
     require_module("matplotlib")
     from unsing.benchmarks import quality_latency
 
