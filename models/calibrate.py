@@ -190,15 +190,14 @@ def _waveform_scores(
             channels = mask.shape[0]
             mixture = np.repeat(item.mixture, channels // item.mixture.shape[0], axis=0)
             spectrum = spectral.stft(torch.from_numpy(mixture).float(), spec)
-            estimate = spectral.istft(
+            vocals = spectral.istft(
                 calibrated_mask(mask, slope, bias) * spectrum, spec, mixture.shape[-1]
             ).numpy()
             if item.mixture.shape[0] != channels:  # mono item: average the duplicated channels
-                estimate = estimate.mean(axis=0, keepdims=True)
-            vocals_np = estimate
+                vocals = vocals.mean(axis=0, keepdims=True)
             scores = per_set.setdefault(item.set_name, {"vocals": [], "accompaniment": []})
-            scores["vocals"].append(sdr_db(item.vocals, vocals_np))
-            scores["accompaniment"].append(sdr_db(item.accompaniment, item.mixture - vocals_np))
+            scores["vocals"].append(sdr_db(item.vocals, vocals))
+            scores["accompaniment"].append(sdr_db(item.accompaniment, item.mixture - vocals))
     return {
         name: {stem: round(float(np.median(values)), 3) for stem, values in stems.items()}
         for name, stems in per_set.items()
@@ -216,7 +215,12 @@ def calibrate_checkpoint(
     calibration folded into the head and recorded under ``"calibration"``."""
     from unsing.models.train import load_checkpoint
 
-    model, state = load_checkpoint(checkpoint)
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    try:
+        model, state = load_checkpoint(checkpoint)
+    except Exception as error:  # torch.load raises pickle, zip, runtime and key errors
+        raise ValueError(f"{checkpoint}: not a usable unsing checkpoint ({error})") from None
     if state.get("calibration"):
         raise ValueError(f"{checkpoint} is already calibrated: calibrate the uncalibrated one")
     contract = state["contract"]

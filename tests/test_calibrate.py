@@ -123,6 +123,12 @@ def test_calibrated_checkpoint_is_written_once_from_training_material(tmp_path: 
         torch.testing.assert_close(model.mask(magnitude), expected, atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="already calibrated"):
         calibrate_checkpoint(out, tmp_path / "twice.pt", data_root)
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        calibrate_checkpoint(tmp_path / "missing.pt", tmp_path / "x.pt", data_root)
+    (tmp_path / "garbage.pt").write_text("garbage")
+    with pytest.raises(ValueError, match="not a usable unsing checkpoint"):
+        calibrate_checkpoint(tmp_path / "garbage.pt", tmp_path / "x.pt", data_root)
+    assert not (tmp_path / "x.pt").exists()
 
     weights = package(run, tmp_path / "shipped", checkpoint="calibrated.pt")
     shipped = torch.load(weights, weights_only=False)
