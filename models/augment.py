@@ -37,6 +37,7 @@ class AugmentSettings:
         ("solo_singing", 0.15),
         ("musdb", 0.4),
         ("folders", 0.4),
+        ("teacher", 0.3),
     )
     accompaniment_group_weights: tuple[tuple[str, float], ...] = (
         ("mir1k", 0.35),
@@ -45,6 +46,7 @@ class AugmentSettings:
         ("instrumental", 0.2),
         ("musdb", 0.4),
         ("folders", 0.4),
+        ("teacher", 0.3),
     )
 
 

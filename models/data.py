@@ -219,6 +219,7 @@ def build_training_pool(
     manifest: Manifest | None = None,
     extra_musdb_roots: Sequence[Path] = (),
     extra_pair_folders: Sequence[tuple[Path, Path]] = (),
+    teacher_labels: Path | None = None,
 ) -> SourcePool:
     """The training pool from ``../shared/data`` (validation singers/tracks excluded).
 
@@ -229,6 +230,8 @@ def build_training_pool(
         manifest: filled with every file read.
         extra_musdb_roots: MUSDB18-HQ roots whose ``train/`` tracks are added.
         extra_pair_folders: generic (vocals_dir, accompaniment_dir) folders to add.
+        teacher_labels: a folder written by ``python -m unsing.models.teacher``: real songs
+            split by a pretrained separator, added as pairs (group ``teacher``).
     """
     manifest = manifest if manifest is not None else Manifest()
     pool = SourcePool()
@@ -294,9 +297,35 @@ def build_training_pool(
                 Stem(accompaniment, f"{accompaniment_dir}/{name}", "user"),
             )
             manifest.add(Path(vocals_dir) / name, "pair", vocals.shape[1] / rate, "user data")
+    if teacher_labels is not None:
+        _add_teacher_labels(pool, Path(teacher_labels), rate, manifest)
     if not pool.vocals or not pool.accompaniments:
         raise FileNotFoundError(f"{data_root}: found no vocal or no accompaniment recordings")
     return pool
+
+
+def _add_teacher_labels(pool: SourcePool, folder: Path, rate: int, manifest: Manifest) -> None:
+    """The songs of a teacher-labels folder (``labels.json`` + ``vocals/``, ``accompaniment/``)."""
+    labels_path = folder / "labels.json"
+    if not labels_path.is_file():
+        raise FileNotFoundError(
+            f"train.teacher_labels: {labels_path} not found; write it with "
+            f"python -m unsing.models.teacher --out {folder}"
+        )
+    labels = json.loads(labels_path.read_text())
+    for name, song in sorted(labels["songs"].items()):
+        stems = [
+            to_stereo(load_audio(folder / part / f"{name}.flac", rate))
+            for part in ("vocals", "accompaniment")
+        ]
+        length = min(stem.shape[1] for stem in stems)
+        licence = f"teacher-labelled ({labels['teacher']}): {song['licence']}"
+        pool.add_pair(
+            "teacher",
+            Stem(stems[0][:, :length], f"{folder}/vocals/{name}.flac", licence),
+            Stem(stems[1][:, :length], f"{folder}/accompaniment/{name}.flac", licence),
+        )
+        manifest.add(folder / "vocals" / f"{name}.flac", "pair", length / rate, licence)
 
 
 def _loudest_window(audio: np.ndarray, window_samples: int, sample_rate_hz: int) -> int:

@@ -221,7 +221,9 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
 
     manifest = Manifest()
-    pool = build_training_pool(settings.data_root, rate, manifest)
+    pool = build_training_pool(
+        settings.data_root, rate, manifest, teacher_labels=settings.teacher_labels
+    )
     if validation_items is None:
         validation_items = build_validation_set(
             settings.data_root,

@@ -168,6 +168,9 @@ class TrainConfig:
     ema_decay: float = _key(
         "moving-average decay of the shipped weights (0: off)", min=0.0, max=0.99999
     )
+    teacher_labels: Path | None = _key(  # noqa: RUF009
+        "teacher-labelled songs (python -m unsing.models.teacher); null: none", path=True
+    )
     validation_mir1k_clips: int = _key("MIR-1K clips validated per epoch", min=1, max=10000)
     validation_eif_seconds: float = _key(
         "seconds of the held-out track per epoch", min=1.0, max=10000.0
