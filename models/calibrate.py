@@ -78,6 +78,18 @@ def fold_calibration(model: CausalUNet, slope: float, bias: float) -> None:
         model.head.bias.mul_(slope).add_(bias)
 
 
+def without_calibration(
+    model_state: dict[str, torch.Tensor], calibration: dict[str, Any]
+) -> dict[str, torch.Tensor]:
+    """The weights before :func:`fold_calibration` (its exact inverse, up to rounding): a
+    fine-tune starts from the trained network and is calibrated afresh afterwards."""
+    slope, bias = float(calibration["slope"]), float(calibration["bias"])
+    state = dict(model_state)
+    state["head.weight"] = model_state["head.weight"] / slope
+    state["head.bias"] = (model_state["head.bias"] - bias) / slope
+    return state
+
+
 def training_items(
     data_root: Path, sample_rate_hz: int, mir1k_clips: int, eif_excerpt_seconds: float
 ) -> list[ValidationItem]:

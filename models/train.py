@@ -395,6 +395,11 @@ def _load_init(model: CausalUNet, path: Path, arch: UNetConfig) -> dict[str, Any
     if not path.is_file():
         raise ConfigError(f"--init {path}: no such checkpoint")
     state = torch.load(path, map_location="cpu", weights_only=False)
+    calibration = state.get("calibration")
+    if calibration:  # fine-tune the trained network; a new calibration is fitted afterwards
+        from unsing.models.calibrate import without_calibration
+
+        state["model_state"] = without_calibration(state["model_state"], calibration)
     # The look-ahead only shifts which output frame is the mask (same weights): a causal model
     # may be fine-tuned into one with look-ahead and back. Another STFT size or temporal depth
     # is warm-started by resampling the few frequency-dependent tensors (models/transfer.py).
@@ -425,6 +430,9 @@ def _load_init(model: CausalUNet, path: Path, arch: UNetConfig) -> dict[str, Any
         "validation_sdr_db": state.get("validation_sdr_db"),
         "architecture": state.get("architecture"),
         "transfer": transfer,
+        "calibration_removed": (
+            {"slope": calibration["slope"], "bias": calibration["bias"]} if calibration else None
+        ),
     }
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train the quality-vs-latency sweep, then score it (benchmarks/results/quality_latency.*).
-# Every point is the shipped model fine-tuned with one recipe -- 2 epochs of 250 steps, peak
+# Every point is the shipped model (its mask calibration removed again by --init: the trained
+# network, runs/default-v3/last.pt) fine-tuned with one recipe -- 2 epochs of 250 steps, peak
 # learning rate 1e-3, seed 1236, raw weights (no moving average), the recipe of
 # models/experimental/lookahead4 -- into one setting,
 # so that the points differ in that setting only (a new n_fft warm-starts by resampling the

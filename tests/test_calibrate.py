@@ -24,7 +24,7 @@ from unsing.models.calibrate import (  # noqa: E402
 )
 from unsing.models.data import ValidationItem  # noqa: E402
 from unsing.models.package import package  # noqa: E402
-from unsing.models.train import load_checkpoint, train, unet_config  # noqa: E402
+from unsing.models.train import _load_init, load_checkpoint, train, unet_config  # noqa: E402
 from unsing.models.unet import CausalUNet  # noqa: E402
 from unsing.stft import StftSpec  # noqa: E402
 
@@ -138,3 +138,26 @@ def test_calibrated_checkpoint_is_written_once_from_training_material(tmp_path: 
     assert f"sigmoid({calibration.slope:g} * logit(mask) {calibration.bias:+g})" in card
     assert "2 MIR-1K clips of 2 training singers at 0 dB" in card
     assert "eif training tracks lithium" in card
+
+
+def test_fine_tuning_a_calibrated_checkpoint_starts_from_the_uncalibrated_weights(
+    tmp_path: Path,
+) -> None:
+    data_root = write_tree(tmp_path / "data")
+    config = load_config(
+        overrides=[*TINY, f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
+    )
+    run = train(config, tmp_path / "runs" / "c", quiet=True, max_steps=1)
+    original, state = load_checkpoint(run / "last.pt")
+    folded, _ = load_checkpoint(run / "last.pt")
+    fold_calibration(folded, 0.7, 0.5)
+    torch.save(
+        {**state, "model_state": folded.state_dict(), "calibration": {"slope": 0.7, "bias": 0.5}},
+        run / "calibrated.pt",
+    )
+    model = CausalUNet(unet_config(config))
+    record = _load_init(model, run / "calibrated.pt", unet_config(config))
+    assert record["calibration_removed"] == {"slope": 0.7, "bias": 0.5}
+    for name, value in original.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], value, atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(folded.head.bias, original.head.bias)
