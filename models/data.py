@@ -306,20 +306,29 @@ def build_training_pool(
 
 def _add_teacher_labels(pool: SourcePool, folder: Path, rate: int, manifest: Manifest) -> None:
     """The songs of a teacher-labels folder (``labels.json`` + ``vocals/``, ``accompaniment/``)."""
+    from unsing.errors import ConfigError
+
     labels_path = folder / "labels.json"
     if not labels_path.is_file():
-        raise FileNotFoundError(
+        raise ConfigError(
             f"train.teacher_labels: {labels_path} not found; write it with "
             f"python -m unsing.models.teacher --out {folder}"
         )
-    labels = json.loads(labels_path.read_text())
-    for name, song in sorted(labels["songs"].items()):
+    try:
+        labels = json.loads(labels_path.read_text())
+        songs, teacher = dict(labels["songs"]), labels["teacher"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(
+            f"train.teacher_labels: {labels_path} is not a labels file ({error!r}); write it "
+            f"again with python -m unsing.models.teacher --out {folder}"
+        ) from None
+    for name, song in sorted(songs.items()):
         stems = [
             to_stereo(load_audio(folder / part / f"{name}.flac", rate))
             for part in ("vocals", "accompaniment")
         ]
         length = min(stem.shape[1] for stem in stems)
-        licence = f"teacher-labelled ({labels['teacher']}): {song['licence']}"
+        licence = f"teacher-labelled ({teacher}): {song['licence']}"
         pool.add_pair(
             "teacher",
             Stem(stems[0][:, :length], f"{folder}/vocals/{name}.flac", licence),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from unsing.errors import ConfigError
 from unsing.models.data import Manifest, build_training_pool
 from unsing.models.teacher import label_songs
 
@@ -71,5 +72,8 @@ def test_teacher_labels_join_the_training_pool_with_their_licence(tmp_path: Path
     assert licences == ["teacher-labelled (half-and-half): CC BY 3.0, Some Band"]
     plain = build_training_pool(data_root, 44100, Manifest())
     assert "teacher" not in plain.vocal_groups
-    with pytest.raises(FileNotFoundError, match=r"python -m unsing\.models\.teacher"):
+    with pytest.raises(ConfigError, match=r"python -m unsing\.models\.teacher"):
         build_training_pool(data_root, 44100, Manifest(), teacher_labels=tmp_path / "none")
+    (tmp_path / "labels" / "labels.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="is not a labels file"):
+        build_training_pool(data_root, 44100, Manifest(), teacher_labels=tmp_path / "labels")
