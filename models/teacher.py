@@ -88,6 +88,7 @@ def label_songs(
             progress(f"{index}/{len(songs)} {song.name}: skipped, libsndfile cannot read it")
             continue
         vocals, accompaniment = separator(mixture, SAMPLE_RATE_HZ)
+        clipped = int(np.sum(np.abs(vocals) > 1.0) + np.sum(np.abs(accompaniment) > 1.0))
         for folder, stem in (("vocals", vocals), ("accompaniment", accompaniment)):
             soundfile.write(
                 out_dir / folder / f"{song.stem}.flac",
@@ -101,6 +102,7 @@ def label_songs(
             "source_sha256": sha256,
             "seconds": round(seconds, 2),
             "licence": _licence_of(song),
+            "clipped_samples": clipped,  # written as 24-bit: beyond full scale is clipped
         }
         labels_path.write_text(json.dumps(document, indent=2) + "\n")  # after every song
         progress(

@@ -44,6 +44,7 @@ def test_songs_are_labelled_once_and_unreadable_ones_are_skipped(tmp_path: Path)
     assert list(document["songs"]) == ["good_song"]
     assert document["songs"]["good_song"]["licence"] == "CC BY 3.0, Some Band"
     assert document["songs"]["good_song"]["seconds"] == pytest.approx(1.0)
+    assert document["songs"]["good_song"]["clipped_samples"] == 0
     assert "video_song" in document["skipped"]
     assert json.loads((tmp_path / "labels" / "labels.json").read_text()) == document
     mixture, _ = soundfile.read(songs / "good_song.ogg", always_2d=True)
