@@ -279,9 +279,11 @@ def run(
 
 def _short_label(method: str, point: dict[str, Any]) -> str:
     if point.get("family") == "model":
-        prefix = "shipped: " if method == "shipped" else ""
+        # sweep points are told apart by their settings, other models by their name
+        if not method.startswith("sweep-"):
+            return method
         return (
-            f"{prefix}{point['n_fft']}/{point['hop_samples']}, ctx {point['context_frames']}, "
+            f"{point['n_fft']}/{point['hop_samples']}, ctx {point['context_frames']}, "
             f"la {point['lookahead_frames']}"
         )
     if point.get("family") == "griffin_lim":
