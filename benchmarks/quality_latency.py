@@ -230,8 +230,7 @@ def run(
             "n_fft": n_fft,
             "hop_samples": n_fft // 4,
         }
-    for item in checkpoints:
-        name, _, path = item.rpartition("=")
+    for name, path in named.items():
         if name in skip:
             continue
         separators[name] = CheckpointSeparator(path)

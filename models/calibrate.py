@@ -41,6 +41,7 @@ from unsing.models.data import (
     load_everything_is_free,
     load_mir1k_validation,
     mir1k_clip_paths,
+    mir1k_singer,
 )
 from unsing.models.metrics import sdr_db
 from unsing.models.quality import default_data_root
@@ -65,10 +66,15 @@ class Calibration:
     fitted_on: dict[str, Any]
 
 
+def _logit(mask: torch.Tensor) -> torch.Tensor:
+    """``log(mask / (1 - mask))``, the mask kept 1e-7 inside (0, 1)."""
+    clipped = mask.clamp(1e-7, 1 - 1e-7)
+    return torch.log(clipped) - torch.log1p(-clipped)
+
+
 def calibrated_mask(mask: torch.Tensor, slope: float, bias: float) -> torch.Tensor:
     """``sigmoid(slope * logit(mask) + bias)``, the reference the folded model must match."""
-    clipped = mask.clamp(1e-7, 1 - 1e-7)
-    return torch.sigmoid(slope * (torch.log(clipped) - torch.log1p(-clipped)) + bias)
+    return torch.sigmoid(slope * _logit(mask) + bias)
 
 
 def fold_calibration(model: CausalUNet, slope: float, bias: float) -> None:
@@ -103,7 +109,7 @@ def training_items(
     if folder.is_dir() and mir1k_clips > 0:
         paths = mir1k_clip_paths(folder, singers_excluded=MIR1K_VALIDATION_SINGERS)
         chosen = {p.stem for p in paths[:: max(1, len(paths) // mir1k_clips)][:mir1k_clips]}
-        singers = sorted({name.split("_")[0] for name in chosen})
+        singers = sorted({mir1k_singer(Path(name)) for name in chosen})
         if singers:
             clips = load_mir1k_validation(data_root, sample_rate_hz, singers=singers)
             items += [item for item in clips if item.name in chosen]
@@ -158,8 +164,7 @@ def fit_calibration(
             mask = model.mask(spectrum.abs()[None])[0]
             vocal_energy = vocal_spectrum.abs().square().sum()
             accompaniment_energy = (spectrum - vocal_spectrum).abs().square().sum()
-            clipped = mask.clamp(1e-7, 1 - 1e-7)
-            logit = torch.log(clipped) - torch.log1p(-clipped)
+            logit = _logit(mask)  # once per item, for the whole grid
             for slope, bias in grid:
                 # the accompaniment's error is minus the vocals' error: one energy serves both
                 error = vocal_spectrum - torch.sigmoid(slope * logit + bias) * spectrum

@@ -322,19 +322,27 @@ def _add_teacher_labels(pool: SourcePool, folder: Path, rate: int, manifest: Man
             f"train.teacher_labels: {labels_path} is not a labels file ({error!r}); write it "
             f"again with python -m unsing.models.teacher --out {folder}"
         ) from None
-    for name, song in sorted(songs.items()):
-        stems = [
-            to_stereo(load_audio(folder / part / f"{name}.flac", rate))
-            for part in ("vocals", "accompaniment")
-        ]
-        length = min(stem.shape[1] for stem in stems)
-        licence = f"teacher-labelled ({teacher}): {song['licence']}"
+    try:
+        pairs = read_folder_pairs(folder / "vocals", folder / "accompaniment", rate)
+    except FileNotFoundError as error:
+        raise ConfigError(f"train.teacher_labels: {error}") from None
+    missing = sorted(set(songs) - {name for name, _, _ in pairs})
+    if missing:
+        raise ConfigError(
+            f"train.teacher_labels: {labels_path} lists songs without both label files "
+            f"({', '.join(missing)}); write them again with "
+            f"python -m unsing.models.teacher --out {folder}"
+        )
+    for name, vocals, accompaniment in pairs:
+        if name not in songs:
+            continue
+        licence = f"teacher-labelled ({teacher}): {songs[name]['licence']}"
         pool.add_pair(
             "teacher",
-            Stem(stems[0][:, :length], f"{folder}/vocals/{name}.flac", licence),
-            Stem(stems[1][:, :length], f"{folder}/accompaniment/{name}.flac", licence),
+            Stem(vocals, f"{folder}/vocals/{name}.flac", licence),
+            Stem(accompaniment, f"{folder}/accompaniment/{name}.flac", licence),
         )
-        manifest.add(folder / "vocals" / f"{name}.flac", "pair", length / rate, licence)
+        manifest.add(folder / "vocals" / f"{name}.flac", "pair", vocals.shape[1] / rate, licence)
 
 
 def _loudest_window(audio: np.ndarray, window_samples: int, sample_rate_hz: int) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from unsing import PROJECT_ROOT
+from unsing.models.data import mir1k_singer
 
 DEFAULT_OUT = (PROJECT_ROOT or Path.cwd()) / "models" / "pretrained"
 MODEL_NAME = "unsing-default"
@@ -100,7 +101,7 @@ def _calibration_line(calibration: dict[str, Any]) -> str:
     material = []
     for name, items in fitted.items():
         if name == "mir1k":
-            singers = len({item.split("_")[0] for item in items})
+            singers = len({mir1k_singer(Path(item)) for item in items})
             material.append(f"{len(items)} MIR-1K clips of {singers} training singers at 0 dB")
         else:
             material.append(f"{name} training tracks {', '.join(items)}")

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from unsing.models.baselines import Separator
 from unsing.models.data import audio_files, load_audio, to_stereo
 
 SAMPLE_RATE_HZ = 44100
-Separator = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
 def _licence_of(song: Path) -> str:

@@ -75,6 +75,11 @@ def test_teacher_labels_join_the_training_pool_with_their_licence(tmp_path: Path
     assert "teacher" not in plain.vocal_groups
     with pytest.raises(ConfigError, match=r"python -m unsing\.models\.teacher"):
         build_training_pool(data_root, 44100, Manifest(), teacher_labels=tmp_path / "none")
+    labels_json = (tmp_path / "labels" / "labels.json").read_text()
+    (tmp_path / "labels" / "accompaniment" / "good_song.flac").unlink()
+    with pytest.raises(ConfigError, match="teacher_labels"):
+        build_training_pool(data_root, 44100, Manifest(), teacher_labels=tmp_path / "labels")
+    assert json.loads(labels_json)["songs"]
     (tmp_path / "labels" / "labels.json").write_text("{not json")
     with pytest.raises(ConfigError, match="is not a labels file"):
         build_training_pool(data_root, 44100, Manifest(), teacher_labels=tmp_path / "labels")
