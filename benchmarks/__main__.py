@@ -2,10 +2,10 @@
 
 Parts: latency (JACK round trip vs formula), midi (CC-to-audio delay), compute (per-hop cost,
 offline speed vs Spleeter), stability (xruns: pass-through vs engine, with and without load),
-quality (BSS Eval report) and quality_latency (SDR against latency: oracle mask over window
-lengths, the causal models, online Griffin-Lim, baselines); the last two need the train and
-bench extras. Each writes its JSON under
-benchmarks/results/; the report then draws the plots and regenerates the README's tables.
+quality (BSS Eval report), quality_latency (SDR against latency: oracle mask over window
+lengths, the causal models, online Griffin-Lim, baselines) and train_speed (seconds per training
+step in float32 and bfloat16); the last three need the train and bench extras. Each writes its
+JSON under benchmarks/results/; the report then draws the plots and regenerates the README's tables.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 
 from unsing import PROJECT_ROOT
 
-PARTS = ("latency", "midi", "compute", "stability", "quality", "quality_latency")
+PARTS = ("latency", "midi", "compute", "stability", "quality", "quality_latency", "train_speed")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
 
             quick = ["--seconds", "10", "--load-seconds", "10"]
             status |= stability.main(quick if args.quick else [])
+        elif part == "train_speed":
+            from unsing.benchmarks import train_speed
+
+            status |= train_speed.main(["--steps", "2"] if args.quick else [])
         elif part == "quality":
             from unsing.models import quality
 

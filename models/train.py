@@ -22,6 +22,7 @@ context and lookahead frames, architecture, seed, git commit, data manifest hash
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -173,6 +174,15 @@ class Loss(torch.nn.Module):
         return total, terms
 
 
+def network_precision(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The arithmetic of the network in a training step: ``float32`` changes nothing,
+    ``bfloat16`` autocasts its convolutions (forward and, through autograd, backward) to
+    bfloat16. Parameters, gradients and the optimizer stay float32."""
+    if precision == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch."""
     random.seed(seed)
@@ -299,7 +309,9 @@ def train(
                 torch.from_numpy(np.stack([e[i] for e in examples])).to(device) for i in range(3)
             )
             mixture_spec = spectral.stft(mixture, spec)
-            mask = lookahead_aligned(trained, mixture_spec.abs(), arch.lookahead_frames)
+            with network_precision(settings.precision, device):
+                mask = lookahead_aligned(trained, mixture_spec.abs(), arch.lookahead_frames)
+            mask = mask.float()
             loss, terms = loss_fn(mask, mixture_spec, vocals, accompaniment)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -258,3 +258,61 @@ def test_fine_tuning_starts_from_a_checkpoint_and_records_it(tiny_config, tmp_pa
     )
     with pytest.raises(ConfigError, match=r"cannot start the configured one.*widths differs"):
         train(wider, runs / "wider", quiet=True, max_steps=1, init_checkpoint=source)
+
+
+def test_bfloat16_network_follows_the_float32_network() -> None:
+    from unsing.models.train import network_precision
+    from unsing.models.unet import CausalUNet, UNetConfig
+
+    torch.manual_seed(0)
+    model = CausalUNet(UNetConfig(widths=(4, 4, 4, 4), tcn_channels=8)).eval()
+    magnitude = torch.rand(2, 2, 513, 40) * 3
+    cpu = torch.device("cpu")
+    with torch.no_grad():
+        with network_precision("float32", cpu):
+            reference = model(magnitude)
+        with network_precision("bfloat16", cpu):
+            low = model(magnitude)
+    assert reference.dtype == torch.float32 and low.dtype == torch.bfloat16
+    difference = (low.float() - reference).abs()
+    assert 0 < float(difference.max()) < 0.05, "bfloat16 runs, and stays close to float32"
+
+
+def test_bfloat16_training_steps_follow_float32_steps(tiny_config, tmp_path) -> None:
+    """From the same weights and the same mixes, bfloat16 steps move the float32 weights the way
+    float32 steps do (cosine of the two updates; other mixes give a far lower cosine), and what
+    they save stays float32."""
+    from unsing.config import load_config as reload
+
+    runs = tmp_path / "runs"
+    start = train(tiny_config, runs / "start", quiet=True, max_steps=1) / "last.pt"
+    initial = load_checkpoint(start)[1]["model_state"]
+    updates = {}
+    for precision, seed in (("float32", 1234), ("bfloat16", 1234), ("float32", 99)):
+        config = reload(
+            overrides=[
+                *TINY,
+                f"train.data_root={tiny_config.train.data_root}",
+                f"train.runs_dir={runs}",
+                f"train.precision={precision}",
+                f"train.seed={seed}",
+                "train.ema_decay=0",
+            ]
+        )
+        name = f"{precision}-{seed}"
+        run_dir = train(config, runs / name, quiet=True, max_steps=2, init_checkpoint=start)
+        state = load_checkpoint(run_dir / "last.pt")[1]
+        assert state["config"]["train"]["precision"] == precision
+        weights = {k: v for k, v in state["model_state"].items() if v.is_floating_point()}
+        assert all(v.dtype == torch.float32 for v in weights.values())
+        updates[name] = torch.cat(
+            [(v - initial[k]).flatten() for k, v in weights.items() if "running" not in k]
+        )
+
+    def cosine(a: str, b: str) -> float:
+        return float(torch.nn.functional.cosine_similarity(updates[a], updates[b], dim=0))
+
+    assert float(updates["bfloat16-1234"].abs().max()) > 0
+    # measured 0.87 for the same mixes in the two precisions, 0.16 for other mixes (seed 99)
+    assert cosine("float32-1234", "bfloat16-1234") > 0.75
+    assert cosine("float32-1234", "float32-99") < 0.5

@@ -35,6 +35,7 @@ WINDOWS = ("hann", "hamming", "blackman", "sqrt_hann")
 RESYNTHESIS_MODES = ("overlap_add", "griffin_lim")
 DEADLINE_POLICIES = ("reuse_last_mask", "pass_through")
 MODEL_GRAPHS = ("window", "streaming")
+TRAIN_PRECISIONS = ("float32", "bfloat16")
 MIDI_APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
 MIDI_PARAMS = (
     "vocal_gain",
@@ -165,6 +166,7 @@ class TrainConfig:
     tcn_channels: int = _key("temporal stack channels", min=1, max=4096)
     tcn_dilations: tuple[int, ...] = _key("temporal stack dilations", min=1, max=1024)
     waveform_loss_weight: float = _key("weight of the waveform L1 term", min=0.0, max=1000.0)
+    precision: str = _key("arithmetic of the network in training steps", choices=TRAIN_PRECISIONS)
     ema_decay: float = _key(
         "moving-average decay of the shipped weights (0: off)", min=0.0, max=0.99999
     )
