@@ -165,6 +165,11 @@ def model_card(
         f"{train['excerpt_seconds']} s mixes per epoch, AdamW one-cycle peak learning rate "
         f"{train['learning_rate']}, waveform loss weight {train['waveform_loss_weight']}"
         + (
+            ", network passes in bfloat16 autocast"
+            if train.get("precision", "float32") == "bfloat16"
+            else ""
+        )
+        + (
             f", shipping the moving average of the weights (decay {train['ema_decay']})."
             if train.get("ema_decay")
             else "."

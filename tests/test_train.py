@@ -303,6 +303,12 @@ def test_bfloat16_training_steps_follow_float32_steps(tiny_config, tmp_path) -> 
         run_dir = train(config, runs / name, quiet=True, max_steps=2, init_checkpoint=start)
         state = load_checkpoint(run_dir / "last.pt")[1]
         assert state["config"]["train"]["precision"] == precision
+        if precision == "bfloat16":
+            from unsing.models.package import package
+
+            package(run_dir, tmp_path / "shipped")
+            card = (tmp_path / "shipped" / "MODEL_CARD.md").read_text()
+            assert "network passes in bfloat16 autocast" in card
         weights = {k: v for k, v in state["model_state"].items() if v.is_floating_point()}
         assert all(v.dtype == torch.float32 for v in weights.values())
         updates[name] = torch.cat(
