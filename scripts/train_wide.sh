@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Candidate successor of the default model (issue 3's 7 dB target): the same causal U-Net at
+# twice the widths ([16, 32, 48, 64]: 1.7 M parameters, about 1 ms per hop in the streaming
+# graph, twice the default's) trained from scratch for 14 epochs of 250 steps in bfloat16
+# autocast (train.precision; about 3 s per step on 2 CPU cores, 3 hours in all), with the
+# Spleeter-labelled real songs as extra training pairs (python -m unsing.models.teacher),
+# then calibrated, packaged, exported and scored against the shipped model.
+# Usage: bash scripts/train_wide.sh   (run: runs/wide-v1; interrupted? run it again: it resumes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh train,bench
+name=wide-v1
+if [[ ! -f runs/teacher-spleeter/labels.json ]]; then
+  .venv/bin/python -m unsing.models.teacher --out runs/teacher-spleeter
+fi
+resume=()
+if [[ -f "runs/$name/last.pt" ]]; then resume=(--resume); fi
+.venv/bin/unsing train --name "$name" "${resume[@]}" --set "train.widths=[16,32,48,64]" \
+  --set train.precision=bfloat16 --set train.epochs=14 \
+  --set train.teacher_labels=runs/teacher-spleeter --quiet
+.venv/bin/python -m unsing.models.calibrate "runs/$name/last.pt" --out "runs/$name/calibrated.pt"
+out="runs/$name/package"
+.venv/bin/python -m unsing.models.package "runs/$name" --checkpoint calibrated.pt --out "$out"
+.venv/bin/unsing export "$out/unsing-default.pt" -o "$out/unsing-default.onnx"
+.venv/bin/python -m unsing.models.quality --methods mixture \
+  --checkpoint "$name=$out/unsing-default.pt" --out "$out/quality.json"
+# Better than the shipped model? (exit status 1 when any number differs by more than 0.5 dB)
+.venv/bin/python -m unsing.models.compare_quality "$out/quality.json:$name" \
+  benchmarks/results/quality.json:unsing-causal --tolerance-db 0.5 || true
