@@ -1,10 +1,11 @@
 """Training speed: seconds per optimizer step for each ``train.precision``.
 
-One step as ``unsing train`` takes it at the configured shapes (``train.batch_size`` excerpts of
-``train.excerpt_seconds``, the configured widths, ``train.threads`` torch threads): STFT, the
-network's forward and backward passes, the loss with its waveform term, gradient clipping and
-the AdamW update. The audio is random noise: the cost of a step does not depend on what it holds,
-and the data pipeline (about 1 % of a step, measured with py-spy) is left out.
+One step as ``unsing train`` takes it (``models.train.optimizer_step``) at the configured
+shapes (``train.batch_size`` excerpts of ``train.excerpt_seconds``, the configured widths,
+``train.threads`` torch threads): STFT, the network's forward and backward passes, the loss with
+its waveform term, gradient clipping and the AdamW update. The audio is random noise: the cost
+of a step does not depend on what it holds, and the data pipeline (about 1 % of a step,
+measured with py-spy) is left out.
 
     python -m unsing.benchmarks.train_speed [--steps 6] [--widths 16,32,48,64 ...]
 
@@ -24,21 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from unsing.benchmarks.machine import describe_machine
+from unsing.benchmarks.machine import cpuinfo_field, describe_machine
 from unsing.benchmarks.stability import RESULTS
 from unsing.config import TRAIN_PRECISIONS, Config, load_config
 
 
 def cpu_flags() -> list[str]:
     """The CPU's bfloat16 and AVX-512 feature flags from /proc/cpuinfo (empty elsewhere)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if not cpuinfo.is_file():
-        return []
-    for line in cpuinfo.read_text().splitlines():
-        if line.startswith("flags"):
-            flags = line.split(":", 1)[1].split()
-            return sorted(f for f in flags if "bf16" in f or f in ("avx512f", "amx_tile"))
-    return []
+    flags = (cpuinfo_field("flags") or "").split()
+    return sorted(f for f in flags if "bf16" in f or f in ("avx512f", "amx_tile"))
 
 
 def training_step(
@@ -50,35 +45,25 @@ def training_step(
 
     import torch
 
-    from unsing.models import spectral
-    from unsing.models.train import Loss, network_precision, unet_config
-    from unsing.models.unet import CausalUNet, lookahead_aligned
+    from unsing.models.train import Loss, optimizer_step, unet_config
+    from unsing.models.unet import CausalUNet
     from unsing.stft import StftSpec
 
     settings = config.train
     torch.manual_seed(0)
-    arch = dataclasses.replace(unet_config(config), widths=widths)
-    spec = StftSpec.from_config(config.stft)
-    model = CausalUNet(arch)
+    model = CausalUNet(dataclasses.replace(unet_config(config), widths=widths))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
-    loss_fn = Loss(spec, settings.waveform_loss_weight)
+    loss_fn = Loss(StftSpec.from_config(config.stft), settings.waveform_loss_weight)
     samples = int(settings.excerpt_seconds * config.audio.sample_rate_hz)
     rng = np.random.default_rng(0)
     shape = (settings.batch_size, config.audio.channels, samples)
     vocals, accompaniment = (
         torch.from_numpy(0.1 * rng.standard_normal(shape).astype(np.float32)) for _ in range(2)
     )
-    device = torch.device("cpu")
+    batch = (vocals + accompaniment, vocals, accompaniment)
 
     def step() -> float:
-        mixture_spec = spectral.stft(vocals + accompaniment, spec)
-        with network_precision(precision, device):
-            mask = lookahead_aligned(model, mixture_spec.abs(), arch.lookahead_frames)
-        loss, _ = loss_fn(mask.float(), mixture_spec, vocals, accompaniment)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
+        loss, _ = optimizer_step(model, model, optimizer, loss_fn, batch, precision)
         return loss.item()
 
     return step, sum(p.numel() for p in model.parameters())

@@ -183,6 +183,30 @@ def network_precision(precision: str, device: torch.device) -> contextlib.Abstra
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def optimizer_step(
+    network: torch.nn.Module,
+    model: CausalUNet,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Loss,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    precision: str,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """One training step on ``batch`` = (mixture, vocals, accompaniment), each ``(batch,
+    channels, samples)``: STFT, the network's passes in ``precision``, the loss, gradients
+    clipped to norm 5, the optimizer's update. ``network`` is ``model`` or its distributed
+    wrapper. Returns the loss and its terms."""
+    mixture, vocals, accompaniment = batch
+    mixture_spec = spectral.stft(mixture, loss_fn.spec)
+    with network_precision(precision, mixture.device):
+        mask = lookahead_aligned(network, mixture_spec.abs(), model.config.lookahead_frames)
+    loss, terms = loss_fn(mask.float(), mixture_spec, vocals, accompaniment)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    optimizer.step()
+    return loss, terms
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch."""
     random.seed(seed)
@@ -305,18 +329,12 @@ def train(
         )
         for _ in range(settings.steps_per_epoch):
             examples = [mixer.sample() for _ in range(settings.batch_size)]
-            mixture, vocals, accompaniment = (
+            batch = tuple(
                 torch.from_numpy(np.stack([e[i] for e in examples])).to(device) for i in range(3)
             )
-            mixture_spec = spectral.stft(mixture, spec)
-            with network_precision(settings.precision, device):
-                mask = lookahead_aligned(trained, mixture_spec.abs(), arch.lookahead_frames)
-            mask = mask.float()
-            loss, terms = loss_fn(mask, mixture_spec, vocals, accompaniment)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
+            loss, terms = optimizer_step(
+                trained, model, optimizer, loss_fn, batch, settings.precision
+            )
             schedule.step()
             if average is not None:
                 average.update(model)

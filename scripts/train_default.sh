@@ -21,15 +21,7 @@ resume_if_started() { if [[ -f "runs/$1/last.pt" ]]; then echo --resume; fi; }
   --init "runs/$prefix-v2/last.pt" \
   --set train.seed=1235 --set train.learning_rate=0.001 --set train.epochs=6 \
   --set train.ema_decay=0 --quiet
-.venv/bin/python -m unsing.models.calibrate "runs/$prefix-v3/last.pt" \
-  --out "runs/$prefix-v3/calibrated.pt"
-out="runs/$prefix-v3/package"
-.venv/bin/python -m unsing.models.package "runs/$prefix-v3" --checkpoint calibrated.pt --out "$out"
-.venv/bin/unsing export "$out/unsing-default.pt" -o "$out/unsing-default.onnx"
+bash scripts/finish_run.sh "$prefix-v3" retrained  # calibrate, package, export, quality report
 # Reproduced? The retrained model's BSS Eval report against the shipped one's (within 0.5 dB).
-.venv/bin/python -m unsing.models.quality --methods mixture \
-  --checkpoint "retrained=$out/unsing-default.pt" \
-  --out "$out/quality.json"
-echo "unsing: trained and exported into $out"
-.venv/bin/python -m unsing.models.compare_quality "$out/quality.json:retrained" \
+.venv/bin/python -m unsing.models.compare_quality "runs/$prefix-v3/package/quality.json:retrained" \
   benchmarks/results/quality.json:unsing-causal --tolerance-db 0.5

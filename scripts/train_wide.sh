@@ -18,12 +18,7 @@ if [[ -f "runs/$name/last.pt" ]]; then resume=(--resume); fi
 .venv/bin/unsing train --name "$name" "${resume[@]}" --set "train.widths=[16,32,48,64]" \
   --set train.precision=bfloat16 --set train.epochs=14 \
   --set train.teacher_labels=runs/teacher-spleeter --quiet
-.venv/bin/python -m unsing.models.calibrate "runs/$name/last.pt" --out "runs/$name/calibrated.pt"
-out="runs/$name/package"
-.venv/bin/python -m unsing.models.package "runs/$name" --checkpoint calibrated.pt --out "$out"
-.venv/bin/unsing export "$out/unsing-default.pt" -o "$out/unsing-default.onnx"
-.venv/bin/python -m unsing.models.quality --methods mixture \
-  --checkpoint "$name=$out/unsing-default.pt" --out "$out/quality.json"
+bash scripts/finish_run.sh "$name" "$name"  # calibrate, package, export, quality report
 # Better than the shipped model? (exit status 1 when any number differs by more than 0.5 dB)
-.venv/bin/python -m unsing.models.compare_quality "$out/quality.json:$name" \
+.venv/bin/python -m unsing.models.compare_quality "runs/$name/package/quality.json:$name" \
   benchmarks/results/quality.json:unsing-causal --tolerance-db 0.5 || true
