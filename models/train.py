@@ -43,7 +43,7 @@ from unsing import __version__
 from unsing.config import Config, load_config, to_jsonable
 from unsing.errors import ConfigError
 from unsing.models import spectral
-from unsing.models.augment import RandomMixer
+from unsing.models.batches import epoch_batches
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
 from unsing.models.ema import WeightAverage
 from unsing.models.metrics import sdr_db
@@ -101,13 +101,14 @@ def separate(model: CausalUNet, mixture: np.ndarray, spec: StftSpec) -> tuple[np
     """
     was_training = model.training
     model.eval()
-    signal = torch.from_numpy(mixture).float()[None]
+    device = next(model.parameters()).device
+    signal = torch.from_numpy(mixture).float()[None].to(device)
     spectrum = spectral.stft(signal, spec)
     mask = model.mask(spectrum.abs())
     vocals = spectral.istft(mask * spectrum, spec, mixture.shape[-1])[0]
     accompaniment = spectral.istft((1 - mask) * spectrum, spec, mixture.shape[-1])[0]
     model.train(was_training)
-    return vocals.numpy(), accompaniment.numpy()
+    return vocals.cpu().numpy(), accompaniment.cpu().numpy()
 
 
 def validate(model: CausalUNet, items: list[ValidationItem], spec: StftSpec) -> dict[str, Any]:
@@ -247,6 +248,8 @@ def train(
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     settings = config.train
     torch.set_num_threads(settings.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolutions
     seed_everything(settings.seed + rank)
     arch = unet_config(config)
     spec = StftSpec.from_config(config.stft)
@@ -300,12 +303,6 @@ def train(
     average = WeightAverage(model, settings.ema_decay) if settings.ema_decay > 0 else None
     if average is not None and "ema" in resumed:
         average.restore(resumed["ema"]["updates"], resumed["model_state"])
-    mixer = RandomMixer(
-        pool,
-        rate,
-        int(settings.excerpt_seconds * rate),
-        _epoch_rng(settings.seed, rank, start_epoch),
-    )
     trained = DistributedDataParallel(model) if distributed else model
     loss_fn = Loss(spec, settings.waveform_loss_weight)
     log_path = run_dir / "train_log.jsonl"
@@ -315,8 +312,6 @@ def train(
     if max_steps is not None and step >= max_steps:
         start_epoch = settings.epochs  # resumed a run that already took its steps: nothing to do
     for epoch in range(start_epoch, settings.epochs):
-        # Re-seeded per epoch: a resumed run draws the same examples as an uninterrupted one.
-        mixer.rng = _epoch_rng(settings.seed, rank, epoch)
         model.train()
         epoch_started, losses, terms_sum = time.time(), [], {}
         progress = None if quiet or not is_main else _progress(epoch, settings.epochs)
@@ -327,11 +322,21 @@ def train(
             if progress
             else None
         )
-        for _ in range(settings.steps_per_epoch):
-            examples = [mixer.sample() for _ in range(settings.batch_size)]
-            batch = tuple(
-                torch.from_numpy(np.stack([e[i] for e in examples])).to(device) for i in range(3)
-            )
+        # Seeded per epoch: a resumed run draws the same examples as an uninterrupted one.
+        batches = epoch_batches(
+            pool,
+            rate,
+            int(settings.excerpt_seconds * rate),
+            settings.batch_size,
+            settings.steps_per_epoch,
+            settings.data_workers,
+            settings.seed,
+            rank,
+            epoch,
+            pin_memory=device.type == "cuda",
+        )
+        for cpu_batch in batches:
+            batch = tuple(part.to(device, non_blocking=True) for part in cpu_batch)
             loss, terms = optimizer_step(
                 trained, model, optimizer, loss_fn, batch, settings.precision
             )
@@ -413,11 +418,6 @@ def train(
         dist.barrier()
         dist.destroy_process_group()
     return run_dir
-
-
-def _epoch_rng(seed: int, rank: int, epoch: int) -> np.random.Generator:
-    """The random mixes of one epoch of one process."""
-    return np.random.default_rng(seed * 1000 + rank + 7919 * epoch)
 
 
 def _load_init(model: CausalUNet, path: Path, arch: UNetConfig) -> dict[str, Any]:

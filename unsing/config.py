@@ -162,6 +162,9 @@ class TrainConfig:
     epochs: int = _key("epochs", min=1, max=100000)
     steps_per_epoch: int = _key("optimizer steps per epoch", min=1, max=1000000)
     threads: int = _key("torch CPU threads", min=1, max=256)
+    data_workers: int = _key(
+        "processes drawing the random mixes (0: the training process)", min=0, max=256
+    )
     widths: tuple[int, ...] = _key("U-Net channels per level", min=1, max=1024)
     tcn_channels: int = _key("temporal stack channels", min=1, max=4096)
     tcn_dilations: tuple[int, ...] = _key("temporal stack dilations", min=1, max=1024)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -9,7 +10,8 @@ from unsing import PROJECT_ROOT
 
 
 def git_commit(short: bool = False) -> str:
-    """The checkout's commit (``-dirty`` when tracked files are modified), or "unknown"."""
+    """The checkout's commit (``-dirty`` when tracked files are modified); outside a git checkout
+    the ``UNSING_GIT_COMMIT`` environment variable, else "unknown"."""
     root = PROJECT_ROOT or Path.cwd()
     try:
         commit = subprocess.run(
@@ -27,5 +29,8 @@ def git_commit(short: bool = False) -> str:
             timeout=10,
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (commit + ("-dirty" if dirty.strip() else "")) if commit else "unknown"
+        commit, dirty = "", ""
+    if not commit:
+        # A copy of the tree without .git (a training machine): the caller says which commit.
+        return os.environ.get("UNSING_GIT_COMMIT", "unknown")
+    return commit + ("-dirty" if dirty.strip() else "")
