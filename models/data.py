@@ -173,6 +173,28 @@ def mir1k_clip_paths(
     ]
 
 
+def balanced_by_singer(paths: Sequence[Path], count: int | None) -> list[Path]:
+    """``count`` of the MIR-1K clips ``paths``, taken from each singer in turn (each singer's
+    first clips by name), returned in file-name order; all of them when ``count`` is None.
+
+    The first N clips by name would all be one singer's (the validation singers have 40-odd
+    clips each), and a per-epoch validation would then be blind to the other.
+    """
+    if count is None or count >= len(paths):
+        return list(paths)
+    by_singer: dict[str, list[Path]] = {}
+    for path in sorted(paths):
+        by_singer.setdefault(mir1k_singer(path), []).append(path)
+    chosen: list[Path] = []
+    queues = [iter(clips) for clips in by_singer.values()]
+    while len(chosen) < count:
+        for queue in queues:
+            clip = next(queue, None)
+            if clip is not None and len(chosen) < count:
+                chosen.append(clip)
+    return sorted(chosen)
+
+
 def read_musdb_track(track_dir: Path, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
     """A MUSDB18(-HQ) track folder as ``(vocals, accompaniment)``, each ``(2, samples)``."""
     vocals = load_audio(_stem_file(track_dir, "vocals"), sample_rate_hz)
@@ -429,14 +451,15 @@ def load_mir1k_validation(
     MIR-1K files are 16 kHz stereo, left = accompaniment, right = voice (``singer_song_clip``).
     Both stems are resampled to ``sample_rate_hz``, then the vocals are scaled so that the clip's
     vocal-to-accompaniment energy ratio is exactly ``snr_db`` (the channels are already
-    level-matched: the gain is within 0.03 dB of 1 at 0 dB). Clips come in file-name order.
+    level-matched: the gain is within 0.03 dB of 1 at 0 dB). Clips come in file-name order;
+    ``max_items`` takes them from every singer in turn (:func:`balanced_by_singer`).
 
     Args:
         data_root: the ``shared/data`` folder.
         sample_rate_hz: the rate to resample to.
         singers: singer names (file-name prefixes, exact).
         snr_db: vocal-to-accompaniment energy ratio of the mixture.
-        max_items: stop after this many clips (None: all).
+        max_items: this many clips, as evenly from each singer as their clips allow (None: all).
         manifest: records every clip read.
 
     Yields:
@@ -446,7 +469,7 @@ def load_mir1k_validation(
     paths = mir1k_clip_paths(folder, singers_only=singers)
     if not paths:
         raise FileNotFoundError(f"no MIR-1K clips of {tuple(singers)} in {folder}")
-    for path in paths[:max_items]:
+    for path in balanced_by_singer(paths, max_items):
         audio = load_audio(path, sample_rate_hz)
         vocals, accompaniment = audio[1:2], audio[0:1]
         vocal_energy = float(np.sum(np.square(vocals, dtype=np.float64)))
@@ -556,7 +579,8 @@ def build_validation_set(
     (MIR-1K, iKala) are duplicated to stereo here (:func:`to_stereo`).
 
     Args:
-        mir1k_clips: use only the first N MIR-1K clips (sorted by name); None for all.
+        mir1k_clips: use only N MIR-1K clips, as many from each singer as their clips allow
+            (:func:`balanced_by_singer`); None for all.
         eif_seconds: cut each everything-is-free track to the N seconds with the most vocal
             energy; None: the whole track.
         manifest: records every file read.

@@ -202,7 +202,8 @@ def model_card(
         ]
     else:
         lines.append(
-            "- Reproduce: `.venv/bin/unsing train --name NAME` (the shipped config.yaml) then "
+            reproduce
+            or "- Reproduce: `.venv/bin/unsing train --name NAME` (the shipped config.yaml) then "
             "`.venv/bin/python -m unsing.models.package runs/NAME`."
         )
     lines += [

@@ -111,3 +111,26 @@ def test_validation_set_is_stereo_at_0_db_with_the_loudest_excerpt(tmp_path: Pat
     # The loader itself keeps MIR-1K mono.
     (mono,) = load_mir1k_validation(tmp_path, 44100)
     assert mono.vocals.shape == (1, int(1.5 * 44100)) and mono.duration_s == 1.5
+
+
+def test_a_validation_subset_takes_clips_from_every_singer_in_turn() -> None:
+    from unsing.models.data import balanced_by_singer
+
+    paths = [Path(f"abjones_{s}_{c:02d}.ogg") for s in (1, 2) for c in range(1, 21)]
+    paths += [Path(f"annar_{s}_{c:02d}.ogg") for s in (1, 2) for c in range(1, 3)]  # 4 clips
+    chosen = balanced_by_singer(paths, 10)
+    assert chosen == sorted(chosen) and len(set(chosen)) == 10
+    # annar's 4 clips all, abjones its first 6 by name
+    assert [p.name for p in chosen if p.name.startswith("annar")] == [
+        "annar_1_01.ogg",
+        "annar_1_02.ogg",
+        "annar_2_01.ogg",
+        "annar_2_02.ogg",
+    ]
+    assert [p.name for p in chosen if p.name.startswith("abjones")] == [
+        f"abjones_1_{c:02d}.ogg" for c in range(1, 7)
+    ]
+    even = balanced_by_singer(paths, 4)
+    assert sum(p.name.startswith("annar") for p in even) == 2
+    assert balanced_by_singer(paths, None) == paths
+    assert balanced_by_singer(paths, 100) == paths

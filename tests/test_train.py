@@ -169,6 +169,11 @@ def test_package_ships_weights_log_manifest_and_a_generated_card(tiny_config, tm
         {"run": "p", **json.loads(line)} for line in run_log
     ]
     assert "Fine-tuned" not in card
+    assert "- Reproduce: `.venv/bin/unsing train --name NAME`" in card
+    package(run_dir, tmp_path / "recipe", reproduce="- Reproduce: `bash scripts/recipe.sh`.")
+    recipe_card = (tmp_path / "recipe" / "MODEL_CARD.md").read_text()
+    assert "- Reproduce: `bash scripts/recipe.sh`." in recipe_card
+    assert "--name NAME" not in recipe_card
 
 
 def test_package_of_a_fine_tuned_run_chains_the_logs(tiny_config, tmp_path) -> None:
