@@ -4,7 +4,9 @@ An example is either an excerpt of a real song's stems (their true relative leve
 vocal excerpt over a random accompaniment excerpt from another song at a random relative level.
 Then: optional reverb on the voice, instrumental-only examples (vocals silent, so the model learns
 to leave music untouched), stereo panning and width, channel swap, polarity, a random filter
-on the whole mix, and a random overall level.
+on the whole mix, and a random overall level. Optionally (``pitch_shift_semitones`` > 0) the
+voice of a random mix is resampled up or down a few semitones, so that a few dozen singers stand
+for more voices.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import soxr
 from scipy.signal import butter, fftconvolve, sosfilt
 
 from unsing.models.data import SourcePool, Stem
@@ -30,6 +33,10 @@ class AugmentSettings:
     reverb_probability: float = 0.15
     filter_probability: float = 0.25
     mix_peak_dbfs: tuple[float, float] = (-18.0, -1.0)
+    #: Random mixes only: with this probability the vocal excerpt is played faster or slower by
+    #: up to ``pitch_shift_semitones`` (pitch, formants and tempo together), another voice.
+    pitch_shift_probability: float = 0.5
+    pitch_shift_semitones: float = 0.0
     vocal_group_weights: tuple[tuple[str, float], ...] = (
         ("mir1k", 0.45),
         ("eif", 0.35),
@@ -96,10 +103,12 @@ class RandomMixer:
         lengths = np.array([stems[i].audio.shape[1] for i in indices], dtype=np.float64)
         return stems[indices[self.rng.choice(len(indices), p=lengths / lengths.sum())]]
 
-    def _excerpt(self, audio: np.ndarray, start: int | None = None) -> np.ndarray:
-        """``excerpt_samples`` from ``audio`` (zero-padded if shorter)."""
+    def _excerpt(
+        self, audio: np.ndarray, start: int | None = None, samples: int | None = None
+    ) -> np.ndarray:
+        """``samples`` (default ``excerpt_samples``) from ``audio`` (zero-padded if shorter)."""
         length = audio.shape[1]
-        n = self.excerpt_samples
+        n = samples or self.excerpt_samples
         if length <= n:
             out = np.zeros((2, n), np.float32)
             out[:, :length] = audio
@@ -108,13 +117,26 @@ class RandomMixer:
             start = int(self.rng.integers(0, length - n))
         return audio[:, start : start + n].copy()
 
-    def _audible_excerpt(self, stem: Stem) -> np.ndarray:
-        excerpt = self._excerpt(stem.audio)
+    def _audible_excerpt(self, stem: Stem, samples: int | None = None) -> np.ndarray:
+        excerpt = self._excerpt(stem.audio, samples=samples)
         for _ in range(4):
             if rms_db(excerpt) > _SILENT_RMS_DB:
                 break
-            excerpt = self._excerpt(stem.audio)
+            excerpt = self._excerpt(stem.audio, samples=samples)
         return excerpt
+
+    def _shifted_excerpt(self, stem: Stem, semitones: float) -> np.ndarray:
+        """An audible excerpt of ``stem`` played ``2 ** (semitones / 12)`` times faster (higher)
+        or slower (lower), ``(2, excerpt_samples)``."""
+        ratio = 2.0 ** (semitones / 12.0)
+        wanted = self.excerpt_samples
+        source_samples = int(np.ceil(wanted * ratio))
+        source = self._audible_excerpt(stem, source_samples)
+        shifted = soxr.resample(source.T, source_samples, wanted, quality="HQ").T
+        out = np.zeros((2, wanted), np.float32)
+        length = min(wanted, shifted.shape[1])
+        out[:, :length] = shifted[:, :length]
+        return out
 
     def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One example: ``(mixture, vocals, accompaniment)``, each ``(2, samples)`` float32."""
@@ -127,9 +149,13 @@ class RandomMixer:
             accompaniment = self._excerpt(accompaniment_stem.audio, start)
             relative_db = 0.0
         else:
-            vocals = self._audible_excerpt(
-                self._pick(self.pool.vocals, self.pool.vocal_groups, self._vocal_groups)
-            )
+            vocal_stem = self._pick(self.pool.vocals, self.pool.vocal_groups, self._vocal_groups)
+            if s.pitch_shift_semitones > 0 and rng.random() < s.pitch_shift_probability:
+                vocals = self._shifted_excerpt(
+                    vocal_stem, rng.uniform(-s.pitch_shift_semitones, s.pitch_shift_semitones)
+                )
+            else:
+                vocals = self._audible_excerpt(vocal_stem)
             accompaniment = self._audible_excerpt(
                 self._pick(
                     self.pool.accompaniments,

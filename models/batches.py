@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from unsing.models.augment import RandomMixer
+from unsing.models.augment import AugmentSettings, RandomMixer
 from unsing.models.data import SourcePool
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -52,8 +52,10 @@ class WorkerBatches(torch.utils.data.IterableDataset):
         seed: int,
         rank: int,
         epoch: int,
+        augment: AugmentSettings | None = None,
     ) -> None:
         super().__init__()
+        self.augment = augment
         self.pool, self.sample_rate_hz, self.excerpt_samples = pool, sample_rate_hz, excerpt_samples
         self.batch_size, self.batches, self.workers = batch_size, batches, workers
         self.seed, self.rank, self.epoch = seed, rank, epoch
@@ -70,6 +72,7 @@ class WorkerBatches(torch.utils.data.IterableDataset):
             self.sample_rate_hz,
             self.excerpt_samples,
             worker_rng(self.seed, self.rank, self.epoch, worker),
+            self.augment,
         )
         for _ in range(worker, self.batches, workers):
             yield stack_examples([mixer.sample() for _ in range(self.batch_size)])
@@ -86,6 +89,7 @@ def epoch_batches(
     rank: int,
     epoch: int,
     pin_memory: bool = False,
+    augment: AugmentSettings | None = None,
 ) -> Iterator[Batch]:
     """The ``batches`` batches of one epoch, on CPU, in a reproducible order.
 
@@ -93,12 +97,23 @@ def epoch_batches(
     decoded pool with them instead of copying it).
     """
     if workers == 0:
-        mixer = RandomMixer(pool, sample_rate_hz, excerpt_samples, epoch_rng(seed, rank, epoch))
+        mixer = RandomMixer(
+            pool, sample_rate_hz, excerpt_samples, epoch_rng(seed, rank, epoch), augment
+        )
         for _ in range(batches):
             yield stack_examples([mixer.sample() for _ in range(batch_size)])
         return
     dataset = WorkerBatches(
-        pool, sample_rate_hz, excerpt_samples, batch_size, batches, workers, seed, rank, epoch
+        pool,
+        sample_rate_hz,
+        excerpt_samples,
+        batch_size,
+        batches,
+        workers,
+        seed,
+        rank,
+        epoch,
+        augment,
     )
     loader = torch.utils.data.DataLoader(
         dataset,

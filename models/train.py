@@ -43,6 +43,7 @@ from unsing import __version__
 from unsing.config import Config, load_config, to_jsonable
 from unsing.errors import ConfigError
 from unsing.models import spectral
+from unsing.models.augment import AugmentSettings
 from unsing.models.batches import epoch_batches
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
 from unsing.models.ema import WeightAverage
@@ -334,6 +335,7 @@ def train(
             rank,
             epoch,
             pin_memory=device.type == "cuda",
+            augment=AugmentSettings(pitch_shift_semitones=settings.pitch_shift_semitones),
         )
         for cpu_batch in batches:
             batch = tuple(part.to(device, non_blocking=True) for part in cpu_batch)

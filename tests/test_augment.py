@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
 from unsing.models.augment import AugmentSettings, RandomMixer, rms_db
 from unsing.models.data import SourcePool, Stem
@@ -61,3 +62,45 @@ def test_same_seed_same_examples() -> None:
     second = RandomMixer(tone_pool(), RATE, RATE, np.random.default_rng(7)).sample()
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def peak_hz(signal: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(signal.size)))
+    return float(np.argmax(spectrum) * RATE / signal.size)
+
+
+def test_pitch_shift_moves_the_voice_by_the_drawn_interval() -> None:
+    t = np.arange(3 * RATE) / RATE
+    voice = Stem(np.stack([np.sin(2 * np.pi * 400 * t)] * 2).astype(np.float32), "v", "test")
+    mixer = RandomMixer(tone_pool(), RATE, RATE, np.random.default_rng(3))
+    for semitones, expected_hz in ((12.0, 800.0), (-12.0, 200.0), (3.0, 400 * 2**0.25)):
+        shifted = mixer._shifted_excerpt(voice, semitones)
+        assert shifted.shape == (2, RATE) and shifted.dtype == np.float32
+        assert peak_hz(shifted[0]) == pytest.approx(expected_hz, abs=2.0)
+        assert rms_db(shifted) == pytest.approx(rms_db(voice.audio), abs=0.5)
+
+
+def test_random_mixes_shift_half_the_voices_within_the_range_and_pairs_never() -> None:
+    settings = dataclasses.replace(
+        AugmentSettings(),
+        real_pair_probability=0.0,
+        instrumental_only_probability=0.0,
+        reverb_probability=0.0,
+        filter_probability=0.0,
+        pitch_shift_semitones=4.0,
+    )
+    pool = SourcePool()
+    t = np.arange(3 * RATE) / RATE
+    pool.add_vocals("solo_singing", Stem(np.stack([np.sin(2 * np.pi * 400 * t)] * 2), "v", "t"))
+    pool.add_accompaniment("instrumental", Stem(np.zeros((2, t.size), np.float32), "a", "t"))
+    mixer = RandomMixer(pool, RATE, RATE, np.random.default_rng(4), settings)
+    peaks = np.array([peak_hz(mixer.sample()[1].sum(0)) for _ in range(60)])
+    assert np.all((peaks > 400 * 2 ** (-4 / 12) - 2) & (peaks < 400 * 2 ** (4 / 12) + 2))
+    unshifted = np.mean(np.abs(peaks - 400) < 1.5)
+    assert 0.3 < unshifted < 0.75  # half are left alone (a shift rounding to 400 Hz is rare)
+    # real pairs keep their pitch: the voice must stay in tune with its own accompaniment
+    pairs_only = dataclasses.replace(settings, real_pair_probability=1.0)
+    mixer = RandomMixer(tone_pool(), RATE, RATE, np.random.default_rng(5), pairs_only)
+    for _ in range(10):
+        peak = peak_hz(mixer.sample()[1].sum(0))
+        assert min(abs(peak - f) for f in (300, 350, 400)) < 1.5

@@ -169,6 +169,11 @@ class TrainConfig:
     tcn_channels: int = _key("temporal stack channels", min=1, max=4096)
     tcn_dilations: tuple[int, ...] = _key("temporal stack dilations", min=1, max=1024)
     waveform_loss_weight: float = _key("weight of the waveform L1 term", min=0.0, max=1000.0)
+    pitch_shift_semitones: float = _key(
+        "random mixes: voice resampled up or down by up to this many semitones (0: off)",
+        min=0.0,
+        max=12.0,
+    )
     precision: str = _key("arithmetic of the network in training steps", choices=TRAIN_PRECISIONS)
     ema_decay: float = _key(
         "moving-average decay of the shipped weights (0: off)", min=0.0, max=0.99999
