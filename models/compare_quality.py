@@ -5,13 +5,16 @@ quality reports (``python -m unsing.models.quality`` JSON), set by set.
         benchmarks/results/quality.json:unsing-causal --tolerance-db 0.5
 
 Exit status 0 when every vocals and accompaniment SDR of the sets both reports scored is within
-the tolerance, 1 otherwise (the table says which), 2 when a report cannot be read.
+the tolerance, 1 otherwise (the table says which), 2 when a report cannot be read. A second
+table splits MIR-1K by held-out singer (median over each singer's clips, from the reports'
+``per_track``): one singer can gain while the other loses. It informs and does not vote.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,26 @@ def _scores(spec: str) -> tuple[str, dict[str, dict[str, Any]]]:
     if not per_set:
         raise ValueError(f"{path} has no scores for {method!r}")
     return method, per_set
+
+
+def mir1k_by_singer(spec: str) -> dict[str, dict[str, float]]:
+    """``REPORT.json:METHOD`` -> ``{singer: {stem: median SDR over the singer's clips}}`` from the
+    report's MIR-1K ``per_track`` scores (clip names are ``singer_song_clip``); {} without them."""
+    path, _, method = spec.rpartition(":")
+    try:
+        tracks = json.loads(Path(path).read_text(encoding="utf-8"))["per_track"]["mir1k"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    values: dict[str, dict[str, list[float]]] = {}
+    for clip, methods in tracks.items():
+        for stem in ("vocals", "accompaniment"):
+            sdr = (methods.get(method) or {}).get(stem, {}).get("SDR")
+            if sdr is not None:
+                values.setdefault(clip.split("_")[0], {}).setdefault(stem, []).append(sdr)
+    return {
+        singer: {stem: round(statistics.median(v), 3) for stem, v in stems.items()}
+        for singer, stems in sorted(values.items())
+    }
 
 
 def compare(
@@ -77,6 +100,19 @@ def main(argv: list[str] | None = None) -> int:
         difference = "n/a" if row["difference"] is None else f"{row['difference']:+.2f}"
         cells = (row["set"], row["stem"], row["new"], row["reference"], difference)
         print("| " + " | ".join(str(cell) for cell in cells) + " |")
+    new_singers, reference_singers = mir1k_by_singer(args.new), mir1k_by_singer(args.reference)
+    singers = [name for name in new_singers if name in reference_singers]
+    if singers:
+        print()
+        print(f"| MIR-1K singer | stem | {new_name} SDR | {reference_name} SDR | difference |")
+        print("|---|---|---:|---:|---:|")
+        for singer in singers:
+            for stem in ("vocals", "accompaniment"):
+                ours = new_singers[singer].get(stem)
+                theirs = reference_singers[singer].get(stem)
+                if ours is None or theirs is None:
+                    continue
+                print(f"| {singer} | {stem} | {ours} | {theirs} | {ours - theirs:+.2f} |")
     verdict = "within" if ok else "NOT within"
     print(f"compare_quality: {verdict} {args.tolerance_db} dB of {reference_name}")
     return 0 if ok else 1

@@ -45,3 +45,30 @@ def test_unreadable_reports_are_one_line_errors(tmp_path: Path, capsys) -> None:
         assert compare_quality.main([spec, reference]) == 2
         error = capsys.readouterr().err
         assert reason in error and error.count("\n") == 1
+
+
+def test_mir1k_is_also_split_by_singer(tmp_path: Path, capsys) -> None:
+    def report(path: Path, method: str, clips: dict[str, float]) -> str:
+        per_track = {
+            clip: {method: {"vocals": {"SDR": sdr}, "accompaniment": {"SDR": sdr + 1}}}
+            for clip, sdr in clips.items()
+        }
+        results = {"mir1k": {method: {"vocals": {"SDR": 5.0}, "accompaniment": {"SDR": 6.0}}}}
+        path.write_text(json.dumps({"results": results, "per_track": {"mir1k": per_track}}))
+        return f"{path}:{method}"
+
+    new = report(
+        tmp_path / "n.json", "m", {"abjones_1_01": 7.0, "abjones_1_02": 5.0, "annar_1_01": 2.0}
+    )
+    old = report(
+        tmp_path / "o.json", "r", {"abjones_1_01": 5.0, "annar_1_01": 6.0, "annar_1_02": 4.0}
+    )
+    assert compare_quality.mir1k_by_singer(new) == {
+        "abjones": {"vocals": 6.0, "accompaniment": 7.0},
+        "annar": {"vocals": 2.0, "accompaniment": 3.0},
+    }
+    assert compare_quality.main([new, old]) == 0  # the sets agree; the singers only inform
+    out = capsys.readouterr().out
+    assert "| abjones | vocals | 6.0 | 5.0 | +1.00 |" in out
+    assert "| annar | vocals | 2.0 | 5.0 | -3.00 |" in out
+    assert compare_quality.mir1k_by_singer(f"{tmp_path / 'missing.json'}:m") == {}
