@@ -83,10 +83,13 @@ def test_a_run_with_data_workers_repeats_and_trains(tmp_path: Path) -> None:
     assert all(torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])
 
 
-def test_git_commit_outside_a_checkout_comes_from_the_environment(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr("unsing.provenance.PROJECT_ROOT", tmp_path)
+def test_git_commit_named_by_the_environment_wins(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("UNSING_GIT_COMMIT", raising=False)
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
-    assert git_commit() == "unknown"
+    checkout = git_commit()
     monkeypatch.setenv("UNSING_GIT_COMMIT", "abc123")
+    assert git_commit() == "abc123" != checkout  # a stale copy of .git does not decide
+    monkeypatch.setattr("unsing.provenance.PROJECT_ROOT", tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     assert git_commit() == "abc123"
+    monkeypatch.delenv("UNSING_GIT_COMMIT")
+    assert git_commit() == "unknown"  # no checkout, no variable

@@ -10,8 +10,13 @@ from unsing import PROJECT_ROOT
 
 
 def git_commit(short: bool = False) -> str:
-    """The checkout's commit (``-dirty`` when tracked files are modified); outside a git checkout
-    the ``UNSING_GIT_COMMIT`` environment variable, else "unknown"."""
+    """The checkout's commit (``-dirty`` when tracked files are modified), or "unknown".
+
+    ``UNSING_GIT_COMMIT``, when set, is returned as it is: a copy of the tree on another machine
+    (scripts/device/) may carry stale git metadata or none, and the caller knows the commit.
+    """
+    if os.environ.get("UNSING_GIT_COMMIT"):
+        return os.environ["UNSING_GIT_COMMIT"]
     root = PROJECT_ROOT or Path.cwd()
     try:
         commit = subprocess.run(
@@ -31,6 +36,5 @@ def git_commit(short: bool = False) -> str:
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "", ""
     if not commit:
-        # A copy of the tree without .git (a training machine): the caller says which commit.
-        return os.environ.get("UNSING_GIT_COMMIT", "unknown")
+        return "unknown"
     return commit + ("-dirty" if dirty.strip() else "")
