@@ -13,6 +13,7 @@ examples.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -38,87 +39,62 @@ def stack_examples(examples: list[tuple[np.ndarray, ...]]) -> Batch:
     return tuple(torch.from_numpy(np.stack([e[i] for e in examples])) for i in range(3))  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class EpochDraw:
+    """What one epoch of one process draws: ``batches`` batches of ``batch_size`` random mixes
+    of ``excerpt_samples`` from ``pool``, by ``workers`` loader processes (0: in-process)."""
+
+    pool: SourcePool
+    sample_rate_hz: int
+    excerpt_samples: int
+    batch_size: int
+    batches: int
+    workers: int
+    seed: int
+    rank: int
+    epoch: int
+    augment: AugmentSettings | None = None
+
+    def mixer(self, rng: np.random.Generator) -> RandomMixer:
+        """A mixer of this epoch's pool and augmentation drawing from ``rng``."""
+        return RandomMixer(self.pool, self.sample_rate_hz, self.excerpt_samples, rng, self.augment)
+
+
 class WorkerBatches(torch.utils.data.IterableDataset):
     """The batches of one epoch, split over the loader's workers (see the module docstring)."""
 
-    def __init__(
-        self,
-        pool: SourcePool,
-        sample_rate_hz: int,
-        excerpt_samples: int,
-        batch_size: int,
-        batches: int,
-        workers: int,
-        seed: int,
-        rank: int,
-        epoch: int,
-        augment: AugmentSettings | None = None,
-    ) -> None:
+    def __init__(self, draw: EpochDraw) -> None:
         super().__init__()
-        self.augment = augment
-        self.pool, self.sample_rate_hz, self.excerpt_samples = pool, sample_rate_hz, excerpt_samples
-        self.batch_size, self.batches, self.workers = batch_size, batches, workers
-        self.seed, self.rank, self.epoch = seed, rank, epoch
+        self.draw = draw
 
     def __iter__(self) -> Iterator[Batch]:
+        draw = self.draw
         info = torch.utils.data.get_worker_info()
         worker = info.id if info is not None else 0
         workers = info.num_workers if info is not None else 1
-        if workers != self.workers:
-            raise RuntimeError(f"expected {self.workers} data-loader workers, got {workers}")
+        if workers != draw.workers:
+            raise RuntimeError(f"expected {draw.workers} data-loader workers, got {workers}")
         torch.set_num_threads(1)
-        mixer = RandomMixer(
-            self.pool,
-            self.sample_rate_hz,
-            self.excerpt_samples,
-            worker_rng(self.seed, self.rank, self.epoch, worker),
-            self.augment,
-        )
-        for _ in range(worker, self.batches, workers):
-            yield stack_examples([mixer.sample() for _ in range(self.batch_size)])
+        mixer = draw.mixer(worker_rng(draw.seed, draw.rank, draw.epoch, worker))
+        for _ in range(worker, draw.batches, workers):
+            yield stack_examples([mixer.sample() for _ in range(draw.batch_size)])
 
 
-def epoch_batches(
-    pool: SourcePool,
-    sample_rate_hz: int,
-    excerpt_samples: int,
-    batch_size: int,
-    batches: int,
-    workers: int,
-    seed: int,
-    rank: int,
-    epoch: int,
-    pin_memory: bool = False,
-    augment: AugmentSettings | None = None,
-) -> Iterator[Batch]:
-    """The ``batches`` batches of one epoch, on CPU, in a reproducible order.
+def epoch_batches(draw: EpochDraw, pin_memory: bool = False) -> Iterator[Batch]:
+    """The ``draw.batches`` batches of one epoch, on CPU, in a reproducible order.
 
-    ``workers`` = 0 draws them here; more forks that many loader processes (fork shares the
-    decoded pool with them instead of copying it).
+    ``draw.workers`` = 0 draws them here; more forks that many loader processes (fork shares
+    the decoded pool with them instead of copying it).
     """
-    if workers == 0:
-        mixer = RandomMixer(
-            pool, sample_rate_hz, excerpt_samples, epoch_rng(seed, rank, epoch), augment
-        )
-        for _ in range(batches):
-            yield stack_examples([mixer.sample() for _ in range(batch_size)])
+    if draw.workers == 0:
+        mixer = draw.mixer(epoch_rng(draw.seed, draw.rank, draw.epoch))
+        for _ in range(draw.batches):
+            yield stack_examples([mixer.sample() for _ in range(draw.batch_size)])
         return
-    dataset = WorkerBatches(
-        pool,
-        sample_rate_hz,
-        excerpt_samples,
-        batch_size,
-        batches,
-        workers,
-        seed,
-        rank,
-        epoch,
-        augment,
-    )
     loader = torch.utils.data.DataLoader(
-        dataset,
+        WorkerBatches(draw),
         batch_size=None,
-        num_workers=workers,
+        num_workers=draw.workers,
         prefetch_factor=4,
         pin_memory=pin_memory,
         multiprocessing_context="fork",

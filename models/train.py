@@ -44,7 +44,7 @@ from unsing.config import Config, load_config, to_jsonable
 from unsing.errors import ConfigError
 from unsing.models import spectral
 from unsing.models.augment import AugmentSettings
-from unsing.models.batches import epoch_batches
+from unsing.models.batches import EpochDraw, epoch_batches
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
 from unsing.models.ema import WeightAverage
 from unsing.models.metrics import sdr_db
@@ -324,7 +324,7 @@ def train(
             else None
         )
         # Seeded per epoch: a resumed run draws the same examples as an uninterrupted one.
-        batches = epoch_batches(
+        draw = EpochDraw(
             pool,
             rate,
             int(settings.excerpt_seconds * rate),
@@ -334,9 +334,9 @@ def train(
             settings.seed,
             rank,
             epoch,
-            pin_memory=device.type == "cuda",
-            augment=AugmentSettings(pitch_shift_semitones=settings.pitch_shift_semitones),
+            AugmentSettings(pitch_shift_semitones=settings.pitch_shift_semitones),
         )
+        batches = epoch_batches(draw, pin_memory=device.type == "cuda")
         for cpu_batch in batches:
             batch = tuple(part.to(device, non_blocking=True) for part in cpu_batch)
             loss, terms = optimizer_step(

@@ -43,14 +43,20 @@ def test_instrumental_only_examples_have_silent_vocals() -> None:
         assert np.all(vocals == 0) and rms_db(accompaniment) > -60
 
 
-def test_random_mixes_span_the_relative_level_range() -> None:
-    settings = dataclasses.replace(
+def random_mixes_only(**changes: float) -> AugmentSettings:
+    """Random mixes with nothing but level, panning, width, swap and polarity (and changes)."""
+    return dataclasses.replace(
         AugmentSettings(),
         real_pair_probability=0.0,
         instrumental_only_probability=0.0,
         reverb_probability=0.0,
         filter_probability=0.0,
+        **changes,
     )
+
+
+def test_random_mixes_span_the_relative_level_range() -> None:
+    settings = random_mixes_only()
     mixer = RandomMixer(tone_pool(), RATE, RATE, np.random.default_rng(3), settings)
     ratios = [rms_db(v) - rms_db(a) for _, v, a in (mixer.sample() for _ in range(200))]
     # drawn from -12 .. 6 dB; panning and stereo width then move each stem by up to ~2 dB
@@ -81,14 +87,7 @@ def test_pitch_shift_moves_the_voice_by_the_drawn_interval() -> None:
 
 
 def test_random_mixes_shift_half_the_voices_within_the_range_and_pairs_never() -> None:
-    settings = dataclasses.replace(
-        AugmentSettings(),
-        real_pair_probability=0.0,
-        instrumental_only_probability=0.0,
-        reverb_probability=0.0,
-        filter_probability=0.0,
-        pitch_shift_semitones=4.0,
-    )
+    settings = random_mixes_only(pitch_shift_semitones=4.0)
     pool = SourcePool()
     t = np.arange(3 * RATE) / RATE
     pool.add_vocals("solo_singing", Stem(np.stack([np.sin(2 * np.pi * 400 * t)] * 2), "v", "t"))

@@ -3,6 +3,7 @@ workers' generators give when drawn here one after another; and runs that use wo
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from test_train import TINY, write_tree  # noqa: E402
 
 from unsing.config import load_config  # noqa: E402
 from unsing.models.augment import RandomMixer  # noqa: E402
-from unsing.models.batches import epoch_batches, epoch_rng, worker_rng  # noqa: E402
+from unsing.models.batches import EpochDraw, epoch_batches, epoch_rng, worker_rng  # noqa: E402
 from unsing.models.data import build_training_pool  # noqa: E402
 from unsing.models.train import train  # noqa: E402
 from unsing.provenance import git_commit  # noqa: E402
@@ -39,7 +40,7 @@ def drawn_here(pool, rng: np.random.Generator, batches: int, batch_size: int) ->
 
 
 def test_in_process_batches_are_the_epoch_generators_draws(pool) -> None:
-    got = list(epoch_batches(pool, RATE, EXCERPT, 3, 4, 0, seed=5, rank=0, epoch=2))
+    got = list(epoch_batches(EpochDraw(pool, RATE, EXCERPT, 3, 4, 0, seed=5, rank=0, epoch=2)))
     expected = drawn_here(pool, epoch_rng(5, 0, 2), 4, 3)
     assert len(got) == 4
     for batch, reference in zip(got, expected, strict=True):
@@ -50,7 +51,8 @@ def test_in_process_batches_are_the_epoch_generators_draws(pool) -> None:
 
 def test_worker_batches_interleave_the_workers_draws_in_order(pool) -> None:
     workers, batches = 2, 5
-    got = list(epoch_batches(pool, RATE, EXCERPT, 2, batches, workers, seed=5, rank=1, epoch=3))
+    draw = EpochDraw(pool, RATE, EXCERPT, 2, batches, workers, seed=5, rank=1, epoch=3)
+    got = list(epoch_batches(draw))
     per_worker = {
         w: iter(drawn_here(pool, worker_rng(5, 1, 3, w), len(range(w, batches, workers)), 2))
         for w in range(workers)
@@ -61,7 +63,7 @@ def test_worker_batches_interleave_the_workers_draws_in_order(pool) -> None:
         for tensor, array in zip(batch, reference, strict=True):
             np.testing.assert_array_equal(tensor.numpy(), array)
     # another epoch draws other mixes
-    other = next(iter(epoch_batches(pool, RATE, EXCERPT, 2, 1, workers, seed=5, rank=1, epoch=4)))
+    other = next(iter(epoch_batches(dataclasses.replace(draw, batches=1, epoch=4))))
     assert not np.array_equal(other[0].numpy(), got[0][0].numpy())
 
 
