@@ -19,14 +19,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from unsing.models.data import mir1k_singer
 
-def _scores(spec: str) -> tuple[str, dict[str, dict[str, Any]]]:
-    """``REPORT.json:METHOD`` -> the method's scores per set (ValueError: one line why not)."""
+
+def _report(spec: str) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
+    """``REPORT.json:METHOD`` -> the method, the whole report and the method's scores per set
+    (ValueError: one line why not)."""
     path, _, method = spec.rpartition(":")
     if not path or not method:
         raise ValueError(f"{spec!r}: expected REPORT.json:METHOD")
     try:
-        results = json.loads(Path(path).read_text(encoding="utf-8"))["results"]
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+        results = report["results"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: not a readable quality report ({error})") from None
     per_set = {
@@ -34,23 +38,20 @@ def _scores(spec: str) -> tuple[str, dict[str, dict[str, Any]]]:
     }
     if not per_set:
         raise ValueError(f"{path} has no scores for {method!r}")
-    return method, per_set
+    return method, report, per_set
 
 
-def mir1k_by_singer(spec: str) -> dict[str, dict[str, float]]:
-    """``REPORT.json:METHOD`` -> ``{singer: {stem: median SDR over the singer's clips}}`` from the
-    report's MIR-1K ``per_track`` scores (clip names are ``singer_song_clip``); {} without them."""
-    path, _, method = spec.rpartition(":")
-    try:
-        tracks = json.loads(Path(path).read_text(encoding="utf-8"))["per_track"]["mir1k"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+def mir1k_by_singer(report: dict[str, Any], method: str) -> dict[str, dict[str, float]]:
+    """``{singer: {stem: median SDR over the singer's clips}}`` of ``method`` from a quality
+    report's MIR-1K ``per_track`` scores; {} where the report has none."""
+    tracks = (report.get("per_track") or {}).get("mir1k") or {}
     values: dict[str, dict[str, list[float]]] = {}
     for clip, methods in tracks.items():
         for stem in ("vocals", "accompaniment"):
             sdr = (methods.get(method) or {}).get(stem, {}).get("SDR")
             if sdr is not None:
-                values.setdefault(clip.split("_")[0], {}).setdefault(stem, []).append(sdr)
+                singer = mir1k_singer(Path(clip))
+                values.setdefault(singer, {}).setdefault(stem, []).append(sdr)
     return {
         singer: {stem: round(statistics.median(v), 3) for stem, v in stems.items()}
         for singer, stems in sorted(values.items())
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tolerance-db", type=float, default=0.5)
     args = parser.parse_args(argv)
     try:
-        new_name, new = _scores(args.new)
-        reference_name, reference = _scores(args.reference)
+        new_name, new_report, new = _report(args.new)
+        reference_name, reference_report, reference = _report(args.reference)
     except ValueError as error:
         print(f"compare_quality: error: {error}", file=sys.stderr)
         return 2
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         difference = "n/a" if row["difference"] is None else f"{row['difference']:+.2f}"
         cells = (row["set"], row["stem"], row["new"], row["reference"], difference)
         print("| " + " | ".join(str(cell) for cell in cells) + " |")
-    new_singers, reference_singers = mir1k_by_singer(args.new), mir1k_by_singer(args.reference)
+    new_singers = mir1k_by_singer(new_report, new_name)
+    reference_singers = mir1k_by_singer(reference_report, reference_name)
     singers = [name for name in new_singers if name in reference_singers]
     if singers:
         print()

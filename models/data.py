@@ -182,16 +182,13 @@ def balanced_by_singer(paths: Sequence[Path], count: int | None) -> list[Path]:
     """
     if count is None or count >= len(paths):
         return list(paths)
-    by_singer: dict[str, list[Path]] = {}
+    turn: dict[Path, int] = {}  # a clip's place among its singer's clips by name
+    clips_seen: dict[str, int] = {}
     for path in sorted(paths):
-        by_singer.setdefault(mir1k_singer(path), []).append(path)
-    chosen: list[Path] = []
-    queues = [iter(clips) for clips in by_singer.values()]
-    while len(chosen) < count:
-        for queue in queues:
-            clip = next(queue, None)
-            if clip is not None and len(chosen) < count:
-                chosen.append(clip)
+        singer = mir1k_singer(path)
+        turn[path] = clips_seen.get(singer, 0)
+        clips_seen[singer] = turn[path] + 1
+    chosen = sorted(paths, key=lambda path: (turn[path], path))[:count]
     return sorted(chosen)
 
 

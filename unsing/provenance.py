@@ -34,7 +34,5 @@ def git_commit(short: bool = False) -> str:
             timeout=10,
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        commit, dirty = "", ""
-    if not commit:
         return "unknown"
-    return commit + ("-dirty" if dirty.strip() else "")
+    return (commit + ("-dirty" if dirty.strip() else "")) if commit else "unknown"
