@@ -53,7 +53,9 @@ def training_step(
     torch.manual_seed(0)
     model = CausalUNet(dataclasses.replace(unet_config(config), widths=widths))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
-    loss_fn = Loss(StftSpec.from_config(config.stft), settings.waveform_loss_weight)
+    loss_fn = Loss(
+        StftSpec.from_config(config.stft), settings.waveform_loss_weight, settings.waveform_loss
+    )
     samples = int(settings.excerpt_seconds * config.audio.sample_rate_hz)
     rng = np.random.default_rng(0)
     shape = (settings.batch_size, config.audio.channels, samples)

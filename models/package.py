@@ -163,7 +163,9 @@ def model_card(
         f"- Epoch {state['epoch'] + 1} of {train['epochs']} (step {state['step']}; {chosen}), "
         f"{train['steps_per_epoch']} steps of {train['batch_size']} random "
         f"{train['excerpt_seconds']} s mixes per epoch, AdamW one-cycle peak learning rate "
-        f"{train['learning_rate']}, waveform loss weight {train['waveform_loss_weight']}"
+        f"{train['learning_rate']}, waveform "
+        f"{'SDR ' if train.get('waveform_loss') == 'sdr' else ''}loss weight "
+        f"{train['waveform_loss_weight']}"
         + (
             ", network passes in bfloat16 autocast"
             if train.get("precision", "float32") == "bfloat16"

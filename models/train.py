@@ -10,6 +10,19 @@ The magnitude term trains the mask where it acts; the waveform term scores what 
 stems summing to the mixture's energy where the mask is unsure. L1 rather than L2 keeps loud
 excerpts from dominating.
 
+``train.waveform_loss: sdr`` replaces the waveform L1 by ``w * mean(-wSDR)`` over the excerpts,
+the weighted SDR of Choi et al. (2019): ``wSDR = a SDR(v) + (1 - a) SDR(a)`` in dB, with ``a =
+|v|^2 / (|v|^2 + |a|^2)`` the excerpt's vocal share of energy, so that a stem counts by its share
+(an instrumental-only excerpt scores its accompaniment alone; the silent vocals' leaks are the
+magnitude term's to fight). ``SDR = 10 log10((|s|^2 + t) / (|s - s_hat|^2 + t))`` with ``t = 1e-3
+|x|^2`` (x the excerpt's mixture: SDR floored 30 dB below it, finite for silent stems). The log
+makes each excerpt count alike whatever its level (as the median over items of the quality report
+does), while within an excerpt the error is weighed by energy, as SDR weighs it: on held-out MIR-1K
+three quarters of the mixture's energy lies below 300 Hz (bass and the voice's fundamental), and
+giving the shipped model the oracle mask there alone raises its SDR by 1.8 dB, a region that L1
+terms underweigh. (A plain mean of both stems' SDR let instrumental-only excerpts' silent vocals
+dominate: it made the voice shy, -2 dB on MIR-1K after 250 steps.)
+
 A run folder holds ``config.json`` (the merged configuration), ``manifest.json`` (every file
 with duration and licence), ``train_log.jsonl`` (one line per epoch: losses, throughput,
 validation SDR per set), ``last.pt`` (resume) and ``best.pt`` (best validation SDR). With
@@ -137,13 +150,49 @@ def score_of(validation: dict[str, Any]) -> float:
     return float(np.mean(values)) if values else -math.inf
 
 
-class Loss(torch.nn.Module):
-    """Masked-magnitude L1 plus weighted waveform L1 (see the module docstring)."""
+#: The SDR floor of ``waveform_loss: sdr`` relative to the excerpt's mixture energy (-30 dB).
+SDR_FLOOR_OF_MIXTURE = 1e-3
 
-    def __init__(self, spec: StftSpec, waveform_weight: float) -> None:
+
+def sdr_db_per_excerpt(
+    estimate: torch.Tensor, reference: torch.Tensor, mixture: torch.Tensor
+) -> torch.Tensor:
+    """SDR in dB of each excerpt, floored 30 dB below its mixture: ``(batch, channels,
+    samples)`` each -> ``(batch,)``. The channels of an excerpt are scored together."""
+    floor = SDR_FLOOR_OF_MIXTURE * mixture.square().sum(dim=(1, 2))
+    signal = reference.square().sum(dim=(1, 2))
+    error = (reference - estimate).square().sum(dim=(1, 2))
+    return 10.0 * torch.log10((signal + floor + 1e-12) / (error + floor + 1e-12))
+
+
+def weighted_sdr_loss_db(
+    vocal_estimate: torch.Tensor,
+    accompaniment_estimate: torch.Tensor,
+    vocals: torch.Tensor,
+    accompaniment: torch.Tensor,
+) -> torch.Tensor:
+    """Minus the weighted SDR in dB (module docstring), averaged over the batch; all
+    ``(batch, channels, samples)``."""
+    mixture = vocals + accompaniment
+    vocal_energy = vocals.square().sum(dim=(1, 2))
+    share = vocal_energy / (vocal_energy + accompaniment.square().sum(dim=(1, 2)) + 1e-12)
+    weighted = share * sdr_db_per_excerpt(vocal_estimate, vocals, mixture) + (
+        1.0 - share
+    ) * sdr_db_per_excerpt(accompaniment_estimate, accompaniment, mixture)
+    return -weighted.mean()
+
+
+class Loss(torch.nn.Module):
+    """Masked-magnitude L1 plus a weighted waveform term, L1 or SDR (see the module
+    docstring)."""
+
+    def __init__(self, spec: StftSpec, waveform_weight: float, waveform_loss: str = "l1") -> None:
         super().__init__()
+        if waveform_loss not in ("l1", "sdr"):
+            raise ValueError(f"waveform_loss {waveform_loss!r}: allowed l1, sdr")
         self.spec = spec
         self.waveform_weight = waveform_weight
+        self.waveform_loss = waveform_loss
         self.scale = 1.0 / math.sqrt(spec.n_fft)
 
     def forward(
@@ -168,9 +217,14 @@ class Loss(torch.nn.Module):
         if self.waveform_weight > 0:
             vocal_estimate = spectral.istft(mask * mixture_spec, spec, n)
             accompaniment_estimate = spectral.istft((1 - mask) * mixture_spec, spec, n)
-            waveform_loss = (vocal_estimate - vocals).abs().mean() + (
-                accompaniment_estimate - accompaniment
-            ).abs().mean()
+            if self.waveform_loss == "sdr":
+                waveform_loss = weighted_sdr_loss_db(
+                    vocal_estimate, accompaniment_estimate, vocals, accompaniment
+                )
+            else:
+                waveform_loss = (vocal_estimate - vocals).abs().mean() + (
+                    accompaniment_estimate - accompaniment
+                ).abs().mean()
             total = total + self.waveform_weight * waveform_loss
             terms["waveform"] = float(waveform_loss.detach())
         return total, terms
@@ -305,7 +359,7 @@ def train(
     if average is not None and "ema" in resumed:
         average.restore(resumed["ema"]["updates"], resumed["model_state"])
     trained = DistributedDataParallel(model) if distributed else model
-    loss_fn = Loss(spec, settings.waveform_loss_weight)
+    loss_fn = Loss(spec, settings.waveform_loss_weight, settings.waveform_loss)
     log_path = run_dir / "train_log.jsonl"
     commit = git_commit()  # the code that runs, before anyone edits the tree
     started = time.time()

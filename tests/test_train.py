@@ -115,6 +115,29 @@ def test_same_seed_same_weights(tiny_config, tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_training_with_the_sdr_waveform_loss_logs_it_and_moves_the_weights(
+    tiny_config, tmp_path: Path
+) -> None:
+    config = load_config(
+        overrides=[
+            *TINY,
+            f"train.data_root={tiny_config.train.data_root}",
+            f"train.runs_dir={tmp_path / 'runs'}",
+            "train.waveform_loss=sdr",
+            "train.waveform_loss_weight=0.01",
+        ]
+    )
+    run_dir = train(config, tmp_path / "runs" / "sdr", max_steps=2, quiet=True)
+    record = json.loads((run_dir / "train_log.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(record["loss"]) and np.isfinite(record["loss_waveform"])
+    state = load_checkpoint(run_dir / "last.pt")[1]
+    assert state["config"]["train"]["waveform_loss"] == "sdr"
+    reference = train(tiny_config, tmp_path / "runs" / "l1", max_steps=2, quiet=True)
+    a = torch.load(reference / "last.pt", weights_only=False)["model_state"]
+    b = state["model_state"]
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+
+
 @pytest.mark.slow
 def test_distributed_data_parallel_with_two_cpu_processes(tiny_config, tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "ddp"

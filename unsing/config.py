@@ -35,6 +35,7 @@ WINDOWS = ("hann", "hamming", "blackman", "sqrt_hann")
 RESYNTHESIS_MODES = ("overlap_add", "griffin_lim")
 DEADLINE_POLICIES = ("reuse_last_mask", "pass_through")
 MODEL_GRAPHS = ("window", "streaming")
+WAVEFORM_LOSSES = ("l1", "sdr")
 TRAIN_PRECISIONS = ("float32", "bfloat16")
 MIDI_APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
 MIDI_PARAMS = (
@@ -168,7 +169,8 @@ class TrainConfig:
     widths: tuple[int, ...] = _key("U-Net channels per level", min=1, max=1024)
     tcn_channels: int = _key("temporal stack channels", min=1, max=4096)
     tcn_dilations: tuple[int, ...] = _key("temporal stack dilations", min=1, max=1024)
-    waveform_loss_weight: float = _key("weight of the waveform L1 term", min=0.0, max=1000.0)
+    waveform_loss: str = _key("waveform term of the loss", choices=WAVEFORM_LOSSES)
+    waveform_loss_weight: float = _key("weight of the waveform term", min=0.0, max=1000.0)
     pitch_shift_semitones: float = _key(
         "random mixes: voice resampled up or down by up to this many semitones (0: off)",
         min=0.0,
