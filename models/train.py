@@ -388,7 +388,10 @@ def train(
             settings.seed,
             rank,
             epoch,
-            AugmentSettings(pitch_shift_semitones=settings.pitch_shift_semitones),
+            AugmentSettings(
+                real_pair_probability=settings.real_pair_probability,
+                pitch_shift_semitones=settings.pitch_shift_semitones,
+            ),
         )
         batches = epoch_batches(draw, pin_memory=device.type == "cuda")
         for cpu_batch in batches:

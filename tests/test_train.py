@@ -350,3 +350,28 @@ def test_bfloat16_training_steps_follow_float32_steps(tiny_config, tmp_path) -> 
     # measured 0.87 for the same mixes in the two precisions, 0.16 for other mixes (seed 99)
     assert cosine("float32-1234", "bfloat16-1234") > 0.75
     assert cosine("float32-1234", "float32-99") < 0.5
+
+
+def test_augmentation_settings_come_from_the_config(tiny_config, tmp_path, monkeypatch) -> None:
+    import unsing.models.train as train_module
+
+    seen = []
+    real_draw = train_module.EpochDraw
+
+    def recording_draw(*args, **kwargs):
+        seen.append(args[-1])
+        return real_draw(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "EpochDraw", recording_draw)
+    config = load_config(
+        overrides=[
+            *TINY,
+            f"train.data_root={tiny_config.train.data_root}",
+            f"train.runs_dir={tmp_path / 'runs'}",
+            "train.real_pair_probability=0.9",
+            "train.pitch_shift_semitones=2",
+        ]
+    )
+    train(config, tmp_path / "runs" / "augment", max_steps=1, quiet=True)
+    assert seen and seen[0].real_pair_probability == 0.9
+    assert seen[0].pitch_shift_semitones == 2.0

@@ -171,6 +171,11 @@ class TrainConfig:
     tcn_dilations: tuple[int, ...] = _key("temporal stack dilations", min=1, max=1024)
     waveform_loss: str = _key("waveform term of the loss", choices=WAVEFORM_LOSSES)
     waveform_loss_weight: float = _key("weight of the waveform term", min=0.0, max=1000.0)
+    real_pair_probability: float = _key(
+        "share of examples cut from a real song's own stems (the rest: random mixes)",
+        min=0.0,
+        max=1.0,
+    )
     pitch_shift_semitones: float = _key(
         "random mixes: voice resampled up or down by up to this many semitones (0: off)",
         min=0.0,
