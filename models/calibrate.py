@@ -78,10 +78,14 @@ def calibrated_mask(mask: torch.Tensor, slope: float, bias: float) -> torch.Tens
 
 
 def fold_calibration(model: CausalUNet, slope: float, bias: float) -> None:
-    """Fold the calibration into ``model.head`` in place (exact: the head is a 1x1 conv)."""
+    """Fold the calibration into ``model.head`` in place (exact: the head is a 1x1 conv); the
+    low-band network's output layer, which adds to the same logits, is scaled by ``slope``."""
     with torch.no_grad():
         model.head.weight.mul_(slope)
         model.head.bias.mul_(slope).add_(bias)
+        if model.low_band is not None:
+            model.low_band.out.weight.mul_(slope)
+            model.low_band.out.bias.mul_(slope)
 
 
 def without_calibration(
@@ -93,6 +97,9 @@ def without_calibration(
     state = dict(model_state)
     state["head.weight"] = model_state["head.weight"] / slope
     state["head.bias"] = (model_state["head.bias"] - bias) / slope
+    for key in ("low_band.out.weight", "low_band.out.bias"):
+        if key in model_state:
+            state[key] = model_state[key] / slope
     return state
 
 

@@ -156,7 +156,17 @@ def model_card(
         f"- Algorithmic latency it was trained for: {latency} samples = "
         f"{1000 * latency / rate:.1f} ms (at blocksize = hop).",
         f"- Architecture: widths {arch['widths']}, temporal stack {arch['tcn_channels']} "
-        f"channels, dilations {arch['tcn_dilations']}.",
+        f"channels, dilations {arch['tcn_dilations']}"
+        + (
+            f"; low-band network over the lowest {arch['low_band_input_bins']} bins correcting "
+            f"the mask of bins 0-{arch['low_band_bins'] - 1} "
+            f"(0-{(arch['low_band_bins'] - 0.5) * rate / n_fft:.0f} Hz), "
+            f"{arch['low_band_channels']} channels, dilations {arch['low_band_dilations']}"
+            + (" (trained alone on the frozen U-Net)" if train.get("train_only_low_band") else "")
+            if arch.get("low_band_bins")
+            else ""
+        )
+        + ".",
         "",
         "## Training",
         "",

@@ -77,6 +77,9 @@ def unet_config(config: Config) -> UNetConfig:
         tcn_channels=train.tcn_channels,
         tcn_dilations=train.tcn_dilations,
         lookahead_frames=config.model.lookahead_frames,
+        low_band_bins=train.low_band_bins,
+        low_band_channels=train.low_band_channels,
+        low_band_dilations=train.low_band_dilations,
     )
     if arch.context_frames != config.model.context_frames:
         raise ConfigError(
@@ -263,6 +266,24 @@ def optimizer_step(
     return loss, terms
 
 
+def freeze_outside_low_band(model: CausalUNet) -> None:
+    """Train the low-band network alone: every other parameter stops taking gradients and
+    every other batch norm normalises with its running statistics, as at inference, so that
+    the low-band network learns to correct the logits the rest computes when it runs live."""
+    if model.low_band is None:
+        raise ConfigError(
+            "train.train_only_low_band: the model has no low-band network; set "
+            "train.low_band_bins > 0"
+        )
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name.startswith("low_band."))
+    for name, module in model.named_modules():
+        if not name.startswith("low_band") and isinstance(
+            module, torch.nn.modules.batchnorm._BatchNorm
+        ):
+            module.eval()
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch."""
     random.seed(seed)
@@ -368,6 +389,8 @@ def train(
         start_epoch = settings.epochs  # resumed a run that already took its steps: nothing to do
     for epoch in range(start_epoch, settings.epochs):
         model.train()
+        if settings.train_only_low_band:
+            freeze_outside_low_band(model)
         epoch_started, losses, terms_sum = time.time(), [], {}
         progress = None if quiet or not is_main else _progress(epoch, settings.epochs)
         task = (

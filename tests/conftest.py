@@ -80,13 +80,23 @@ def music_like_signal() -> np.ndarray:
     return np.stack([left, right])
 
 
-def write_tiny_checkpoint(path: Path, tcn_dilations: tuple[int, ...] = (1, 2, 4)) -> Path:
+def write_tiny_checkpoint(
+    path: Path, tcn_dilations: tuple[int, ...] = (1, 2, 4), low_band_bins: int = 0
+) -> Path:
     """A random-weight checkpoint of a tiny U-Net (non-trivial batch-norm statistics) with the
-    contract fields a trained one has. Needs torch."""
+    contract fields a trained one has; ``low_band_bins`` > 0 adds a small low-band network
+    (random output layer, not the zeros it starts from). Needs torch."""
     torch = require_module("torch")
     from unsing.models.unet import CausalUNet, UNetConfig
 
-    config = UNetConfig(widths=(4, 4, 6, 8), tcn_channels=16, tcn_dilations=tcn_dilations)
+    config = UNetConfig(
+        widths=(4, 4, 6, 8),
+        tcn_channels=16,
+        tcn_dilations=tcn_dilations,
+        low_band_bins=low_band_bins,
+        low_band_channels=8,
+        low_band_dilations=(1, 2),
+    )
     torch.manual_seed(0)
     model = CausalUNet(config).eval()
     with torch.no_grad():
@@ -94,6 +104,8 @@ def write_tiny_checkpoint(path: Path, tcn_dilations: tuple[int, ...] = (1, 2, 4)
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 module.running_mean.uniform_(-0.3, 0.3)
                 module.running_var.uniform_(0.5, 2.0)
+        if model.low_band is not None:
+            torch.nn.init.normal_(model.low_band.out.weight, std=0.3)
     torch.save(
         {
             "model_state": model.state_dict(),

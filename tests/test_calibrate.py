@@ -161,3 +161,31 @@ def test_fine_tuning_a_calibrated_checkpoint_starts_from_the_uncalibrated_weight
     for name, value in original.state_dict().items():
         torch.testing.assert_close(model.state_dict()[name], value, atol=1e-6, rtol=1e-5)
     assert not torch.allclose(folded.head.bias, original.head.bias)
+
+
+def test_calibration_folds_exactly_into_a_model_with_a_low_band_network() -> None:
+    from unsing.models.calibrate import without_calibration
+
+    torch.manual_seed(0)
+    config = load_config(
+        overrides=[
+            *TINY,
+            "train.low_band_bins=7",
+            "train.low_band_channels=4",
+            "train.low_band_dilations=[1]",
+        ]
+    )
+    model = CausalUNet(unet_config(config)).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(model.low_band.out.weight, std=0.5)
+        torch.nn.init.normal_(model.low_band.out.bias, std=0.5)
+    original_state = {k: v.clone() for k, v in model.state_dict().items()}
+    magnitude = torch.rand(1, 2, SPEC.bins, 40) * 3
+    with torch.no_grad():
+        expected = calibrated_mask(model.mask(magnitude), 0.7, 0.5)
+        fold_calibration(model, 0.7, 0.5)
+        folded = model.mask(magnitude)
+    torch.testing.assert_close(folded, expected, atol=1e-5, rtol=1e-4)
+    restored = without_calibration(model.state_dict(), {"slope": 0.7, "bias": 0.5})
+    for key, value in original_state.items():
+        torch.testing.assert_close(restored[key], value, atol=1e-6, rtol=1e-5)

@@ -28,12 +28,15 @@ def eval_model(config: UNetConfig) -> CausalUNet:
     return model
 
 
-def changed_output_frames(model: CausalUNet, frame: int, frames: int = 80) -> np.ndarray:
-    """Output frames whose mask logits change when input ``frame`` changes (float64 logits:
-    a saturated sigmoid would hide small changes)."""
+def changed_output_frames(
+    model: CausalUNet, frame: int, frames: int = 80, layer: torch.nn.Module | None = None
+) -> np.ndarray:
+    """Output frames whose mask logits (those ``layer`` outputs, default the head) change when
+    input ``frame`` changes (float64 logits: a saturated sigmoid would hide small changes)."""
     model = model.double()
     logits = []
-    hook = model.head.register_forward_hook(lambda _m, _i, output: logits.append(output))
+    layer = model.head if layer is None else layer
+    hook = layer.register_forward_hook(lambda _m, _i, output: logits.append(output))
     torch.manual_seed(1)
     magnitude = torch.rand(1, 2, 513, frames, dtype=torch.float64) * 5
     poked = magnitude.clone()
@@ -133,3 +136,65 @@ def test_streaming_frame_by_frame_equals_the_whole_sequence(lookahead: int) -> N
     )
     for conv in streaming.stateful:  # streaming mode leaves no state behind
         assert conv.stream_state is None and conv.stream_state_out is None
+
+
+LOW_BAND = UNetConfig(
+    widths=SMALL.widths,
+    tcn_channels=16,
+    tcn_dilations=(1, 2, 4),
+    low_band_bins=7,
+    low_band_channels=8,
+    low_band_dilations=(1, 2, 4),
+)
+
+
+def test_a_fresh_low_band_network_changes_nothing_and_old_weights_load() -> None:
+    from unsing.models.transfer import transfer_state
+
+    plain = eval_model(SMALL)
+    model = CausalUNet(LOW_BAND).eval()
+    record = transfer_state(plain.state_dict(), SMALL, model)
+    assert record["fresh"] and all(name.startswith("low_band.") for name in record["fresh"])
+    magnitude = torch.rand(1, 2, 513, 30) * 4
+    with torch.no_grad():
+        torch.testing.assert_close(model.mask(magnitude), plain.mask(magnitude), rtol=0, atol=0)
+    assert "low_band_bins" not in SMALL.as_dict()  # old descriptions unchanged
+    assert UNetConfig.from_dict(LOW_BAND.as_dict()) == LOW_BAND
+
+
+def test_the_low_band_network_moves_only_its_bins_and_streams_exactly() -> None:
+    from unsing.models.unet import StreamingUNet
+
+    model = eval_model(LOW_BAND)
+    torch.manual_seed(4)
+    magnitude = torch.rand(1, 2, 513, 50) * 4
+    with torch.no_grad():
+        before = model(magnitude)
+        torch.nn.init.normal_(model.low_band.out.weight, std=0.5)
+        after = model(magnitude)
+        moved = (after - before).abs().amax(dim=(0, 1, 3))
+        assert float(moved[:7].min()) > 0 and float(moved[7:].max()) == 0.0
+        streaming = StreamingUNet(model)
+        states = streaming.initial_states()
+        frames = []
+        for t in range(magnitude.shape[-1]):
+            mask, *states = streaming(magnitude[..., t : t + 1], *states)
+            frames.append(mask)
+    torch.testing.assert_close(torch.cat(frames, dim=-1), after, rtol=0, atol=1e-5)
+
+
+def test_the_low_band_network_stays_causal_within_the_receptive_field() -> None:
+    model = eval_model(LOW_BAND)
+    with torch.no_grad():
+        torch.nn.init.normal_(model.low_band.out.weight, std=0.5)
+    assert LOW_BAND.receptive_field_frames == SMALL.receptive_field_frames
+    changed = changed_output_frames(model, frame=20, layer=model.low_band)
+    past = 2 * (1 + 2 + 4)  # time kernel 3, dilations 1, 2, 4
+    assert changed.min() == 20 and changed.max() == 20 + past
+
+
+def test_a_low_band_network_wider_than_the_unet_in_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="low band"):
+        UNetConfig(
+            widths=SMALL.widths, tcn_dilations=(1,), low_band_bins=7, low_band_dilations=(8, 16)
+        )

@@ -17,6 +17,7 @@ from conftest import require_module
 torch = require_module("torch")
 
 from unsing.config import load_config  # noqa: E402
+from unsing.errors import ConfigError  # noqa: E402
 from unsing.models.train import load_checkpoint, separate, train  # noqa: E402
 from unsing.stft import StftSpec  # noqa: E402
 
@@ -375,3 +376,42 @@ def test_augmentation_settings_come_from_the_config(tiny_config, tmp_path, monke
     train(config, tmp_path / "runs" / "augment", max_steps=1, quiet=True)
     assert seen and seen[0].real_pair_probability == 0.9
     assert seen[0].pitch_shift_semitones == 2.0
+
+
+def test_training_the_low_band_network_alone_leaves_the_rest_untouched(
+    tiny_config, tmp_path: Path
+) -> None:
+    start = train(tiny_config, tmp_path / "runs" / "start", quiet=True, max_steps=1) / "last.pt"
+    low_band = [
+        "train.low_band_bins=7",
+        "train.low_band_channels=4",
+        "train.low_band_dilations=[1, 2]",
+    ]
+    common = [
+        *TINY,
+        f"train.data_root={tiny_config.train.data_root}",
+        f"train.runs_dir={tmp_path / 'runs'}",
+        "train.ema_decay=0",
+        *low_band,
+    ]
+    config = load_config(overrides=[*common, "train.train_only_low_band=true"])
+    run_dir = train(
+        config, tmp_path / "runs" / "low", quiet=True, max_steps=2, init_checkpoint=start
+    )
+    before = load_checkpoint(start)[1]["model_state"]
+    after = load_checkpoint(run_dir / "last.pt")[1]["model_state"]
+    for name, value in before.items():  # weights and batch-norm statistics alike
+        assert torch.equal(after[name], value), name
+    moved = [k for k in after if k.startswith("low_band.") and k not in before]
+    assert moved and any(float(after[k].abs().max()) > 0 for k in moved if k.endswith("out.weight"))
+    record = json.loads((run_dir / "train_log.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(record["loss"])
+    with pytest.raises(ConfigError, match="low_band_bins"):
+        no_band = load_config(
+            overrides=[
+                *TINY,
+                f"train.data_root={tiny_config.train.data_root}",
+                "train.train_only_low_band=true",
+            ]
+        )
+        train(no_band, tmp_path / "runs" / "none", quiet=True, max_steps=1)

@@ -169,6 +169,18 @@ class TrainConfig:
     widths: tuple[int, ...] = _key("U-Net channels per level", min=1, max=1024)
     tcn_channels: int = _key("temporal stack channels", min=1, max=4096)
     tcn_dilations: tuple[int, ...] = _key("temporal stack dilations", min=1, max=1024)
+    low_band_bins: int = _key(
+        "bins whose mask logits the low-band network corrects (0: no such network)",
+        min=0,
+        max=64,
+    )
+    low_band_channels: int = _key("channels of the low-band network", min=1, max=4096)
+    low_band_dilations: tuple[int, ...] = _key(
+        "dilations of the low-band network's temporal stack", min=1, max=1024
+    )
+    train_only_low_band: bool = _key(
+        "train the low-band network alone, the rest of the model frozen (batch norms included)"
+    )
     waveform_loss: str = _key("waveform term of the loss", choices=WAVEFORM_LOSSES)
     waveform_loss_weight: float = _key("weight of the waveform term", min=0.0, max=1000.0)
     real_pair_probability: float = _key(
