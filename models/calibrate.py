@@ -104,17 +104,24 @@ def without_calibration(
 
 
 def training_items(
-    data_root: Path, sample_rate_hz: int, mir1k_clips: int, eif_excerpt_seconds: float
+    data_root: Path,
+    sample_rate_hz: int,
+    mir1k_clips: int,
+    eif_excerpt_seconds: float,
+    mir1k_singers: tuple[str, ...] = (),
 ) -> list[ValidationItem]:
     """Calibration material from the training side of the split only.
 
-    ``mir1k_clips`` clips spread evenly over the training singers' sorted clip list, mixed at
-    0 dB exactly as the validation clips are, and every everything-is-free training track (its
-    ``eif_excerpt_seconds`` with the most vocal energy, at the true level)."""
+    ``mir1k_clips`` clips spread evenly over the training singers' sorted clip list (only
+    ``mir1k_singers``' when given: those a run kept out of training, ``train.calibration_singers``),
+    mixed at 0 dB exactly as the validation clips are, and every everything-is-free training
+    track (its ``eif_excerpt_seconds`` with the most vocal energy, at the true level)."""
     items: list[ValidationItem] = []
     folder = data_root / "mir1k" / "audio"
     if folder.is_dir() and mir1k_clips > 0:
-        paths = mir1k_clip_paths(folder, singers_excluded=MIR1K_VALIDATION_SINGERS)
+        paths = mir1k_clip_paths(
+            folder, singers_excluded=MIR1K_VALIDATION_SINGERS, singers_only=mir1k_singers or None
+        )
         chosen = {p.stem for p in paths[:: max(1, len(paths) // mir1k_clips)][:mir1k_clips]}
         singers = sorted({mir1k_singer(Path(name)) for name in chosen})
         if singers:
@@ -249,8 +256,9 @@ def calibrate_checkpoint(
         raise ValueError(f"{checkpoint} is already calibrated: calibrate the uncalibrated one")
     contract = state["contract"]
     spec = StftSpec(int(contract["n_fft"]), int(contract["hop_samples"]), str(contract["window"]))
+    held_out = tuple(state.get("config", {}).get("train", {}).get("calibration_singers") or ())
     items = training_items(
-        data_root, int(contract["sample_rate_hz"]), mir1k_clips, eif_excerpt_seconds
+        data_root, int(contract["sample_rate_hz"]), mir1k_clips, eif_excerpt_seconds, held_out
     )
     calibration = fit_calibration(model, items, spec)
     fold_calibration(model, calibration.slope, calibration.bias)

@@ -239,6 +239,7 @@ def build_training_pool(
     extra_musdb_roots: Sequence[Path] = (),
     extra_pair_folders: Sequence[tuple[Path, Path]] = (),
     teacher_labels: Path | None = None,
+    mir1k_excluded_singers: Sequence[str] = (),
 ) -> SourcePool:
     """The training pool from ``../shared/data`` (validation singers/tracks excluded).
 
@@ -251,13 +252,15 @@ def build_training_pool(
         extra_pair_folders: generic (vocals_dir, accompaniment_dir) folders to add.
         teacher_labels: a folder written by ``python -m unsing.models.teacher``: real songs
             split by a pretrained separator, added as pairs (group ``teacher``).
+        mir1k_excluded_singers: MIR-1K training singers also left out (kept for calibration).
     """
     manifest = manifest if manifest is not None else Manifest()
     pool = SourcePool()
     rate = sample_rate_hz
     mir1k = data_root / "mir1k" / "audio"
     if mir1k.is_dir():
-        for name, vocals, accompaniment in read_mir1k(mir1k, rate, MIR1K_VALIDATION_SINGERS):
+        excluded = (*MIR1K_VALIDATION_SINGERS, *mir1k_excluded_singers)
+        for name, vocals, accompaniment in read_mir1k(mir1k, rate, excluded):
             pool.add_pair(
                 "mir1k",
                 Stem(to_stereo(vocals), f"mir1k/{name}:right", "research"),

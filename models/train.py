@@ -335,7 +335,11 @@ def train(
 
     manifest = Manifest()
     pool = build_training_pool(
-        settings.data_root, rate, manifest, teacher_labels=settings.teacher_labels
+        settings.data_root,
+        rate,
+        manifest,
+        teacher_labels=settings.teacher_labels,
+        mir1k_excluded_singers=settings.calibration_singers,
     )
     if validation_items is None:
         validation_items = build_validation_set(

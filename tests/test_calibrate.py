@@ -189,3 +189,22 @@ def test_calibration_folds_exactly_into_a_model_with_a_low_band_network() -> Non
     restored = without_calibration(model.state_dict(), {"slope": 0.7, "bias": 0.5})
     for key, value in original_state.items():
         torch.testing.assert_close(restored[key], value, atol=1e-6, rtol=1e-5)
+
+
+def test_singers_kept_out_of_training_are_the_calibration_material(tmp_path: Path) -> None:
+    data_root = write_tree(tmp_path / "data")
+    config = load_config(
+        overrides=[
+            *TINY,
+            f"train.data_root={data_root}",
+            f"train.runs_dir={tmp_path / 'runs'}",
+            "train.calibration_singers=[yan]",
+        ]
+    )
+    run = train(config, tmp_path / "runs" / "held", quiet=True, max_steps=1)
+    manifest = (run / "manifest.json").read_text()
+    assert "zed_1_01" in manifest and "yan_1_01" not in manifest  # yan never trained on
+    calibration = calibrate_checkpoint(
+        run / "last.pt", run / "calibrated.pt", data_root, mir1k_clips=4, eif_excerpt_seconds=1.0
+    )
+    assert calibration.fitted_on["mir1k"] == ["yan_1_01"]

@@ -181,6 +181,9 @@ class TrainConfig:
     train_only_low_band: bool = _key(
         "train the low-band network alone, the rest of the model frozen (batch norms included)"
     )
+    calibration_singers: tuple[str, ...] = _key(
+        "MIR-1K training singers kept out of training, for the calibration alone"
+    )
     waveform_loss: str = _key("waveform term of the loss", choices=WAVEFORM_LOSSES)
     waveform_loss_weight: float = _key("weight of the waveform term", min=0.0, max=1000.0)
     real_pair_probability: float = _key(
@@ -476,7 +479,7 @@ def _convert(
             return tuple(
                 _build(item_type, item, f"{key}[{i}].", origins) for i, item in enumerate(value)
             )
-        if not value:
+        if not value and item_type is not str:  # lists of names may be empty
             raise ConfigError(f"{source}: {key} = []: must list at least one value")
         return tuple(
             _convert(item_type, item, field, f"{key}[{i}]", origins) for i, item in enumerate(value)
