@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Train the shipped default model from scratch, as it was trained, on ../shared/data (CPU: about
-# 5 hours on 2 cores; a GPU is used when present), then package and export it:
+# 5.5 hours on 2 cores; a GPU is used when present), then package and export it:
 #   stage 1: the causal U-Net with config.yaml's train section, stopped after 7 of its 8 epochs
 #            (step 1750), where run default-v2 was stopped;
 #   stage 2: fine-tuned from stage 1 for 6 epochs with a fresh one-cycle schedule (peak learning
 #            rate 0.001, seed 1235): run default-v3;
-#   stage 3: the mask calibrated on training material and folded into the weights
-#            (python -m unsing.models.calibrate, about 10 minutes): runs/default-v3/calibrated.pt.
-# Usage: bash scripts/train_default.sh [PREFIX]   (runs go to runs/PREFIX-v2, runs/PREFIX-v3)
+#   stage 3: a low-band network (train.low_band_bins=16: bins 0-15, 0-690 Hz) added to stage
+#            2's model and trained alone, the U-Net frozen, for 4 epochs of real pairs only
+#            (MIR-1K training singers' clips at 0 dB, the everything-is-free training tracks),
+#            MIR-1K singers ariel, davidson, jmzen and titon kept out (seed 1240, peak learning
+#            rate 0.002, bfloat16; about 16 minutes): run default-v6;
+#   stage 4: the mask calibrated on training material the low-band network never saw (those
+#            four singers' clips, the everything-is-free training tracks) and folded into the
+#            weights (python -m unsing.models.calibrate, about 5 minutes):
+#            runs/default-v6/calibrated.pt.
+# Usage: bash scripts/train_default.sh [PREFIX]   (runs go to runs/PREFIX-v2, -v3, -v6)
+# The shipped model's stage 3 started from the shipped stage-2 weights with their calibration
+# removed (runs/default-v3's, up to rounding): run lowband-v6.
 # Interrupted? Run the same command again: each stage resumes from its last epoch's checkpoint,
 # and a finished stage is left as it is.
 set -euo pipefail
@@ -21,7 +30,13 @@ resume_if_started() { if [[ -f "runs/$1/last.pt" ]]; then echo --resume; fi; }
   --init "runs/$prefix-v2/last.pt" \
   --set train.seed=1235 --set train.learning_rate=0.001 --set train.epochs=6 \
   --set train.ema_decay=0 --quiet
-bash scripts/finish_run.sh "$prefix-v3" retrained  # calibrate, package, export, quality report
+.venv/bin/unsing train --name "$prefix-v6" $(resume_if_started "$prefix-v6") \
+  --init "runs/$prefix-v3/last.pt" \
+  --set train.seed=1240 --set train.learning_rate=0.002 --set train.epochs=4 \
+  --set train.precision=bfloat16 --set train.low_band_bins=16 \
+  --set train.train_only_low_band=true --set train.real_pair_probability=1.0 \
+  --set "train.calibration_singers=[ariel, davidson, jmzen, titon]" --quiet
+bash scripts/finish_run.sh "$prefix-v6" retrained  # calibrate, package, export, quality report
 # Reproduced? The retrained model's BSS Eval report against the shipped one's (within 0.5 dB).
-.venv/bin/python -m unsing.models.compare_quality "runs/$prefix-v3/package/quality.json:retrained" \
+.venv/bin/python -m unsing.models.compare_quality "runs/$prefix-v6/package/quality.json:retrained" \
   benchmarks/results/quality.json:unsing-causal --tolerance-db 0.5
