@@ -12,9 +12,11 @@ Writes into ``models/pretrained/`` (or ``--out``):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,34 +62,73 @@ def package(
     shipped["init_checkpoint"] = state.get("init_checkpoint")
     if state.get("calibration"):
         shipped["calibration"] = state["calibration"]
+    log = training_log(run_dir, shipped["init_checkpoint"])  # before out_dir changes
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{name}.pt"
     torch.save(shipped, weights)
-    log = training_log(run_dir, shipped["init_checkpoint"])
     (out_dir / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
     shutil.copyfile(run_dir / "manifest.json", out_dir / "manifest.json")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     quality = json.loads(quality_json.read_text()) if quality_json is not None else None
     chosen = "the best validation epoch" if checkpoint == "best.pt" else f"the run's {checkpoint}"
-    card = model_card(shipped, log, manifest, quality, chosen, name, reproduce)
+    others = earlier_manifests(shipped["init_checkpoint"], manifest["sha1"])
+    card = model_card(shipped, log, manifest, quality, chosen, name, reproduce, others)
     (out_dir / "MODEL_CARD.md").write_text(card)
     return weights
 
 
+def earlier_manifests(init: dict[str, Any] | None, shipped_sha1: str) -> list[dict[str, Any]]:
+    """The data manifests of the stages a model was fine-tuned from that differ from its own
+    (each once, oldest first), read from the folders of the checkpoints in ``init``'s chain."""
+    found: dict[str, dict[str, Any]] = {}
+    while init is not None:
+        path = Path(init["path"]).parent / "manifest.json"
+        if path.is_file():
+            manifest = json.loads(path.read_text())
+            if manifest["sha1"] != shipped_sha1:
+                found.setdefault(manifest["sha1"], manifest)
+        init = init.get("init_checkpoint")
+    return list(reversed(found.values()))
+
+
+def _tagged_records(folder: Path) -> list[dict[str, Any]]:
+    """A folder's ``train_log.jsonl``, each record tagged with its ``run`` (the folder's name
+    unless a packaged log already names it)."""
+    return [
+        {"run": folder.name, **json.loads(line)}
+        for line in (folder / "train_log.jsonl").read_text().splitlines()
+    ]
+
+
 def training_log(run_dir: Path, init: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The run's log, preceded by the logs of the runs it was fine-tuned from (each record
-    tagged with its ``run``; the earlier stage's records up to the step it handed over)."""
-    records = [
-        {"run": run_dir.name, **json.loads(line)}
-        for line in (run_dir / "train_log.jsonl").read_text().splitlines()
-    ]
+    tagged with its ``run``; the earlier stage's records up to the step it handed over).
+
+    The checkpoint fine-tuned from may be a packaged model, whose folder's log is already
+    chained and tagged: it is taken as it is, each stage having counted its own steps, and only
+    its last stage is cut at the step it handed over. A packaged folder whose weights have
+    since been replaced (a fine-tune packaged over the model it started from) no longer holds
+    that model's log: ValueError."""
+    records = _tagged_records(run_dir)
     if init is None:
         return records
-    parent = Path(init["path"]).parent
+    parent_weights = Path(init["path"])
+    parent = parent_weights.parent
     if not (parent / "train_log.jsonl").is_file():
         return records
-    earlier = training_log(parent, init.get("init_checkpoint"))
-    return [r for r in earlier if r["step"] <= (init.get("step") or 0)] + records
+    if (parent / "MODEL_CARD.md").is_file():  # a packaged model (see package)
+        sha256 = init.get("sha256")
+        if sha256 and hashlib.sha256(parent_weights.read_bytes()).hexdigest() != sha256:
+            raise ValueError(
+                f"{parent_weights} is no longer the checkpoint {run_dir.name} was fine-tuned "
+                f"from (sha256 {sha256[:12]}): package from a copy of that folder as it was"
+            )
+        earlier = _tagged_records(parent)
+    else:
+        earlier = training_log(parent, init.get("init_checkpoint"))
+    # each stage counts its own steps: cut only the stage that handed over (the last one)
+    handed_over, step = earlier[-1]["run"] if earlier else None, init.get("step") or 0
+    return [r for r in earlier if r["run"] != handed_over or r["step"] <= step] + records
 
 
 def _stages(log: list[dict[str, Any]]) -> list[str]:
@@ -129,8 +170,10 @@ def model_card(
     chosen: str = "the best validation epoch",
     name: str = MODEL_NAME,
     reproduce: str | None = None,
+    earlier_stage_manifests: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """The model card's Markdown, from the checkpoint, the training log and the manifest."""
+    """The model card's Markdown, from the checkpoint, the training log and the manifest (and
+    the manifests of earlier stages where they differ, :func:`earlier_manifests`)."""
     contract, arch, config = state["contract"], state["architecture"], state["config"]
     rate, hop, n_fft = contract["sample_rate_hz"], contract["hop_samples"], contract["n_fft"]
     latency = n_fft + contract["lookahead_frames"] * hop
@@ -228,6 +271,14 @@ def model_card(
     ]
     for role, seconds in manifest["seconds_per_role"].items():
         lines.append(f"- {role}: {seconds / 60:.1f} min")
+    for other in earlier_stage_manifests:
+        roles = ", ".join(
+            f"{role} {seconds / 60:.1f} min" for role, seconds in other["seconds_per_role"].items()
+        )
+        lines.append(
+            f"- Earlier stages: manifest sha1 `{other['sha1'][:12]}` ({other['files']} files; "
+            f"{roles}), kept with those runs, not shipped."
+        )
     licences: dict[str, float] = {}
     for entry in manifest["entries"]:
         if entry["role"] != "validation":
@@ -290,9 +341,13 @@ def main(argv: list[str] | None = None) -> int:
         help="quality report JSON to include in the model card",
     )
     args = parser.parse_args(argv)
-    weights = package(
-        args.run_dir, args.out, args.checkpoint, args.quality, args.name, args.reproduce
-    )
+    try:
+        weights = package(
+            args.run_dir, args.out, args.checkpoint, args.quality, args.name, args.reproduce
+        )
+    except ValueError as error:
+        print(f"unsing: {error}", file=sys.stderr)
+        return 1
     print(f"unsing: wrote {weights} and its model card")
     return 0
 

@@ -236,6 +236,57 @@ def test_package_of_a_fine_tuned_run_chains_the_logs(tiny_config, tmp_path) -> N
     assert "moving average of the weights (decay 0.999)" in card
 
 
+def test_package_of_a_fine_tuned_packaged_model_keeps_its_stages_once(
+    tiny_config, tmp_path
+) -> None:
+    """A model fine-tuned from a packaged one (as the shipped default is): the packaged log's
+    stages come once and whole (each counted its own steps), then the new run; packaging it
+    over the folder it started from is refused, and that folder is left as it was."""
+    from unsing.models.package import main as package_main
+    from unsing.models.package import package
+
+    runs = Path(tiny_config.train.runs_dir)
+    first = train(tiny_config, runs / "stage1", quiet=True)  # 3 epochs, steps 2, 4, 6
+    second = train(
+        tiny_config, runs / "stage2", quiet=True, max_steps=2, init_checkpoint=first / "last.pt"
+    )
+    shipped = package(second, tmp_path / "shipped", checkpoint="last.pt")  # its step 2
+    fewer_singers = load_config(
+        overrides=[
+            *TINY,
+            f"train.data_root={tiny_config.train.data_root}",
+            f"train.runs_dir={runs}",
+            "train.calibration_singers=[yan]",
+        ]
+    )
+    third = train(fewer_singers, runs / "stage3", quiet=True, max_steps=2, init_checkpoint=shipped)
+    package(third, tmp_path / "next", checkpoint="last.pt")
+    log = [
+        json.loads(line)
+        for line in (tmp_path / "next" / "train_log.jsonl").read_text().splitlines()
+    ]
+    assert [(r["run"], r["step"]) for r in log] == [
+        ("stage1", 2),
+        ("stage1", 4),
+        ("stage1", 6),
+        ("stage2", 2),
+        ("stage3", 2),
+    ]
+    card = (tmp_path / "next" / "MODEL_CARD.md").read_text()
+    assert "stage1, stage2, stage3" in card
+    # the earlier stages trained on yan's clip too: their manifest is named, once
+    earlier = json.loads((tmp_path / "shipped" / "manifest.json").read_text())
+    assert card.count("- Earlier stages: manifest sha1") == 1
+    assert f"`{earlier['sha1'][:12]}` ({earlier['files']} files;" in card
+    # over the folder it started from: once (the folder still holds its origin), not twice
+    package(third, tmp_path / "shipped", checkpoint="last.pt")
+    replaced = {p.name: p.read_bytes() for p in (tmp_path / "shipped").iterdir()}
+    assert replaced["train_log.jsonl"] == (tmp_path / "next" / "train_log.jsonl").read_bytes()
+    again = [str(third), "--out", str(tmp_path / "shipped"), "--checkpoint", "last.pt"]
+    assert package_main(again) == 1
+    assert {p.name: p.read_bytes() for p in (tmp_path / "shipped").iterdir()} == replaced
+
+
 def test_fine_tuning_starts_from_a_checkpoint_and_records_it(tiny_config, tmp_path) -> None:
     import hashlib
 
