@@ -78,9 +78,7 @@ def diagnose(
     copies and the estimates averaged back, as the quality report does.
     """
     scores: dict[str, list[tuple[float, float]]] = {}
-    count = 0
     for item in items:
-        count += 1
         mixture, vocals, accompaniment = item.mixture, item.vocals, item.accompaniment
         if mixture.shape[0] != channels:
             mixture, vocals, accompaniment = (
@@ -116,7 +114,7 @@ def diagnose(
                     sdr_db(item.accompaniment, accompaniment_estimate),
                 )
             )
-    if not count:
+    if not scores:
         raise ValueError("no validation items to diagnose")
     return {
         name: {

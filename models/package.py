@@ -135,6 +135,19 @@ def _stages(log: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(r.get("run", "run") for r in log))
 
 
+def _low_band_text(arch: dict[str, Any], train: dict[str, Any], rate: int, n_fft: int) -> str:
+    """The architecture line's words for the low-band network ("" without one)."""
+    bins = arch.get("low_band_bins")
+    if not bins:
+        return ""
+    alone = " (trained alone on the frozen U-Net)" if train.get("train_only_low_band") else ""
+    return (
+        f"; low-band network over the lowest {arch['low_band_input_bins']} bins correcting the "
+        f"mask of bins 0-{bins - 1} (0-{(bins - 0.5) * rate / n_fft:.0f} Hz), "
+        f"{arch['low_band_channels']} channels, dilations {arch['low_band_dilations']}{alone}"
+    )
+
+
 def _calibration_line(calibration: dict[str, Any]) -> str:
     """The model card's line for a calibrated checkpoint (see ``unsing.models.calibrate``)."""
     fitted = calibration["fitted_on"]
@@ -199,17 +212,7 @@ def model_card(
         f"- Algorithmic latency it was trained for: {latency} samples = "
         f"{1000 * latency / rate:.1f} ms (at blocksize = hop).",
         f"- Architecture: widths {arch['widths']}, temporal stack {arch['tcn_channels']} "
-        f"channels, dilations {arch['tcn_dilations']}"
-        + (
-            f"; low-band network over the lowest {arch['low_band_input_bins']} bins correcting "
-            f"the mask of bins 0-{arch['low_band_bins'] - 1} "
-            f"(0-{(arch['low_band_bins'] - 0.5) * rate / n_fft:.0f} Hz), "
-            f"{arch['low_band_channels']} channels, dilations {arch['low_band_dilations']}"
-            + (" (trained alone on the frozen U-Net)" if train.get("train_only_low_band") else "")
-            if arch.get("low_band_bins")
-            else ""
-        )
-        + ".",
+        f"channels, dilations {arch['tcn_dilations']}{_low_band_text(arch, train, rate, n_fft)}.",
         "",
         "## Training",
         "",

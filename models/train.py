@@ -53,7 +53,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from unsing import __version__
-from unsing.config import Config, load_config, to_jsonable
+from unsing.config import WAVEFORM_LOSSES, Config, load_config, to_jsonable
 from unsing.errors import ConfigError
 from unsing.models import spectral
 from unsing.models.augment import AugmentSettings
@@ -70,17 +70,23 @@ from unsing.stft import StftSpec
 def unet_config(config: Config) -> UNetConfig:
     """The architecture ``config`` asks for; its context must match ``model.context_frames``."""
     train = config.train
-    arch = UNetConfig(
-        audio_channels=config.audio.channels,
-        bins=config.stft.n_fft // 2 + 1,
-        widths=train.widths,
-        tcn_channels=train.tcn_channels,
-        tcn_dilations=train.tcn_dilations,
-        lookahead_frames=config.model.lookahead_frames,
-        low_band_bins=train.low_band_bins,
-        low_band_channels=train.low_band_channels,
-        low_band_dilations=train.low_band_dilations,
-    )
+    try:
+        arch = UNetConfig(
+            audio_channels=config.audio.channels,
+            bins=config.stft.n_fft // 2 + 1,
+            widths=train.widths,
+            tcn_channels=train.tcn_channels,
+            tcn_dilations=train.tcn_dilations,
+            lookahead_frames=config.model.lookahead_frames,
+            low_band_bins=train.low_band_bins,
+            low_band_channels=train.low_band_channels,
+            low_band_dilations=train.low_band_dilations,
+        )
+    except ValueError as error:  # combinations the keys' own ranges cannot catch
+        raise ConfigError(
+            "stft.n_fft, train.widths, train.tcn_dilations and train.low_band_* do not make "
+            f"a model: {error}"
+        ) from None
     if arch.context_frames != config.model.context_frames:
         raise ConfigError(
             f"{config.origin('model.context_frames')}: model.context_frames = "
@@ -191,8 +197,10 @@ class Loss(torch.nn.Module):
 
     def __init__(self, spec: StftSpec, waveform_weight: float, waveform_loss: str = "l1") -> None:
         super().__init__()
-        if waveform_loss not in ("l1", "sdr"):
-            raise ValueError(f"waveform_loss {waveform_loss!r}: allowed l1, sdr")
+        if waveform_loss not in WAVEFORM_LOSSES:
+            raise ValueError(
+                f"waveform_loss {waveform_loss!r}: allowed {', '.join(WAVEFORM_LOSSES)}"
+            )
         self.spec = spec
         self.waveform_weight = waveform_weight
         self.waveform_loss = waveform_loss

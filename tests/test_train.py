@@ -466,3 +466,13 @@ def test_training_the_low_band_network_alone_leaves_the_rest_untouched(
             ]
         )
         train(no_band, tmp_path / "runs" / "none", quiet=True, max_steps=1)
+
+
+def test_a_low_band_network_that_does_not_fit_is_a_config_error() -> None:
+    from unsing.models.train import unet_config
+
+    config = load_config(
+        overrides=[*TINY, "train.low_band_bins=7", "train.low_band_dilations=[64]"]
+    )
+    with pytest.raises(ConfigError, match=r"train\.low_band_\* do not make a model: low band"):
+        unet_config(config)
