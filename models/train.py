@@ -79,6 +79,8 @@ def unet_config(config: Config) -> UNetConfig:
             tcn_dilations=train.tcn_dilations,
             lookahead_frames=config.model.lookahead_frames,
             low_band_bins=train.low_band_bins,
+            low_band_input_bins=train.low_band_input_bins,
+            low_band_mode=train.low_band_mode,
             low_band_channels=train.low_band_channels,
             low_band_dilations=train.low_band_dilations,
         )
@@ -523,7 +525,8 @@ def _load_init(model: CausalUNet, path: Path, arch: UNetConfig) -> dict[str, Any
     if calibration:  # fine-tune the trained network; a new calibration is fitted afterwards
         from unsing.models.calibrate import without_calibration
 
-        state["model_state"] = without_calibration(state["model_state"], calibration)
+        mode = state.get("architecture", {}).get("low_band_mode", "add")
+        state["model_state"] = without_calibration(state["model_state"], calibration, mode)
     # The look-ahead only shifts which output frame is the mask (same weights): a causal model
     # may be fine-tuned into one with look-ahead and back. Another STFT size or temporal depth
     # is warm-started by resampling the few frequency-dependent tensors (models/transfer.py).

@@ -32,6 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from unsing.config import LOW_BAND_MODES
+
 
 @dataclass(frozen=True)
 class UNetConfig:
@@ -53,6 +55,11 @@ class UNetConfig:
     low_band_input_bins: int = 64
     low_band_channels: int = 128
     low_band_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    #: ``add``: the low-band network corrects the U-Net's logits of its bins; ``replace``: its
+    #: output *is* those logits (the U-Net's are discarded there). A network trained alone on
+    #: real pairs generalises to unseen singers better than a correction of a U-Net that has
+    #: already fitted the training singers (benchmarks/results/experiments/lowband-replace.md).
+    low_band_mode: str = "add"
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -62,6 +69,10 @@ class UNetConfig:
             raise ValueError(
                 f"bins - 1 = {net_bins} must be a power of two >= "
                 f"{2 ** (levels + 1)} for {levels} levels"
+            )
+        if self.low_band_mode not in LOW_BAND_MODES:
+            raise ValueError(
+                f"low_band_mode {self.low_band_mode!r}: allowed {', '.join(LOW_BAND_MODES)}"
             )
         if self.low_band_bins and not (
             self.low_band_bins <= self.low_band_input_bins <= net_bins
@@ -104,6 +115,8 @@ class UNetConfig:
         if not self.low_band_bins:  # models without one keep their old description
             for key in [k for k in data if k.startswith("low_band")]:
                 data.pop(key)
+        elif self.low_band_mode == "add":  # described as before the mode existed
+            data.pop("low_band_mode")
         return data
 
     @classmethod
@@ -319,9 +332,10 @@ class CausalUNet(nn.Module):
         logits = self.head(self.head_up(x))
         if self.low_band is not None:
             low = self.config.low_band_bins
-            logits = torch.cat(
-                [logits[:, :, :low] + self.low_band(normalised), logits[:, :, low:]], dim=2
-            )
+            band = self.low_band(normalised)
+            if self.config.low_band_mode == "add":
+                band = logits[:, :, :low] + band
+            logits = torch.cat([band, logits[:, :, low:]], dim=2)
         mask = torch.sigmoid(logits)
         return torch.cat([mask, mask[:, :, -1:]], dim=2)
 

@@ -81,11 +81,14 @@ def music_like_signal() -> np.ndarray:
 
 
 def write_tiny_checkpoint(
-    path: Path, tcn_dilations: tuple[int, ...] = (1, 2, 4), low_band_bins: int = 0
+    path: Path,
+    tcn_dilations: tuple[int, ...] = (1, 2, 4),
+    low_band_bins: int = 0,
+    low_band_mode: str = "add",
 ) -> Path:
     """A random-weight checkpoint of a tiny U-Net (non-trivial batch-norm statistics) with the
     contract fields a trained one has; ``low_band_bins`` > 0 adds a small low-band network
-    (random output layer, not the zeros it starts from). Needs torch."""
+    (random output layer, not the zeros it starts from) in ``low_band_mode``. Needs torch."""
     torch = require_module("torch")
     from unsing.models.unet import CausalUNet, UNetConfig
 
@@ -96,6 +99,7 @@ def write_tiny_checkpoint(
         low_band_bins=low_band_bins,
         low_band_channels=8,
         low_band_dilations=(1, 2),
+        low_band_mode=low_band_mode,
     )
     torch.manual_seed(0)
     model = CausalUNet(config).eval()

@@ -99,10 +99,13 @@ def test_export_cli_and_broken_checkpoints(tiny_checkpoint, tmp_path) -> None:
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_a_model_with_a_low_band_network_exports_with_parity(tmp_path, music_like_signal) -> None:
+@pytest.mark.parametrize("mode", ["add", "replace"])
+def test_a_model_with_a_low_band_network_exports_with_parity(
+    tmp_path, music_like_signal, mode
+) -> None:
     import soundfile
 
-    checkpoint = write_tiny_checkpoint(tmp_path / "low.pt", low_band_bins=7)
+    checkpoint = write_tiny_checkpoint(tmp_path / "low.pt", low_band_bins=7, low_band_mode=mode)
     audio = tmp_path / "song.wav"
     soundfile.write(audio, music_like_signal.T, 44100)
     report = export_checkpoint(checkpoint, tmp_path / "low.onnx", audio)
@@ -110,3 +113,4 @@ def test_a_model_with_a_low_band_network_exports_with_parity(tmp_path, music_lik
     metadata = onnxruntime.InferenceSession(str(tmp_path / "low.onnx")).get_modelmeta()
     architecture = json.loads(metadata.custom_metadata_map["unsing.architecture"])
     assert architecture["low_band_bins"] == 7
+    assert architecture.get("low_band_mode", "add") == mode

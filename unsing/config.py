@@ -36,6 +36,7 @@ RESYNTHESIS_MODES = ("overlap_add", "griffin_lim")
 DEADLINE_POLICIES = ("reuse_last_mask", "pass_through")
 MODEL_GRAPHS = ("window", "streaming")
 WAVEFORM_LOSSES = ("l1", "sdr")
+LOW_BAND_MODES = ("add", "replace")
 TRAIN_PRECISIONS = ("float32", "bfloat16")
 MIDI_APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
 MIDI_PARAMS = (
@@ -173,6 +174,13 @@ class TrainConfig:
         "bins whose mask logits the low-band network corrects (0: no such network)",
         min=0,
         max=64,
+    )
+    low_band_input_bins: int = _key(
+        "lowest bins the low-band network reads (at least low_band_bins)", min=1, max=512
+    )
+    low_band_mode: str = _key(
+        "add: the low-band network corrects the U-Net's logits; replace: it makes them",
+        choices=LOW_BAND_MODES,
     )
     low_band_channels: int = _key("channels of the low-band network", min=1, max=4096)
     low_band_dilations: tuple[int, ...] = _key(
