@@ -9,7 +9,8 @@ computed once, and 3000 steps take minutes on a CPU.
 
 Material: MIR-1K clips of the training singers (never the validation singers, never
 ``train.calibration_singers``), vocals scaled to 0 dB against the accompaniment as the
-validation protocol mixes them, mono fed as the model's channels.
+validation protocol mixes them, mono fed as the model's channels; with ``--eif`` also the
+everything-is-free training tracks (stereo, true level).
 
 Loss: the squared error of the mask against the ideal ratio mask ``|V| / (|V| + |A|)``, weighted
 by the mixture's power in each bin and frame, each clip's weights normalised to mean 1. The
@@ -42,6 +43,7 @@ from unsing.config import Config, load_config, to_jsonable
 from unsing.errors import ConfigError
 from unsing.models import spectral
 from unsing.models.data import (
+    EIF_VALIDATION_TRACKS,
     MIR1K_VALIDATION_SINGERS,
     Manifest,
     build_validation_set,
@@ -63,7 +65,7 @@ def band_examples(
     model: CausalUNet, clips: list[tuple[np.ndarray, np.ndarray]], spec: StftSpec
 ) -> dict[str, torch.Tensor]:
     """Per-frame inputs and targets of the band for ``clips`` of ``(vocals, accompaniment)``,
-    each ``(1, samples)``, mixed at 0 dB.
+    each ``(1, samples)`` (fed to every channel) or ``(channels, samples)``.
 
     Returns (T = all clips' frames, C = channels):
         ``inputs`` (T, C, input_bins), ``target`` (T, C, bins) ideal ratio mask, ``weight``
@@ -75,7 +77,9 @@ def band_examples(
     with torch.no_grad():
         for index, (vocals, accompaniment) in enumerate(clips):
             stems = torch.from_numpy(np.stack([vocals, accompaniment]).astype(np.float32))
-            spectra = spectral.stft(stems.repeat(1, channels, 1), spec)  # (2, C, bins, T)
+            if stems.shape[1] != channels:  # mono: the same signal in every channel
+                stems = stems[:, :1].repeat(1, channels, 1)
+            spectra = spectral.stft(stems, spec)  # (2, C, bins, T)
             mixture = spectra[0] + spectra[1]
             magnitude = mixture.abs()
             normalised = (
@@ -134,6 +138,27 @@ def training_clips(
     return clips
 
 
+def eif_training_tracks(
+    data_root: Path, rate: int, manifest: Manifest
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The everything-is-free training tracks (not the validation track) as stereo
+    ``(vocals, accompaniment)`` at their true level."""
+    folder = data_root / "everything-is-free"
+    tracks = []
+    for track in sorted(p for p in folder.iterdir() if (p / "vocals.ogg").is_file()):
+        if track.name in EIF_VALIDATION_TRACKS:
+            continue
+        vocals = load_audio(track / "vocals.ogg", rate)
+        accompaniment = load_audio(track / "accompaniment.ogg", rate)
+        samples = min(vocals.shape[1], accompaniment.shape[1])
+        for name in ("vocals", "accompaniment"):
+            manifest.add(track / f"{name}.ogg", "training", samples / rate, "CC0")
+        tracks.append((vocals[:, :samples], accompaniment[:, :samples]))
+    if not tracks:
+        raise FileNotFoundError(f"no everything-is-free training tracks in {folder}")
+    return tracks
+
+
 def fit(
     config: Config,
     run_dir: Path,
@@ -141,9 +166,11 @@ def fit(
     steps: int,
     log_every: int = 1000,
     validation_items: list | None = None,
+    with_eif: bool = False,
 ) -> Path:
     """Fit the low-band network of ``config``'s architecture on top of ``init_checkpoint``'s
-    U-Net and write ``run_dir/last.pt`` (and the run's config, manifest and log)."""
+    U-Net and write ``run_dir/last.pt`` (and the run's config, manifest and log); ``with_eif``
+    adds the everything-is-free training tracks to the MIR-1K clips."""
     from unsing.models.train import _load_init, contract, unet_config, validate
 
     settings = config.train
@@ -166,6 +193,8 @@ def fit(
         parameter.requires_grad_(name.startswith("low_band."))
     manifest = Manifest()
     clips = training_clips(settings.data_root, rate, settings.calibration_singers, manifest)
+    if with_eif:
+        clips += eif_training_tracks(settings.data_root, rate, manifest)
     if validation_items is None:
         validation_items = build_validation_set(
             settings.data_root,
@@ -233,6 +262,7 @@ def fit(
         "world_size": 1,
         "init_checkpoint": init_record,
         "fitted_by": "unsing.models.fit_low_band",
+        "fit": {"steps": steps, "with_eif": with_eif},
     }
     torch.save(state, run_dir / "last.pt")
     return run_dir
@@ -245,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", required=True, help="run folder under train.runs_dir")
     parser.add_argument("--init", type=Path, required=True, help="the trained U-Net (.pt)")
     parser.add_argument("--steps", type=int, default=3000, help="optimizer steps")
+    parser.add_argument(
+        "--eif", action="store_true", help="also the everything-is-free training tracks"
+    )
     parser.add_argument("--config", type=Path, default=None, help="a config file overlay")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args(argv)
@@ -252,7 +285,13 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, overrides=args.set)
         if args.steps < 1:
             raise ConfigError(f"--steps {args.steps}: need at least 1")
-        run_dir = fit(config, Path(config.train.runs_dir) / args.name, args.init, args.steps)
+        run_dir = fit(
+            config,
+            Path(config.train.runs_dir) / args.name,
+            args.init,
+            args.steps,
+            with_eif=args.eif,
+        )
     except (ConfigError, FileNotFoundError, ValueError) as error:
         print(f"unsing: {error}", file=sys.stderr)
         return 2

@@ -100,3 +100,20 @@ def test_fitting_moves_only_the_low_band_and_writes_a_run(tmp_path: Path) -> Non
             start / "last.pt",
             steps=1,
         )
+
+
+def test_eif_training_tracks_leave_the_validation_track_out_and_stay_stereo(tmp_path) -> None:
+    from unsing.models.data import Manifest
+    from unsing.models.fit_low_band import eif_training_tracks
+    from unsing.models.train import unet_config
+
+    data_root = write_tree(tmp_path / "data")
+    manifest = Manifest()
+    tracks = eif_training_tracks(data_root, 44100, manifest)
+    paths = [entry["path"] for entry in manifest.as_dict()["entries"]]
+    assert len(tracks) == 1 and all("lithium" in p for p in paths) and len(paths) == 2
+    vocals, accompaniment = tracks[0]
+    assert vocals.shape == accompaniment.shape and vocals.shape[0] == 2
+    model = CausalUNet(unet_config(load_config(overrides=[*TINY, *REPLACE]))).eval()
+    examples = band_examples(model, tracks, StftSpec(1024, 256, "hann"))
+    assert examples["inputs"].shape[1:] == (2, 16) and examples["target"].shape[1:] == (2, 7)
