@@ -17,7 +17,7 @@ by the mixture's power in each bin and frame, each clip's weights normalised to 
 error energy of the masked mixture against the vocals is about ``|X|^2 (M - IRM)^2``, and SDR is
 the log of its ratio to the signal's energy per item: the weighting puts the loud bins where SDR
 puts them, and each clip counts alike. (The training loop's magnitude L1 weights by ``|X|``, not
-``|X|^2``: with it the same network came out 0.5-0.9 dB worse on MIR-1K,
+``|X|^2``: with it the same network came out 0.6-0.9 dB worse on MIR-1K,
 benchmarks/results/experiments/lowband-replace.md.)
 
 The run folder gets what ``unsing train`` writes (``last.pt`` with the full contract, the

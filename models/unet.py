@@ -56,9 +56,9 @@ class UNetConfig:
     low_band_channels: int = 128
     low_band_dilations: tuple[int, ...] = (1, 2, 4, 8)
     #: ``add``: the low-band network corrects the U-Net's logits of its bins; ``replace``: its
-    #: output *is* those logits (the U-Net's are discarded there). A network trained alone on
-    #: real pairs generalises to unseen singers better than a correction of a U-Net that has
-    #: already fitted the training singers (benchmarks/results/experiments/lowband-replace.md).
+    #: output *is* those logits (the U-Net's are discarded there). Fitted on MIR-1K a replacing
+    #: band generalises to new singers about as well as the shipped correction and loses 2-3 dB
+    #: on real productions (benchmarks/results/experiments/lowband-replace.md): not shipped.
     low_band_mode: str = "add"
     extra: dict = field(default_factory=dict, compare=False)
 
