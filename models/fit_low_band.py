@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -171,7 +170,7 @@ def fit(
     """Fit the low-band network of ``config``'s architecture on top of ``init_checkpoint``'s
     U-Net and write ``run_dir/last.pt`` (and the run's config, manifest and log); ``with_eif``
     adds the everything-is-free training tracks to the MIR-1K clips."""
-    from unsing.models.train import _load_init, contract, unet_config, validate
+    from unsing.models.train import _load_init, checkpoint_record, unet_config, validate
 
     settings = config.train
     arch = unet_config(config)
@@ -249,18 +248,10 @@ def fit(
         "model_state": model.state_dict(),
         "epoch": record["epoch"],
         "step": steps,
-        "architecture": arch.as_dict(),
-        "contract": contract(config, arch),
-        "seed": settings.seed,
-        "git_commit": commit,
-        "manifest_sha1": manifest_dict["sha1"],
-        "manifest_summary": {k: v for k, v in manifest_dict.items() if k != "entries"},
-        "config": to_jsonable(config),
-        "validation_sdr_db": record["validation_sdr_db"],
-        "torch_version": torch.__version__,
-        "machine": platform.platform(),
+        **checkpoint_record(
+            config, arch, manifest_dict, commit, record["validation_sdr_db"], init_record
+        ),
         "world_size": 1,
-        "init_checkpoint": init_record,
         "fitted_by": "unsing.models.fit_low_band",
         "fit": {"steps": steps, "with_eif": with_eif},
     }

@@ -294,6 +294,31 @@ def freeze_outside_low_band(model: CausalUNet) -> None:
             module.eval()
 
 
+def checkpoint_record(
+    config: Config,
+    arch: UNetConfig,
+    manifest: dict[str, Any],
+    commit: str,
+    validation_sdr_db: dict[str, Any],
+    init_record: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """What every checkpoint of a run carries besides its weights: the contract, the
+    architecture, the config, the data manifest's digest, the code and the start it came from."""
+    return {
+        "architecture": arch.as_dict(),
+        "contract": contract(config, arch),
+        "seed": config.train.seed,
+        "git_commit": commit,
+        "manifest_sha1": manifest["sha1"],
+        "manifest_summary": {k: v for k, v in manifest.items() if k != "entries"},
+        "config": to_jsonable(config),
+        "validation_sdr_db": validation_sdr_db,
+        "torch_version": torch.__version__,
+        "machine": platform.platform(),
+        "init_checkpoint": init_record,
+    }
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch."""
     random.seed(seed)
@@ -484,18 +509,10 @@ def train(
                 "epoch": epoch,
                 "step": step,
                 "best_score": max(best_score, score),
-                "architecture": arch.as_dict(),
-                "contract": contract(config, arch),
-                "seed": settings.seed,
-                "git_commit": commit,
-                "manifest_sha1": manifest_dict["sha1"],
-                "manifest_summary": {k: v for k, v in manifest_dict.items() if k != "entries"},
-                "config": to_jsonable(config),
-                "validation_sdr_db": record["validation_sdr_db"],
-                "torch_version": torch.__version__,
-                "machine": platform.platform(),
+                **checkpoint_record(
+                    config, arch, manifest_dict, commit, record["validation_sdr_db"], init_record
+                ),
                 "world_size": world_size,
-                "init_checkpoint": init_record,
             }
             if average is not None:
                 state["train_model_state"] = model.state_dict()
