@@ -202,6 +202,7 @@ def fit(
             eif_seconds=settings.validation_eif_seconds,
             manifest=manifest,
         )
+    commit = git_commit()  # the code that runs, before anyone edits the tree
     manifest_dict = manifest.as_dict()
     (run_dir / "manifest.json").write_text(json.dumps(manifest_dict, indent=1))
     (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=1))
@@ -215,8 +216,8 @@ def fit(
     model.low_band.train()
     log_path = run_dir / "train_log.jsonl"
     log_path.unlink(missing_ok=True)
-    commit = git_commit()
     losses: list[float] = []
+    window_started = time.time()  # examples per second: optimizer steps since the last log
     for step in range(1, steps + 1):
         chosen = rng.choice(starts, BATCH_CROPS)
         index = torch.from_numpy(chosen[:, None] + np.arange(CROP_FRAMES)[None])
@@ -234,7 +235,7 @@ def fit(
             "step": step,
             "loss": round(float(np.mean(losses)), 5),
             "learning_rate": schedule.get_last_lr()[0],
-            "examples_per_s": round(len(losses) * BATCH_CROPS / (time.time() - started), 2),
+            "examples_per_s": round(len(losses) * BATCH_CROPS / (time.time() - window_started), 2),
             "elapsed_s": round(time.time() - started, 1),
             "validation_sdr_db": validate(model, validation_items, spec),
         }
@@ -243,6 +244,7 @@ def fit(
             log.write(json.dumps(record) + "\n")
         print(json.dumps(record), flush=True)
         model.low_band.train()
+        window_started = time.time()
     model.eval()
     state = {
         "model_state": model.state_dict(),
