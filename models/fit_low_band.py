@@ -45,7 +45,6 @@ from unsing.models.data import (
     EIF_VALIDATION_TRACKS,
     MIR1K_VALIDATION_SINGERS,
     Manifest,
-    build_validation_set,
     load_audio,
     mir1k_clip_paths,
 )
@@ -170,7 +169,14 @@ def fit(
     """Fit the low-band network of ``config``'s architecture on top of ``init_checkpoint``'s
     U-Net and write ``run_dir/last.pt`` (and the run's config, manifest and log); ``with_eif``
     adds the everything-is-free training tracks to the MIR-1K clips."""
-    from unsing.models.train import _load_init, checkpoint_record, unet_config, validate
+    from unsing.models.train import (
+        _load_init,
+        checkpoint_record,
+        freeze_outside_low_band,
+        run_validation_set,
+        unet_config,
+        validate,
+    )
 
     settings = config.train
     arch = unet_config(config)
@@ -187,21 +193,14 @@ def fit(
     run_dir.mkdir(parents=True, exist_ok=True)
     model = CausalUNet(arch)
     init_record = _load_init(model, Path(init_checkpoint), arch)
-    model.eval()
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(name.startswith("low_band."))
+    model.eval()  # the U-Net never runs here; only the low band's parameters move
+    freeze_outside_low_band(model)
     manifest = Manifest()
     clips = training_clips(settings.data_root, rate, settings.calibration_singers, manifest)
     if with_eif:
         clips += eif_training_tracks(settings.data_root, rate, manifest)
     if validation_items is None:
-        validation_items = build_validation_set(
-            settings.data_root,
-            rate,
-            mir1k_clips=settings.validation_mir1k_clips,
-            eif_seconds=settings.validation_eif_seconds,
-            manifest=manifest,
-        )
+        validation_items = run_validation_set(config, manifest)
     commit = git_commit()  # the code that runs, before anyone edits the tree
     manifest_dict = manifest.as_dict()
     (run_dir / "manifest.json").write_text(json.dumps(manifest_dict, indent=1))

@@ -294,6 +294,18 @@ def freeze_outside_low_band(model: CausalUNet) -> None:
             module.eval()
 
 
+def run_validation_set(config: Config, manifest: Manifest) -> list[ValidationItem]:
+    """The per-epoch validation items of a run (``train.validation_*``), recorded in
+    ``manifest``."""
+    return build_validation_set(
+        config.train.data_root,
+        config.audio.sample_rate_hz,
+        mir1k_clips=config.train.validation_mir1k_clips,
+        eif_seconds=config.train.validation_eif_seconds,
+        manifest=manifest,
+    )
+
+
 def checkpoint_record(
     config: Config,
     arch: UNetConfig,
@@ -377,13 +389,7 @@ def train(
         mir1k_excluded_singers=settings.calibration_singers,
     )
     if validation_items is None:
-        validation_items = build_validation_set(
-            settings.data_root,
-            rate,
-            mir1k_clips=settings.validation_mir1k_clips,
-            eif_seconds=settings.validation_eif_seconds,
-            manifest=manifest,
-        )
+        validation_items = run_validation_set(config, manifest)
     manifest_dict = manifest.as_dict()
     if is_main:
         (run_dir / "manifest.json").write_text(json.dumps(manifest_dict, indent=1))
