@@ -83,12 +83,17 @@ def test_live_engine_output_equals_separate_stream_aligned_by_the_reported_laten
     assert separated.returncode == 0, separated.stderr
     accompaniment = soundfile.read(tmp_path / "accompaniment.wav", dtype="float32")[0].T
 
-    for _attempt in range(3):  # a busy 2-core VM may xrun: two retries, then it must be clean
+    # A 2-core VM xruns now and then even when the callback does nothing (the JACK dummy server
+    # misses its own 5.8 ms period: benchmarks/results/experiments/stability-repeat-s9.json), and
+    # an xrun shifts the recording. Up to five 4.5 s takes; one must be clean.
+    attempts = []
+    for _attempt in range(5):
         stream, recording = _play_through_engine(jack, config, signal)
         stats = stream.engine.stats.snapshot()
+        attempts.append((stats["xruns"], stats["deadline_misses"]))
         if stats["xruns"] == 0 and stats["deadline_misses"] == 0:
             break
-    assert stats["xruns"] == 0 and stats["deadline_misses"] == 0, stats
+    assert stats["xruns"] == 0 and stats["deadline_misses"] == 0, ("(xruns, misses)", attempts)
     assert stream.callback_error is None
     latency = stream.latency()
     assert latency.algorithmic_samples == 1024  # 23.2 ms: the formula at the default config
