@@ -55,6 +55,7 @@ from torch.nn.parallel import DistributedDataParallel
 from unsing import __version__
 from unsing.config import WAVEFORM_LOSSES, Config, load_config, to_jsonable
 from unsing.errors import ConfigError
+from unsing.long_band import LongBandLayout
 from unsing.models import spectral
 from unsing.models.augment import AugmentSettings
 from unsing.models.batches import EpochDraw, epoch_batches
@@ -129,11 +130,43 @@ def separate(model: CausalUNet, mixture: np.ndarray, spec: StftSpec) -> tuple[np
     device = next(model.parameters()).device
     signal = torch.from_numpy(mixture).float()[None].to(device)
     spectrum = spectral.stft(signal, spec)
-    mask = model.mask(spectrum.abs())
-    vocals = spectral.istft(mask * spectrum, spec, mixture.shape[-1])[0]
-    accompaniment = spectral.istft((1 - mask) * spectrum, spec, mixture.shape[-1])[0]
+    layout = LongBandLayout.from_architecture(model.config.as_dict(), spec)
+    num_samples = mixture.shape[-1]
+    if layout is None:
+        mask = model.mask(spectrum.abs())
+        vocals = spectral.istft(mask * spectrum, spec, num_samples)[0]
+        accompaniment = spectral.istft((1 - mask) * spectrum, spec, num_samples)[0]
+    else:
+        vocals = _separate_long_band(model, signal, spectrum, spec, layout)[0]
+        accompaniment = signal[0] - vocals
     model.train(was_training)
     return vocals.cpu().numpy(), accompaniment.cpu().numpy()
+
+
+def _separate_long_band(
+    model: CausalUNet,
+    signal: torch.Tensor,
+    spectrum: torch.Tensor,
+    spec: StftSpec,
+    layout: LongBandLayout,
+) -> torch.Tensor:
+    """Vocals ``(batch, channels, samples)`` of a model with a long band (``unsing.long_band``):
+    the U-Net's mask above the crossover, the long-window band's below it."""
+    long_spectrum = spectral.stft(signal, layout.spec)
+    magnitude = torch.cat(
+        [spectrum.abs(), long_spectrum[..., : layout.input_bins, :].abs()], dim=-2
+    )
+    masks = model.mask(magnitude)
+    mask, long_mask = masks[..., : spec.bins, :], masks[..., spec.bins :, :]
+    short_weights = torch.from_numpy(layout.short_weights()).to(mask)[:, None]
+    long_weights = torch.from_numpy(layout.long_weights()).to(mask)[:, None]
+    low = long_spectrum[..., : layout.output_bins, :] * (long_mask * long_weights)
+    long_part = torch.zeros_like(long_spectrum)
+    long_part[..., : layout.output_bins, :] = low
+    num_samples = signal.shape[-1]
+    return spectral.istft(mask * short_weights * spectrum, spec, num_samples) + spectral.istft(
+        long_part, layout.spec, num_samples
+    )
 
 
 def validate(model: CausalUNet, items: list[ValidationItem], spec: StftSpec) -> dict[str, Any]:

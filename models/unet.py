@@ -21,6 +21,14 @@ encoder/decoder with skip connections, sigmoid mask):
 
 The network sees bins ``0 .. bins - 2`` (a power of two for the frequency pooling); the Nyquist
 bin reuses the mask of the bin below it.
+
+Optional long-window band (``long_band_analysis_samples > 0``, :class:`LongBandNet`): the input
+then also carries the magnitudes of bins ``0 .. long_band_input_bins - 1`` of the long-window
+STFT (``unsing.stft.LongWindowSpec``: more frequency resolution at the same latency), appended
+after the project STFT's bins, and the output carries that STFT's vocal mask of bins
+``0 .. long_band_bins - 1`` after the project STFT's mask. The resynthesis
+(``unsing.long_band``) takes the low band from the long-window path and the rest from the
+U-Net's mask, split by a crossover.
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from unsing.config import LOW_BAND_MODES
+
+#: Added to the long band's powers before the log (the input of silence stays finite).
+LONG_BAND_POWER_FLOOR = 1e-8
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,17 @@ class UNetConfig:
     #: band generalises to new singers about as well as the shipped correction and loses 2-3 dB
     #: on real productions (benchmarks/results/experiments/lowband-replace.md): not shipped.
     low_band_mode: str = "add"
+    #: Optional long-window band (0: none): window length in samples of the long-window STFT,
+    #: bins of it the band network reads (log powers) and bins it outputs a mask for, its
+    #: crossover to the U-Net's mask (in the long STFT's bins, so without a sample rate: the
+    #: long band below the first, the U-Net above the second, a raised cosine between), its
+    #: channels and dilations.
+    long_band_analysis_samples: int = 0
+    long_band_input_bins: int = 0
+    long_band_bins: int = 0
+    long_band_crossover_bins: tuple[float, float] = (130.0, 158.0)
+    long_band_channels: int = 128
+    long_band_dilations: tuple[int, ...] = (1, 2, 4, 8)
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -84,6 +106,32 @@ class UNetConfig:
                 f"{list(self.low_band_dilations)} within the U-Net's "
                 f"{self._unet_past_frames} past frames"
             )
+
+        if self.long_band_analysis_samples and not (
+            0 < self.long_band_bins <= self.long_band_input_bins
+            and self.long_band_input_bins <= self.long_band_analysis_samples // 2 + 1
+            and self.lookahead_frames == 0
+            and (self.time_kernel - 1) * sum(self.long_band_dilations) <= self._unet_past_frames
+            and 0 < self.long_band_crossover_bins[0] < self.long_band_crossover_bins[1]
+            and self.long_band_crossover_bins[1] <= self.long_band_bins - 1
+        ):
+            raise ValueError(
+                f"long band: need 0 < long_band_bins {self.long_band_bins} <= "
+                f"long_band_input_bins {self.long_band_input_bins} <= the long window's bins, "
+                f"lookahead_frames 0 (has {self.lookahead_frames}), its dilations within the "
+                f"U-Net's {self._unet_past_frames} past frames and a rising crossover "
+                f"{list(self.long_band_crossover_bins)} within its output bins"
+            )
+
+    @property
+    def input_bins(self) -> int:
+        """Bins per input frame: the project STFT's, then the long band's (if any)."""
+        return self.bins + (self.long_band_input_bins if self.long_band_analysis_samples else 0)
+
+    @property
+    def output_bins(self) -> int:
+        """Bins per output mask frame: the project STFT's, then the long band's (if any)."""
+        return self.bins + (self.long_band_bins if self.long_band_analysis_samples else 0)
 
     @property
     def _unet_past_frames(self) -> int:
@@ -112,6 +160,11 @@ class UNetConfig:
         data["widths"] = list(self.widths)
         data["tcn_dilations"] = list(self.tcn_dilations)
         data["low_band_dilations"] = list(self.low_band_dilations)
+        data["long_band_crossover_bins"] = list(self.long_band_crossover_bins)
+        data["long_band_dilations"] = list(self.long_band_dilations)
+        if not self.long_band_analysis_samples:  # models without one keep their description
+            for key in [k for k in data if k.startswith("long_band")]:
+                data.pop(key)
         if not self.low_band_bins:  # models without one keep their old description
             for key in [k for k in data if k.startswith("low_band")]:
                 data.pop(key)
@@ -125,8 +178,9 @@ class UNetConfig:
         values = dict(data)
         values["widths"] = tuple(values["widths"])
         values["tcn_dilations"] = tuple(values["tcn_dilations"])
-        if "low_band_dilations" in values:
-            values["low_band_dilations"] = tuple(values["low_band_dilations"])
+        for key in ("low_band_dilations", "long_band_dilations", "long_band_crossover_bins"):
+            if key in values:
+                values[key] = tuple(values[key])
         return cls(**values)
 
 
@@ -260,6 +314,38 @@ class LowBandNet(nn.Module):
         return x.reshape(batch, channels, self.config.low_band_bins, frames)
 
 
+class LongBandNet(nn.Module):
+    """Vocal mask of the long-window STFT's lowest ``long_band_bins`` bins from a causal
+    temporal stack over the log powers of its lowest ``long_band_input_bins`` bins (all
+    channels), normalised by a per-bin scale and shift (set from the training data's statistics
+    by ``python -m unsing.models.fit_long_band``, then learned)."""
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        channels, width = config.audio_channels, config.long_band_channels
+        self.input_scale = nn.Parameter(torch.ones(1, 1, config.long_band_input_bins, 1))
+        self.input_shift = nn.Parameter(torch.zeros(1, 1, config.long_band_input_bins, 1))
+        self.project = nn.Conv1d(channels * config.long_band_input_bins, width, 1)
+        self.stack = nn.Sequential(
+            *[
+                TemporalBlock(width, config.time_kernel, d, config.negative_slope)
+                for d in config.long_band_dilations
+            ]
+        )
+        self.out = nn.Conv1d(width, channels * config.long_band_bins, 1)
+
+    def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """``(batch, channels, long_band_input_bins, frames)`` long-window magnitudes ->
+        ``(batch, channels, long_band_bins, frames)`` vocal mask in [0, 1]."""
+        batch, channels, _, frames = magnitude.shape
+        normalised = torch.log(magnitude.square() + LONG_BAND_POWER_FLOOR)
+        normalised = normalised * self.input_scale + self.input_shift
+        x = self.project(normalised.reshape(batch, -1, frames))
+        x = self.out(self.stack(x))
+        return torch.sigmoid(x.reshape(batch, channels, self.config.long_band_bins, frames))
+
+
 class CausalUNet(nn.Module):
     """Magnitudes ``(batch, channels, bins, frames)`` -> vocal mask of the same shape."""
 
@@ -304,17 +390,26 @@ class CausalUNet(nn.Module):
         self.head_up = nn.ConvTranspose2d(widths[0], widths[0], (2, 1), stride=(2, 1))
         self.head = nn.Conv2d(widths[0], config.audio_channels, 1)
         self.low_band: LowBandNet | None = LowBandNet(config) if config.low_band_bins else None
+        self.long_band: LongBandNet | None = (
+            LongBandNet(config) if config.long_band_analysis_samples else None
+        )
 
     def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
         """Vocal mask for each frame (shifted by the look-ahead, see :meth:`mask`).
 
         Args:
-            magnitude: ``(batch, channels, bins, frames)`` non-negative.
+            magnitude: ``(batch, channels, input_bins, frames)`` non-negative: the project
+                STFT's ``bins``, then (long band) the long-window STFT's lowest bins.
 
         Returns:
-            ``(batch, channels, bins, frames)`` in [0, 1]; output frame ``t`` depends on input
-            frames ``t - receptive_field_frames + 1 .. t``.
+            ``(batch, channels, output_bins, frames)`` in [0, 1]; output frame ``t`` depends on
+            input frames ``t - receptive_field_frames + 1 .. t``.
         """
+        bins = self.config.bins
+        long_mask = None
+        if self.long_band is not None:
+            long_mask = self.long_band(magnitude[:, :, bins:])
+            magnitude = magnitude[:, :, :bins]
         normalised = torch.log1p(magnitude[:, :, :-1]) * self.input_scale + self.input_shift
         x = self.stem(normalised)
         skips = []
@@ -337,7 +432,8 @@ class CausalUNet(nn.Module):
                 band = logits[:, :, :low] + band
             logits = torch.cat([band, logits[:, :, low:]], dim=2)
         mask = torch.sigmoid(logits)
-        return torch.cat([mask, mask[:, :, -1:]], dim=2)
+        parts = [mask, mask[:, :, -1:]] if long_mask is None else [mask, mask[:, :, -1:], long_mask]
+        return torch.cat(parts, dim=2)
 
     def mask(self, magnitude: torch.Tensor) -> torch.Tensor:
         """Vocal mask aligned with the input frames, using ``lookahead_frames`` future frames.
@@ -393,7 +489,7 @@ class StreamingUNet(nn.Module):
             config = self.model.config
             with torch.no_grad():
                 self.model.eval()  # never touch batch-norm statistics
-                self.model(torch.zeros(1, config.audio_channels, config.bins, 1))
+                self.model(torch.zeros(1, config.audio_channels, config.input_bins, 1))
         finally:
             self.model.train(was_training)
             for hook in hooks:

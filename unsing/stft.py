@@ -70,6 +70,16 @@ class StftSpec:
         """How far the streaming synthesis output lags its input: ``n_fft - hop_samples``."""
         return self.n_fft - self.hop_samples
 
+    @property
+    def frame_samples(self) -> int:
+        """Samples each analysis frame holds (the analysis window's length): ``n_fft``."""
+        return self.n_fft
+
+    @property
+    def synthesis_samples(self) -> int:
+        """Newest samples of a frame that its synthesis window covers: ``n_fft``."""
+        return self.n_fft
+
     def frame_count(self, num_samples: int) -> int:
         """Frames of a signal of ``num_samples`` samples, tail flushed."""
         return -(-num_samples // self.hop_samples) + self.overlap - 1
@@ -83,6 +93,10 @@ class StftSpec:
         return synthesis_window(analysis_window(self.window, self.n_fft), self.hop_samples).astype(
             dtype
         )
+
+    def synthesis_tail(self, dtype: np.dtype | type = np.float64) -> np.ndarray:
+        """The synthesis window over the newest ``synthesis_samples`` of a frame (all of it)."""
+        return self.synthesis_window(dtype)
 
 
 def analysis_window(name: str, n_fft: int) -> np.ndarray:
@@ -111,7 +125,7 @@ def window_overlap_ok(name: str, n_fft: int, hop_samples: int) -> bool:
     return bool(overlap.min() > _MIN_RELATIVE_OVERLAP * overlap.max())
 
 
-def stft(signal: np.ndarray, spec: StftSpec) -> np.ndarray:
+def stft(signal: np.ndarray, spec: StftSpec | LongWindowSpec) -> np.ndarray:
     """One-shot STFT.
 
     Args:
@@ -126,17 +140,17 @@ def stft(signal: np.ndarray, spec: StftSpec) -> np.ndarray:
         signal = signal.astype(np.float64)
     num_samples = signal.shape[-1]
     frames = spec.frame_count(num_samples)
-    lead = spec.n_fft - spec.hop_samples
+    lead = spec.frame_samples - spec.hop_samples
     tail = frames * spec.hop_samples - num_samples  # padded length: frames * hop + lead
     pad = [(0, 0)] * (signal.ndim - 1) + [(lead, tail)]
     padded = np.pad(signal, pad)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, spec.n_fft, axis=-1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, spec.frame_samples, axis=-1)
     windows = windows[..., :: spec.hop_samples, :][..., :frames, :]
     spectrum = np.fft.rfft(windows * spec.analysis_window(signal.dtype), axis=-1)
     return np.swapaxes(spectrum, -1, -2)
 
 
-def istft(spectrum: np.ndarray, spec: StftSpec, num_samples: int) -> np.ndarray:
+def istft(spectrum: np.ndarray, spec: StftSpec | LongWindowSpec, num_samples: int) -> np.ndarray:
     """Inverse of :func:`stft` by weighted overlap-add.
 
     Args:
@@ -150,17 +164,19 @@ def istft(spectrum: np.ndarray, spec: StftSpec, num_samples: int) -> np.ndarray:
     spectrum = np.asarray(spectrum)
     real_dtype = np.float32 if spectrum.dtype == np.complex64 else np.float64
     frames = spectrum.shape[-1]
-    hop, n_fft = spec.hop_samples, spec.n_fft
-    pieces = np.fft.irfft(np.swapaxes(spectrum, -1, -2), n=n_fft, axis=-1)
-    pieces = pieces * spec.synthesis_window(real_dtype)  # (..., frames, n_fft)
+    hop, length = spec.hop_samples, spec.synthesis_samples
+    pieces = np.fft.irfft(np.swapaxes(spectrum, -1, -2), n=spec.frame_samples, axis=-1)
+    # (..., frames, synthesis_samples): the newest samples of each frame, windowed
+    pieces = pieces[..., spec.frame_samples - length :] * spec.synthesis_tail(real_dtype)
     # Overlap-add as a sum of `overlap` shifted, non-overlapping tilings.
+    overlap = length // hop
     lead_shape = pieces.shape[:-2]
-    output = np.zeros((*lead_shape, (frames + spec.overlap - 1) * hop), dtype=real_dtype)
-    chunks = pieces.reshape(*lead_shape, frames, spec.overlap, hop)
-    for k in range(spec.overlap):
+    output = np.zeros((*lead_shape, (frames + overlap - 1) * hop), dtype=real_dtype)
+    chunks = pieces.reshape(*lead_shape, frames, overlap, hop)
+    for k in range(overlap):
         part = chunks[..., k, :].reshape(*lead_shape, frames * hop)
         output[..., k * hop : k * hop + frames * hop] += part
-    lead = n_fft - hop
+    lead = length - hop
     result = output[..., lead : lead + num_samples]
     if result.shape[-1] < num_samples:
         result = np.concatenate(
@@ -172,16 +188,20 @@ def istft(spectrum: np.ndarray, spec: StftSpec, num_samples: int) -> np.ndarray:
 class StreamingStft:
     """Streaming analysis: one hop of samples in, one frame out; no allocation per call.
 
-    The newest ``n_fft`` samples live in a mirrored ring (each sample stored twice, ``n_fft``
-    apart) so the current window is always one contiguous view.
+    The newest ``frame_samples`` samples live in a mirrored ring (each sample stored twice,
+    ``frame_samples`` apart) so the current window is always one contiguous view. Works for the
+    project STFT and the long-window one alike.
     """
 
-    def __init__(self, spec: StftSpec, channels: int, dtype: type = np.float64) -> None:
+    def __init__(
+        self, spec: StftSpec | LongWindowSpec, channels: int, dtype: type = np.float64
+    ) -> None:
         self.spec = spec
         self.channels = channels
+        length = spec.frame_samples
         self._window = spec.analysis_window(dtype)
-        self._ring = np.zeros((channels, 2 * spec.n_fft), dtype=dtype)
-        self._windowed = np.zeros((channels, spec.n_fft), dtype=dtype)
+        self._ring = np.zeros((channels, 2 * length), dtype=dtype)
+        self._windowed = np.zeros((channels, length), dtype=dtype)
         complex_dtype = np.complex64 if np.dtype(dtype) == np.float32 else np.complex128
         self._frame = np.zeros((channels, spec.bins), dtype=complex_dtype)
         self._write = 0
@@ -196,12 +216,12 @@ class StreamingStft:
 
         The returned array is reused by the next call: copy it to keep it.
         """
-        hop, n_fft, start = self.spec.hop_samples, self.spec.n_fft, self._write
+        hop, length, start = self.spec.hop_samples, self.spec.frame_samples, self._write
         self._ring[:, start : start + hop] = hop_block
-        self._ring[:, start + n_fft : start + n_fft + hop] = hop_block
-        self._write = (start + hop) % n_fft
+        self._ring[:, start + length : start + length + hop] = hop_block
+        self._write = (start + hop) % length
         oldest = self._write
-        np.multiply(self._ring[:, oldest : oldest + n_fft], self._window, out=self._windowed)
+        np.multiply(self._ring[:, oldest : oldest + length], self._window, out=self._windowed)
         np.fft.rfft(self._windowed, axis=-1, out=self._frame)
         return self._frame
 
@@ -209,16 +229,22 @@ class StreamingStft:
 class StreamingIstft:
     """Streaming synthesis: one frame in, one hop of samples out; no allocation per call.
 
-    Output lags the analysed input by ``n_fft - hop_samples`` samples.
+    Output lags the analysed input by ``synthesis_samples - hop_samples`` samples (``n_fft -
+    hop_samples`` for the project STFT and for its long-window companion alike).
     """
 
-    def __init__(self, spec: StftSpec, channels: int, dtype: type = np.float64) -> None:
+    def __init__(
+        self, spec: StftSpec | LongWindowSpec, channels: int, dtype: type = np.float64
+    ) -> None:
         self.spec = spec
         self.channels = channels
-        # Full (channels, n_fft) window: numpy buffers a broadcast in-place multiply (allocates).
-        self._window = np.tile(spec.synthesis_window(dtype), (channels, 1))
-        self._piece = np.zeros((channels, spec.n_fft), dtype=dtype)
-        self._ring = np.zeros((channels, spec.n_fft), dtype=dtype)  # overlap-add accumulator
+        length = spec.synthesis_samples
+        # Full (channels, length) window: numpy buffers a broadcast in-place multiply (allocates).
+        self._window = np.tile(spec.synthesis_tail(dtype), (channels, 1))
+        self._frame = np.zeros((channels, spec.frame_samples), dtype=dtype)  # irfft output
+        self._newest = self._frame[:, spec.frame_samples - length :]
+        self._piece = np.zeros((channels, length), dtype=dtype)
+        self._ring = np.zeros((channels, length), dtype=dtype)  # overlap-add accumulator
         self._hop = np.zeros((channels, spec.hop_samples), dtype=dtype)
         self._read = 0
 
@@ -232,13 +258,90 @@ class StreamingIstft:
 
         The returned array is reused by the next call: copy it to keep it.
         """
-        hop, n_fft, start = self.spec.hop_samples, self.spec.n_fft, self._read
-        np.fft.irfft(frame, n=n_fft, axis=-1, out=self._piece)
-        self._piece *= self._window
-        head = n_fft - start
+        hop, length, start = self.spec.hop_samples, self.spec.synthesis_samples, self._read
+        np.fft.irfft(frame, n=self.spec.frame_samples, axis=-1, out=self._frame)
+        np.multiply(self._newest, self._window, out=self._piece)
+        head = length - start
         self._ring[:, start:] += self._piece[:, :head]
         self._ring[:, :start] += self._piece[:, head:]
         self._hop[:] = self._ring[:, start : start + hop]
         self._ring[:, start : start + hop] = 0.0
-        self._read = (start + hop) % n_fft
+        self._read = (start + hop) % length
         return self._hop
+
+
+@dataclass(frozen=True)
+class LongWindowSpec:
+    """A long-window STFT with the latency of the project STFT ``short``.
+
+    An asymmetric analysis window of ``analysis_samples`` (N) samples whose synthesis window
+    covers only the frame's newest ``short.n_fft`` (M) samples (Mauler and Martin, "A low
+    delay, variable resolution, perfect reconstruction spectral analysis-synthesis system for
+    speech enhancement", EUSIPCO 2007): the frequency resolution of a long window, the latency
+    of a short one. The low band uses it, where bass and voice share the lowest bins.
+
+    * Frame ``t`` holds samples ``[(t + 1) * H - N, (t + 1) * H)``: it ends where the project
+      STFT's frame ``t`` ends, and a signal has as many frames (``short.frame_count``).
+    * Analysis: the rising half of a periodic sqrt-Hann of ``2 * (N - M / 2)`` samples, then
+      the falling half of a periodic sqrt-Hann of ``M`` samples. Bins: ``N // 2 + 1``.
+    * Synthesis: zero but on the newest ``M`` samples, where analysis x synthesis is a
+      periodic Hann of ``M`` scaled by ``2 * H / M``; those overlap-add to one, so the
+      reconstruction is exact and the streaming output lags its input by ``M - H`` samples,
+      as the project STFT's does.
+    """
+
+    analysis_samples: int
+    short: StftSpec
+
+    def __post_init__(self) -> None:
+        n, m, hop = self.analysis_samples, self.short.n_fft, self.short.hop_samples
+        if n < m or n % hop or n % 2:
+            raise ValueError(
+                f"long window {n} samples: must be even, a multiple of hop_samples {hop} and "
+                f"at least n_fft {m}"
+            )
+        if m % (2 * hop) and m != hop:
+            raise ValueError(f"n_fft {m} must be a multiple of 2 * hop_samples ({2 * hop})")
+
+    @property
+    def hop_samples(self) -> int:
+        """The project STFT's hop."""
+        return self.short.hop_samples
+
+    @property
+    def frame_samples(self) -> int:
+        """Samples each analysis frame holds: ``analysis_samples``."""
+        return self.analysis_samples
+
+    @property
+    def synthesis_samples(self) -> int:
+        """Newest samples of a frame that its synthesis window covers: the short ``n_fft``."""
+        return self.short.n_fft
+
+    @property
+    def bins(self) -> int:
+        """Frequency bins per frame: ``analysis_samples // 2 + 1``."""
+        return self.analysis_samples // 2 + 1
+
+    def frame_count(self, num_samples: int) -> int:
+        """Frames of a signal of ``num_samples`` samples: as many as the project STFT's."""
+        return self.short.frame_count(num_samples)
+
+    def bin_hz(self, sample_rate_hz: float) -> float:
+        """Width of one bin in Hz."""
+        return sample_rate_hz / self.analysis_samples
+
+    def analysis_window(self, dtype: np.dtype | type = np.float64) -> np.ndarray:
+        """The asymmetric analysis window, shape ``(analysis_samples,)``."""
+        n, m = self.analysis_samples, self.short.n_fft
+        rise = np.sqrt(get_window("hann", 2 * (n - m // 2), fftbins=True))[: n - m // 2]
+        fall = np.sqrt(get_window("hann", m, fftbins=True))[m // 2 :]
+        return np.concatenate([rise, fall]).astype(dtype)
+
+    def synthesis_tail(self, dtype: np.dtype | type = np.float64) -> np.ndarray:
+        """The synthesis window over the frame's newest ``n_fft`` samples, shape ``(n_fft,)``."""
+        m, hop = self.short.n_fft, self.short.hop_samples
+        product = get_window("hann", m, fftbins=True) * (2.0 * hop / m)
+        analysis = self.analysis_window()[-m:]
+        tail = np.divide(product, analysis, out=np.zeros(m), where=analysis > 0)
+        return tail.astype(dtype)

@@ -1,0 +1,297 @@
+"""Fit a long-window low band to a trained model:
+``python -m unsing.models.fit_long_band --name RUN --init CKPT [--steps N] [--set ...]``.
+
+The long band (``models/unet.py``, :class:`LongBandNet`; ``unsing.long_band``) makes the vocal
+mask of the lowest bins in a long-window STFT with the project STFT's latency
+(``unsing.stft.LongWindowSpec``: a 4096-sample asymmetric analysis window whose synthesis
+covers its newest 1024 samples). Below the crossover it replaces the U-Net's mask. Bass notes
+and a voice's lowest harmonics share the project STFT's 43 Hz bins; at 10.8 Hz they fall apart,
+and a network that sees them apart separates them better
+(benchmarks/results/experiments/long-window-band.md).
+
+The U-Net is untouched (its weights, calibration included, are copied), so the band is fitted
+alone from precomputed inputs and targets: 3000 steps take minutes on a CPU.
+
+Material: MIR-1K clips of the training singers at 0 dB (never the validation singers), mono fed
+to every channel, and the everything-is-free training tracks (stereo, true level).
+
+Loss: the squared error of the mask against the ideal ratio mask ``|V| / (|V| + |A|)`` of the
+long-window STFT, weighted by the mixture's power in each bin and frame, each clip's weights
+normalised to mean 1: the error energy of a masked bin is about ``|X|^2 (M - IRM)^2``, so the
+loud bins count as SDR counts them, and each clip counts alike (see ``fit_low_band``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from unsing.config import Config, load_config, to_jsonable
+from unsing.errors import ConfigError
+from unsing.long_band import LongBandLayout
+from unsing.models import spectral
+from unsing.models.data import Manifest
+from unsing.models.fit_low_band import (
+    BATCH_CROPS,
+    CROP_FRAMES,
+    WARM_FRAMES,
+    crop_starts,
+    eif_training_tracks,
+    training_clips,
+)
+from unsing.models.unet import LONG_BAND_POWER_FLOOR, CausalUNet, UNetConfig
+from unsing.provenance import git_commit
+from unsing.stft import LongWindowSpec, StftSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class LongBandSettings:
+    """The long band to fit: window, input top, crossover (Hz), width and dilations."""
+
+    analysis_samples: int = 4096
+    input_hz: float = 4000.0
+    crossover_hz: tuple[float, float] = (1400.0, 1700.0)
+    channels: int = 128
+    dilations: tuple[int, ...] = (1, 2, 4, 8)
+
+    def architecture(self, base: UNetConfig, sample_rate_hz: int) -> UNetConfig:
+        """``base`` (a trained U-Net's architecture) with this long band."""
+        bin_hz = sample_rate_hz / self.analysis_samples
+        low, high = (hz / bin_hz for hz in self.crossover_hz)
+        return dataclasses.replace(
+            base,
+            long_band_analysis_samples=self.analysis_samples,
+            long_band_input_bins=int(self.input_hz / bin_hz) + 1,
+            long_band_bins=int(np.ceil(high)) + 1,
+            long_band_crossover_bins=(round(low, 3), round(high, 3)),
+            long_band_channels=self.channels,
+            long_band_dilations=self.dilations,
+        )
+
+
+def long_band_examples(
+    layout: LongBandLayout, channels: int, clips: list[tuple[np.ndarray, np.ndarray]]
+) -> dict[str, torch.Tensor]:
+    """Per-frame inputs and targets of the long band for ``clips`` of ``(vocals,
+    accompaniment)``, each ``(1, samples)`` (fed to every channel) or ``(channels, samples)``.
+
+    Returns (T = all clips' frames, C = channels):
+        ``inputs`` (T, C, input_bins) long-window magnitudes, ``target`` (T, C, output_bins)
+        ideal ratio mask, ``weight`` (T, C, output_bins) mixture power over its clip's mean,
+        ``clip`` (T,) the clip's index.
+    """
+    parts: dict[str, list[torch.Tensor]] = {"inputs": [], "target": [], "weight": [], "clip": []}
+    out = slice(0, layout.output_bins)
+    for index, (vocals, accompaniment) in enumerate(clips):
+        stems = torch.from_numpy(np.stack([vocals, accompaniment]).astype(np.float32))
+        if stems.shape[1] != channels:  # mono: the same signal in every channel
+            stems = stems[:, :1].repeat(1, channels, 1)
+        spectra = spectral.stft(stems, layout.spec)  # (2, C, bins, T)
+        mixture = (spectra[0] + spectra[1])[:, : layout.input_bins].abs()
+        vocal, accompaniment_magnitude = spectra[0, :, out].abs(), spectra[1, :, out].abs()
+        power = mixture[:, out].square()
+        parts["inputs"].append(mixture.permute(2, 0, 1))
+        parts["target"].append((vocal / (vocal + accompaniment_magnitude + 1e-8)).permute(2, 0, 1))
+        parts["weight"].append((power / (power.mean() + 1e-12)).permute(2, 0, 1))
+        parts["clip"].append(torch.full((mixture.shape[-1],), index, dtype=torch.int64))
+    return {name: torch.cat(values).contiguous() for name, values in parts.items()}
+
+
+def normalise_inputs(model: CausalUNet, inputs: torch.Tensor) -> None:
+    """Set the band's per-bin input scale and shift so that its log powers have zero mean and
+    unit variance on ``inputs`` (T, C, input_bins)."""
+    log_power = torch.log(inputs.square() + LONG_BAND_POWER_FLOOR)
+    mean = log_power.mean(dim=(0, 1))
+    std = log_power.std(dim=(0, 1)) + 1e-5
+    with torch.no_grad():
+        model.long_band.input_scale.copy_((1 / std)[None, None, :, None])
+        model.long_band.input_shift.copy_((-mean / std)[None, None, :, None])
+
+
+def long_band_loss(
+    model: CausalUNet, examples: dict[str, torch.Tensor], index: torch.Tensor
+) -> torch.Tensor:
+    """Weighted squared mask error of the crops ``index`` (batch, frames) after the warm-up."""
+    inputs = examples["inputs"][index].permute(0, 2, 3, 1)  # (B, C, input_bins, frames)
+    mask = model.long_band(inputs)
+    target = examples["target"][index].permute(0, 2, 3, 1)
+    weight = examples["weight"][index].permute(0, 2, 3, 1)
+    return (weight * (mask - target).square())[..., WARM_FRAMES:].mean()
+
+
+def load_base(path: Path) -> dict[str, Any]:
+    """The trained model's checkpoint (no long band yet)."""
+    if not path.is_file():
+        raise ConfigError(f"--init {path}: no such checkpoint")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if "architecture" not in state or "model_state" not in state:
+        raise ConfigError(f"--init {path}: not an unsing checkpoint (no architecture)")
+    if state["architecture"].get("long_band_analysis_samples"):
+        raise ConfigError(f"--init {path}: it has a long band already")
+    return state
+
+
+def fit(
+    config: Config,
+    run_dir: Path,
+    init_checkpoint: Path,
+    settings: LongBandSettings,
+    steps: int,
+    log_every: int = 1000,
+    validation_items: list | None = None,
+) -> Path:
+    """Add ``settings``' long band to ``init_checkpoint``'s model, fit it and write
+    ``run_dir/last.pt`` (and the run's config, manifest and log)."""
+    from unsing.models.train import checkpoint_record, run_validation_set, validate
+
+    train = config.train
+    torch.manual_seed(train.seed)
+    torch.set_num_threads(train.threads)
+    rng = np.random.default_rng(train.seed)
+    spec = StftSpec.from_config(config.stft)
+    rate = config.audio.sample_rate_hz
+    base = load_base(Path(init_checkpoint))
+    if base["contract"]["sample_rate_hz"] != rate or base["contract"]["n_fft"] != spec.n_fft:
+        raise ConfigError(f"--init {init_checkpoint}: its rate or n_fft differ from the config's")
+    arch = settings.architecture(UNetConfig.from_dict(base["architecture"]), rate)
+    layout = LongBandLayout.from_architecture(arch.as_dict(), spec)
+    model = CausalUNet(arch)
+    missing, unexpected = model.load_state_dict(base["model_state"], strict=False)
+    if unexpected or any(not key.startswith("long_band.") for key in missing):
+        raise ConfigError(f"--init {init_checkpoint}: weights do not fit ({unexpected})")
+    model.eval()  # the U-Net never runs in the fit; batch norm keeps its statistics
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(name.startswith("long_band."))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest()
+    clips = training_clips(train.data_root, rate, (), manifest)
+    clips += eif_training_tracks(train.data_root, rate, manifest)
+    if validation_items is None:
+        validation_items = run_validation_set(config, manifest)
+    commit = git_commit()
+    manifest_dict = manifest.as_dict()
+    (run_dir / "manifest.json").write_text(json.dumps(manifest_dict, indent=1))
+    (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=1))
+    started = time.time()
+    examples = long_band_examples(layout, arch.audio_channels, clips)
+    del clips
+    normalise_inputs(model, examples["inputs"])
+    starts = crop_starts(examples["clip"], CROP_FRAMES)
+    if len(starts) == 0:
+        raise ValueError(f"no clip is {CROP_FRAMES} frames long")
+    band = model.long_band
+    optimizer = torch.optim.Adam(band.parameters(), lr=train.learning_rate)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, train.learning_rate, steps)
+    band.train()
+    log_path = run_dir / "train_log.jsonl"
+    log_path.unlink(missing_ok=True)
+    losses: list[float] = []
+    window_started = time.time()
+    for step in range(1, steps + 1):
+        chosen = rng.choice(starts, BATCH_CROPS)
+        index = torch.from_numpy(chosen[:, None] + np.arange(CROP_FRAMES)[None])
+        loss = long_band_loss(model, examples, index)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+        if step % log_every and step != steps:
+            continue
+        model.eval()
+        record: dict[str, Any] = {
+            "epoch": (step - 1) // log_every,
+            "step": step,
+            "loss": round(float(np.mean(losses)), 5),
+            "learning_rate": schedule.get_last_lr()[0],
+            "examples_per_s": round(len(losses) * BATCH_CROPS / (time.time() - window_started), 2),
+            "elapsed_s": round(time.time() - started, 1),
+            "validation_sdr_db": validate(model, validation_items, spec),
+        }
+        losses = []
+        with log_path.open("a") as log:
+            log.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+        band.train()
+        window_started = time.time()
+    model.eval()
+    init_path = Path(init_checkpoint)
+    init_record = {
+        "path": str(init_path),
+        "sha256": hashlib.sha256(init_path.read_bytes()).hexdigest(),
+        "git_commit": base.get("git_commit"),
+        "architecture": base["architecture"],
+        "validation_sdr_db": base.get("validation_sdr_db"),
+    }
+    state = {
+        "model_state": model.state_dict(),
+        "epoch": record["epoch"],
+        "step": steps,
+        **checkpoint_record(
+            config, arch, manifest_dict, commit, record["validation_sdr_db"], init_record
+        ),
+        "world_size": 1,
+        "fitted_by": "unsing.models.fit_long_band",
+        "fit": {"steps": steps, **to_jsonable(dataclasses.asdict(settings))},
+    }
+    if base.get("calibration"):  # the U-Net's, folded into its weights, which are unchanged
+        state["calibration"] = base["calibration"]
+    torch.save(state, run_dir / "last.pt")
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m unsing.models.fit_long_band", description=__doc__.splitlines()[0]
+    )
+    defaults = LongBandSettings()
+    parser.add_argument("--name", required=True, help="run folder under train.runs_dir")
+    parser.add_argument("--init", type=Path, required=True, help="the trained model (.pt)")
+    parser.add_argument("--steps", type=int, default=3000, help="optimizer steps")
+    parser.add_argument(
+        "--window", type=int, default=defaults.analysis_samples, help="long window, samples"
+    )
+    parser.add_argument(
+        "--input-hz", type=float, default=defaults.input_hz, help="top of the band's input"
+    )
+    parser.add_argument(
+        "--crossover-hz",
+        type=float,
+        nargs=2,
+        default=defaults.crossover_hz,
+        metavar=("LOW", "HIGH"),
+        help="long band below LOW, the U-Net above HIGH",
+    )
+    parser.add_argument("--channels", type=int, default=defaults.channels)
+    parser.add_argument("--config", type=Path, default=None, help="a config file overlay")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, overrides=args.set)
+        if args.steps < 1:
+            raise ConfigError(f"--steps {args.steps}: need at least 1")
+        settings = LongBandSettings(
+            args.window, args.input_hz, tuple(args.crossover_hz), args.channels
+        )
+        LongWindowSpec(settings.analysis_samples, StftSpec.from_config(config.stft))
+        run_dir = fit(
+            config, Path(config.train.runs_dir) / args.name, args.init, settings, args.steps
+        )
+    except (ConfigError, FileNotFoundError, ValueError) as error:
+        print(f"unsing: {error}", file=sys.stderr)
+        return 2
+    print(f"unsing: long band fitted, run saved in {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""The long-window low band: its STFT (exact, streaming = one-shot, same latency), the crossover,
+the network inside the U-Net (streaming = whole sequence), separation and fitting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import require_module
+
+from unsing.long_band import LongBandLayout, raised_cosine_low
+from unsing.stft import LongWindowSpec, StftSpec, StreamingIstft, StreamingStft, istft, stft
+
+SHORT = StftSpec(1024, 256, "hann")
+
+
+def _signal(samples: int = 20000, channels: int = 2, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((channels, samples))
+
+
+@pytest.mark.parametrize("analysis_samples", [1024, 2048, 4096])
+def test_long_window_stft_reconstructs_exactly(analysis_samples: int) -> None:
+    spec = LongWindowSpec(analysis_samples, SHORT)
+    x = _signal()
+    spectrum = stft(x, spec)
+    assert spectrum.shape == (2, analysis_samples // 2 + 1, SHORT.frame_count(x.shape[-1]))
+    np.testing.assert_allclose(istft(spectrum, spec, x.shape[-1]), x, atol=1e-12)
+
+
+def test_long_window_frames_end_where_the_project_frames_end() -> None:
+    """A click at sample s is in frame t of both STFTs exactly when (t+1)*hop > s: the long
+    window only reaches further into the past, never into the future (no added latency)."""
+    spec = LongWindowSpec(4096, SHORT)
+    x = np.zeros(20000)
+    x[10000] = 1.0
+    for s in (SHORT, spec):
+        energy = np.abs(stft(x, s)).sum(axis=0)
+        first = int(np.flatnonzero(energy > 0)[0])
+        assert first == 10000 // 256  # frame 39 holds samples up to 10239
+    assert np.flatnonzero(np.abs(stft(x, spec)).sum(0) > 0)[-1] == (10000 + 4096) // 256 - 1
+
+
+def test_long_window_streaming_equals_one_shot_with_the_project_latency() -> None:
+    spec = LongWindowSpec(4096, SHORT)
+    x = _signal()
+    padded = np.pad(x, ((0, 0), (0, 8 * 256)))
+    analysis, synthesis = StreamingStft(spec, 2), StreamingIstft(spec, 2)
+    frames, out = [], []
+    for t in range(padded.shape[1] // 256):
+        frame = analysis.process(padded[:, t * 256 : (t + 1) * 256]).copy()
+        frames.append(frame)
+        out.append(synthesis.process(frame).copy())
+    one_shot = stft(x, spec)
+    np.testing.assert_allclose(np.stack(frames, -1)[..., : one_shot.shape[-1]], one_shot)
+    lag = SHORT.stream_delay_samples  # 768: as the project STFT's stream
+    np.testing.assert_allclose(np.concatenate(out, -1)[:, lag : lag + x.shape[1]], x, atol=1e-12)
+
+
+def test_torch_long_window_stft_matches_numpy() -> None:
+    torch = require_module("torch")
+    from unsing.models import spectral
+
+    spec = LongWindowSpec(4096, SHORT)
+    x = _signal()
+    expected = stft(x, spec)
+    got = spectral.stft(torch.from_numpy(x), spec).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+    back = spectral.istft(torch.from_numpy(expected), spec, x.shape[-1]).numpy()
+    np.testing.assert_allclose(back, x, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("samples", "short", "match"),
+    [(4000, SHORT, "multiple"), (512, SHORT, "at least"), (4096, StftSpec(1024, 1024), None)],
+)
+def test_long_window_spec_checks(samples: int, short: StftSpec, match: str | None) -> None:
+    if match is None:
+        LongWindowSpec(samples, short)
+        return
+    with pytest.raises(ValueError, match=match):
+        LongWindowSpec(samples, short)
+
+
+def test_crossover_weights_split_each_frequency_between_the_two_paths() -> None:
+    layout = LongBandLayout(LongWindowSpec(4096, SHORT), 371, 160, (130.0, 158.0))
+    long_weights, short_weights = layout.long_weights(), layout.short_weights()
+    assert long_weights.shape == (160,) and short_weights.shape == (513,)
+    assert long_weights[:130].min() == 1.0 and long_weights[158:].max() == 0.0
+    # short bin j is long bin 4j: their weights add up to one at every frequency
+    np.testing.assert_allclose(short_weights[:40] + long_weights[::4][:40], 1.0)
+    assert short_weights[40:].min() == 1.0
+    low, high = layout.crossover_hz(44100)
+    assert low == pytest.approx(130 * 44100 / 4096) and high == pytest.approx(158 * 44100 / 4096)
+    np.testing.assert_allclose(raised_cosine_low(np.array([0.0, 1.5, 3.0]), 1, 2), [1, 0.5, 0])
+    for bad in [(158.0, 130.0), (130.0, 170.0)]:
+        with pytest.raises(ValueError, match="crossover"):
+            LongBandLayout(LongWindowSpec(4096, SHORT), 371, 160, bad)
+    with pytest.raises(ValueError, match="input bins"):
+        LongBandLayout(LongWindowSpec(4096, SHORT), 100, 160, (130.0, 158.0))
+
+
+def test_unity_masks_through_both_paths_give_back_the_mixture() -> None:
+    """Masks of one in both paths: the crossover's two filter banks sum to the mixture within
+    -45 dB (the accompaniment, mixture minus vocals, is then silent within the same error)."""
+    layout = LongBandLayout(LongWindowSpec(4096, SHORT), 371, 160, (130.0, 158.0))
+    x = _signal(44100, 1)
+    short = istft(stft(x, SHORT) * layout.short_weights()[:, None], SHORT, x.shape[-1])
+    long_spectrum = stft(x, layout.spec)
+    long_spectrum[:, 160:] = 0
+    long_spectrum[:, :160] *= layout.long_weights()[:, None]
+    total = short + istft(long_spectrum, layout.spec, x.shape[-1])
+    error_db = 10 * np.log10(np.sum((total - x) ** 2) / np.sum(x**2))
+    assert error_db < -45
+
+
+LONG_TINY = {
+    "widths": (2, 2, 2, 2),
+    "tcn_channels": 4,
+    "tcn_dilations": (1,),
+    "long_band_analysis_samples": 4096,
+    "long_band_input_bins": 40,
+    "long_band_bins": 24,
+    "long_band_crossover_bins": (12.0, 20.0),
+    "long_band_channels": 6,
+    "long_band_dilations": (1, 2),
+}
+
+
+def _long_band_model(seed: int = 0):
+    torch = require_module("torch")
+    from unsing.models.unet import CausalUNet, UNetConfig
+
+    torch.manual_seed(seed)
+    model = CausalUNet(UNetConfig(**LONG_TINY)).eval()
+    with torch.no_grad():  # trained-looking statistics, so that streaming is really tested
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def test_long_band_model_streams_frame_by_frame_as_it_runs_whole() -> None:
+    torch = require_module("torch")
+    from unsing.models.unet import StreamingUNet
+
+    model = _long_band_model()
+    config = model.config
+    assert (config.input_bins, config.output_bins) == (513 + 40, 513 + 24)
+    magnitude = torch.rand(1, 2, config.input_bins, 50) * 3
+    with torch.no_grad():
+        whole = model(magnitude)
+        streaming = StreamingUNet(model)
+        states = streaming.initial_states()
+        frames = []
+        for t in range(magnitude.shape[-1]):
+            mask, *states = streaming(magnitude[..., t : t + 1], *states)
+            frames.append(mask)
+    assert whole.shape == (1, 2, config.output_bins, 50)
+    torch.testing.assert_close(torch.cat(frames, -1), whole, rtol=0, atol=1e-6)
+
+
+def test_long_band_architecture_round_trips_and_checks() -> None:
+    require_module("torch")
+    from unsing.models.unet import UNetConfig
+
+    config = UNetConfig(**LONG_TINY)
+    assert UNetConfig.from_dict(config.as_dict()) == config
+    assert "long_band_bins" not in UNetConfig().as_dict()  # models without one: as before
+    with pytest.raises(ValueError, match="long band"):
+        UNetConfig(**{**LONG_TINY, "lookahead_frames": 2})
+    with pytest.raises(ValueError, match="long band"):
+        UNetConfig(**{**LONG_TINY, "long_band_crossover_bins": (12.0, 30.0)})
+
+
+def test_separate_takes_the_low_band_from_the_long_window_path() -> None:
+    torch = require_module("torch")
+    from unsing.models.train import separate
+
+    model = _long_band_model()
+    layout = LongBandLayout.from_architecture(model.config.as_dict(), SHORT)
+    x = (0.3 * _signal(30000)).astype(np.float32)
+    vocals, accompaniment = separate(model, x, SHORT)
+    with torch.no_grad():
+        short = stft(x.astype(np.float64), SHORT)
+        long = stft(x.astype(np.float64), layout.spec)
+        magnitude = np.concatenate([np.abs(short), np.abs(long[:, :40])], axis=1)
+        masks = model(torch.from_numpy(magnitude).float()[None])[0].double().numpy()
+    mask, long_mask = masks[:, :513], masks[:, 513:]
+    long_part = np.zeros_like(long)
+    long_part[:, :24] = long[:, :24] * long_mask * layout.long_weights()[:, None]
+    expected = istft(short * mask * layout.short_weights()[:, None], SHORT, x.shape[-1])
+    expected += istft(long_part, layout.spec, x.shape[-1])
+    np.testing.assert_allclose(vocals, expected, atol=2e-5)
+    np.testing.assert_allclose(vocals + accompaniment, x, atol=1e-6)
+
+
+def test_fitting_moves_only_the_long_band_and_writes_a_run(tmp_path: Path) -> None:
+    torch = require_module("torch")
+    from test_train import TINY, write_tree
+
+    from unsing.config import load_config
+    from unsing.errors import ConfigError
+    from unsing.models.fit_long_band import LongBandSettings, fit, main
+    from unsing.models.train import load_checkpoint, train
+
+    data_root = write_tree(tmp_path / "data")
+    paths = [f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
+    config = load_config(overrides=[*TINY, *paths, "train.ema_decay=0"])
+    start = train(config, tmp_path / "runs" / "start", quiet=True, max_steps=1)
+    settings = LongBandSettings(4096, 1500.0, (400.0, 600.0), 4, (1, 2))
+    run_dir = fit(config, tmp_path / "runs" / "band", start / "last.pt", settings, 4, log_every=2)
+    before = load_checkpoint(start / "last.pt")[1]["model_state"]
+    model, state = load_checkpoint(run_dir / "last.pt")
+    after = state["model_state"]
+    for name, value in before.items():  # the U-Net, batch-norm statistics included
+        assert torch.equal(after[name], value), name
+    arch = state["architecture"]
+    assert arch["long_band_analysis_samples"] == 4096 and arch["long_band_input_bins"] == 140
+    assert arch["long_band_crossover_bins"] == pytest.approx(
+        [400 * 4096 / 44100, 600 * 4096 / 44100], abs=1e-3
+    )
+    assert state["fitted_by"] == "unsing.models.fit_long_band"
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4] and all(np.isfinite(r["loss"]) for r in log)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    trained_on = [e["path"] for e in manifest["entries"] if e["role"] == "training"]
+    assert trained_on and not any("abjones" in p or "sodium" in p for p in trained_on)
+    with pytest.raises(ConfigError, match="long band already"):
+        fit(config, tmp_path / "runs" / "again", run_dir / "last.pt", settings, 1)
+    options = [item for path in paths for item in ("--set", path)]
+    assert main(["--name", "x", "--init", str(tmp_path / "nope.pt"), *options]) == 2
+    assert model.long_band is not None
