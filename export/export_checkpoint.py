@@ -17,6 +17,7 @@ from unsing.export.onnx_export import (
     export_window_graph,
     file_sha256,
 )
+from unsing.long_band import LongBandLayout
 from unsing.models import spectral
 from unsing.models.data import load_audio
 from unsing.models.unet import StreamingUNet
@@ -77,7 +78,7 @@ def export_checkpoint(checkpoint: Path, out: Path, audio: Path | None = None) ->
     report = ExportReport(out, window_path)
     config = model.config
     generator = np.random.default_rng(0)
-    random_magnitude = generator.gamma(0.5, 4.0, (1, config.audio_channels, config.bins, 120))
+    random_magnitude = generator.gamma(0.5, 4.0, (1, config.audio_channels, config.input_bins, 120))
     report.parity["random input"] = check_parity(
         model, out, window_path, random_magnitude.astype(np.float32)
     )
@@ -88,7 +89,13 @@ def export_checkpoint(checkpoint: Path, out: Path, audio: Path | None = None) ->
         signal = signal[:, : int(PARITY_SECONDS * contract["sample_rate_hz"])]
         if signal.shape[0] != config.audio_channels:
             signal = np.repeat(signal[:1], config.audio_channels, axis=0)
-        magnitude = spectral.stft(torch.from_numpy(signal)[None], spec).abs().numpy()
+        signal = torch.from_numpy(signal)[None]
+        magnitude = spectral.stft(signal, spec).abs()
+        layout = LongBandLayout.from_architecture(state["architecture"], spec)
+        if layout is not None:  # the long band's inputs follow the STFT's bins
+            long_magnitude = spectral.stft(signal, layout.spec)[..., : layout.input_bins, :]
+            magnitude = torch.cat([magnitude, long_magnitude.abs()], dim=-2)
+        magnitude = magnitude.numpy()
         report.parity[f"{Path(audio).name[:22]}"] = check_parity(
             model, out, window_path, magnitude.astype(np.float32)
         )

@@ -1,15 +1,18 @@
 """PyTorch checkpoint -> ONNX: a window graph and a streaming (stateful) graph.
 
-* window graph (``<name>.window.onnx``): input ``magnitude`` ``[batch, channels, bins,
-  context + lookahead frames]``, output ``mask`` ``[batch, channels, bins, 1]``: the mask of the
-  frame ``lookahead`` frames before the newest one. The engine can always run it (it recomputes
-  the whole window each hop).
-* streaming graph (``<name>.onnx``): inputs ``frame`` ``[batch, channels, bins, 1]`` and the
+* window graph (``<name>.window.onnx``): input ``magnitude`` ``[batch, channels, input_bins,
+  context + lookahead frames]``, output ``mask`` ``[batch, channels, output_bins, 1]``: the mask
+  of the frame ``lookahead`` frames before the newest one. The engine can always run it (it
+  recomputes the whole window each hop).
+* streaming graph (``<name>.onnx``): inputs ``frame`` ``[batch, channels, input_bins, 1]`` and the
   states ``state_0 .. state_{n-1}`` (each causal convolution's last input frames), outputs
   ``mask`` and ``state_0_out ..``: one frame of compute per hop. States start at zero (and are
   reset to zero after a dropout); their names and shapes are in the contract.
 
-Both files carry the model contract in ``metadata_props`` (see :func:`contract_metadata`), and
+``input_bins`` and ``output_bins`` are the STFT's ``bins`` unless the model has a long-window
+band: then its inputs and mask bins follow (``unsing.long_band``; ``unsing.long_band`` in the
+metadata). Both files carry the model contract in ``metadata_props`` (see
+:func:`contract_metadata`), and
 every export is checked: PyTorch vs onnxruntime on random input and on real audio, and the
 streaming graph run frame by frame vs the window graph and PyTorch.
 """
@@ -29,7 +32,7 @@ import torch
 from torch import nn
 
 from unsing import __version__
-from unsing.models.unet import CausalUNet, StreamingUNet
+from unsing.models.unet import CausalUNet, StreamingUNet, UNetConfig
 
 OPSET = 17
 
@@ -42,7 +45,7 @@ class WindowGraph(nn.Module):
         self.model = model
 
     def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
-        """``[batch, channels, bins, window] -> [batch, channels, bins, 1]``."""
+        """``[batch, channels, input_bins, window] -> [batch, channels, output_bins, 1]``."""
         return self.model(magnitude)[..., -1:]
 
 
@@ -55,6 +58,7 @@ def contract_metadata(
     """The model contract as ONNX ``metadata_props`` (all values are strings)."""
     contract = state["contract"]
     arch = state["architecture"]
+    config = UNetConfig.from_dict(arch)
     summary = state.get("manifest_summary", {})
     metadata = {
         "unsing.format": "1",
@@ -65,6 +69,8 @@ def contract_metadata(
         "unsing.window": str(contract["window"]),
         "unsing.channels": str(contract["channels"]),
         "unsing.bins": str(arch["bins"]),
+        "unsing.input_bins": str(config.input_bins),
+        "unsing.output_bins": str(config.output_bins),
         "unsing.context_frames": str(contract["context_frames"]),
         "unsing.lookahead_frames": str(contract["lookahead_frames"]),
         "unsing.window_frames": str(contract["context_frames"] + contract["lookahead_frames"]),
@@ -77,6 +83,20 @@ def contract_metadata(
         "unsing.version": __version__,
         "unsing.architecture": json.dumps(arch),
     }
+    if config.long_band_analysis_samples:
+        metadata["unsing.long_band"] = json.dumps(
+            {
+                "analysis_samples": config.long_band_analysis_samples,
+                "input_bins": config.long_band_input_bins,
+                "output_bins": config.long_band_bins,
+                "crossover_bins": list(config.long_band_crossover_bins),
+            }
+        )
+        metadata["unsing.mask"] = (
+            "mask[:bins]: the STFT's vocal mask; mask[bins:]: the long-window STFT's "
+            "(unsing.long_band); vocals = istft(mask * short_weights * X) + "
+            "long_istft(long_mask * long_weights * X_long); accompaniment = mixture - vocals"
+        )
     if streaming is not None:
         shapes = streaming.state_shapes(batch=1)
         metadata["unsing.state_names"] = json.dumps([f"state_{i}" for i in range(len(shapes))])
@@ -134,7 +154,7 @@ def export_window_graph(model: CausalUNet, path: Path, metadata: dict[str, str])
     model = _frozen_copy(model)
     config = model.config
     window = config.receptive_field_frames
-    example = torch.rand(1, config.audio_channels, config.bins, window)
+    example = torch.rand(1, config.audio_channels, config.input_bins, window)
     onnx_bytes = _to_onnx(
         WindowGraph(model).eval(),
         (example,),
@@ -151,7 +171,7 @@ def export_streaming_graph(model: CausalUNet, path: Path, metadata: dict[str, st
     model = _frozen_copy(model)
     streaming = StreamingUNet(model).eval()
     config = model.config
-    frame = torch.rand(1, config.audio_channels, config.bins, 1)
+    frame = torch.rand(1, config.audio_channels, config.input_bins, 1)
     states = streaming.initial_states(batch=1)
     count = len(states)
     inputs = ["frame"] + [f"state_{i}" for i in range(count)]
@@ -179,7 +199,8 @@ def _session(path: Path) -> Any:
 def run_streaming_graph(
     session: Any, magnitude: np.ndarray, state_shapes: list[tuple[int, ...]]
 ) -> np.ndarray:
-    """Feed ``magnitude`` ``(batch, channels, bins, frames)`` frame by frame; masks, same shape."""
+    """Feed ``magnitude`` ``(batch, channels, input_bins, frames)`` frame by frame; masks
+    ``(batch, channels, output_bins, frames)``."""
     states = [np.zeros(shape, np.float32) for shape in state_shapes]
     masks = []
     for t in range(magnitude.shape[-1]):
@@ -200,7 +221,7 @@ def check_parity(
     """Max absolute mask differences between PyTorch and both graphs on ``magnitude``.
 
     Args:
-        magnitude: ``(1, channels, bins, frames)`` float32, e.g. from a real song.
+        magnitude: ``(1, channels, input_bins, frames)`` float32, e.g. from a real song.
         window_stride: check the window graph at every ``window_stride``-th frame (cost), from
             the first frame with a full window.
 

@@ -8,6 +8,14 @@ Blocks of any size go in and come out; inside, work happens once per hop:
        stems: Y_vocals = M * X, Y_accompaniment = X - M * X
     -> overlap-add with the mixture phase (or online Griffin-Lim) -> output hop
 
+A model with a long-window band (``unsing.long_band``) also gets the newest frame of the
+long-window STFT (same hop, same frame end): its mask ``M_long`` replaces ``M`` below the
+crossover. ``M`` is weighted by the U-Net's share of each bin, and a second overlap-add adds
+``master * (g_vocal - g_accomp) * M_long * long_weights * X_long`` (stems: ``+ M_long ...`` to the
+vocals, ``-`` to the accompaniment), with the same latency. With unity gains the output is still
+exactly the input. Online Griffin-Lim reconstructs the project STFT only: there the U-Net's own
+mask covers every bin and the long band is left out.
+
 Output lags input by :attr:`SeparationEngine.delay_samples` (``n_fft - hop`` + look-aheads, plus
 ``hop - gcd(blocksize, hop)`` when the block size is not a multiple of the hop). Everything the
 hot path touches is allocated in ``__init__``; the per-hop work is numpy with ``out=`` and one
@@ -32,7 +40,7 @@ from unsing.latency import Latency
 from unsing.realtime.gains import GainSmoother, LiveParameters
 from unsing.realtime.resynthesis import OnlineGriffinLim, OverlapAddResynthesis
 from unsing.realtime.stats import EngineStats, counter_index
-from unsing.stft import StftSpec, StreamingStft
+from unsing.stft import StftSpec, StreamingIstft, StreamingStft
 
 #: Weight of the newest inference time in the running estimate the deadline check uses.
 _INFERENCE_ESTIMATE_WEIGHT = 0.1
@@ -53,9 +61,13 @@ class MaskModel(Protocol):
 
     channels: int
     bins: int
+    #: Optional (a model with a long-window band): ``unsing.long_band.LongBandLayout``; its
+    #: input magnitudes and mask bins then follow the STFT's ``bins``.
+    # long_band: LongBandLayout | None
 
     def __call__(self, magnitude: np.ndarray) -> np.ndarray:
-        """``(channels, bins)`` float32 magnitudes in, mask out (may be a reused buffer)."""
+        """``(channels, input_bins)`` float32 magnitudes in, ``(channels, output_bins)`` mask
+        out (may be a reused buffer)."""
 
     def skip(self, magnitude: np.ndarray) -> None:
         """Take the frame into the model's history without running inference."""
@@ -129,6 +141,15 @@ class SeparationEngine:
             return OverlapAddResynthesis(spec, channels)
 
         self._resynthesis = [resynthesis() for _ in range(outputs)]
+        # the model's long band (its inputs are always fed); resynthesised unless Griffin-Lim
+        layout = getattr(model, "long_band", None)
+        if layout is not None and (layout.spec.short != spec or self.lookahead_frames):
+            raise ValueError(
+                f"the model's long band needs the STFT {layout.spec.short} and no look-ahead; "
+                f"the engine has {spec} and look-ahead {self.lookahead_frames}"
+            )
+        self._model_long_band = layout
+        self.long_band = None if engine.resynthesis == "griffin_lim" else layout
         self.blocksize_samples = blocksize_samples or config.audio.blocksize_samples
         self.alignment_samples = alignment_samples(self.blocksize_samples, hop)
         # the declared stream delay (unsing.latency's formula), plus the block alignment
@@ -149,13 +170,17 @@ class SeparationEngine:
         self._input_fill = 0
         self._frames = np.zeros((self.lookahead_frames + 1, channels, bins), np.complex128)
         self._frame_write = 0
-        self._magnitude = np.zeros((channels, bins))
-        self._magnitude32 = np.zeros((channels, bins), np.float32)
+        input_bins = bins + (layout.input_bins if layout is not None else 0)
+        self._magnitude = np.zeros((channels, input_bins))
+        self._magnitude_short = self._magnitude[:, :bins]
+        self._abs_short = np.zeros((channels, bins))
+        self._magnitude32 = np.zeros((channels, input_bins), np.float32)
         # Mask and gain are stored once per real and imaginary part, (channels, bins, 2) float64,
         # so that they multiply complex frames viewed as float pairs: a complex-by-real ufunc
         # would allocate a casting buffer on every hop.
         self._mask_pairs = np.zeros((channels, bins, 2))
         self._gain_pairs = np.zeros((channels, bins, 2))
+        self._init_long_band(layout, channels, outputs)
         self._spectra = np.zeros((outputs, channels, bins), np.complex128)
         self._spectra_pairs = self._spectra.view(np.float64).reshape(outputs, channels, bins, 2)
         self._frames_pairs = self._frames.view(np.float64).reshape(
@@ -167,6 +192,35 @@ class SeparationEngine:
         self._fifo_read = 0
         self._fifo_level = 0
         self.reset()
+
+    def _init_long_band(self, layout, channels: int, outputs: int) -> None:
+        """Buffers of the long-window path (``layout``: the model's ``LongBandLayout`` or
+        None): its analysis feeds the model, its resynthesis only without Griffin-Lim."""
+        if layout is None:
+            return
+        bins, band = self.spec.bins, layout.output_bins
+        self._long_stft = StreamingStft(layout.spec, channels)
+        self._long_frame = np.zeros((channels, layout.spec.bins), np.complex128)
+        self._long_frame_input = self._long_frame[:, : layout.input_bins]
+        self._magnitude_long = self._magnitude[:, bins:]
+        if self.long_band is None:
+            return
+        self._short_weights = layout.short_weights()
+        self._long_weights = layout.long_weights()
+        self._long_resynthesis = [StreamingIstft(layout.spec, channels) for _ in range(outputs)]
+        self._long_frame_band = self._long_frame.view(np.float64).reshape(channels, -1, 2)[:, :band]
+        self._masks64 = np.zeros((channels, bins + band))
+        self._masks64_short, self._masks64_long = self._masks64[:, :bins], self._masks64[:, bins:]
+        self._mask_pair_parts = (self._mask_pairs[..., 0], self._mask_pairs[..., 1])
+        self._long_mask_pairs = np.zeros((channels, band, 2))
+        self._long_mask_pair_parts = (self._long_mask_pairs[..., 0], self._long_mask_pairs[..., 1])
+        self._long_gain_pairs = np.zeros((channels, band, 2))
+        # outside the band the long spectra stay zero
+        self._long_spectra = np.zeros((outputs, channels, layout.spec.bins), np.complex128)
+        self._long_band_pairs = self._long_spectra.view(np.float64).reshape(
+            outputs, channels, -1, 2
+        )[:, :, :band]
+        self._long_out = np.zeros((channels, self.hop_samples))
 
     # ------------------------------------------------------------------ state
 
@@ -185,6 +239,13 @@ class SeparationEngine:
         self._fifo_read = 0
         self._fifo_level = self.alignment_samples
         self.smoother.jump()
+        if self._model_long_band is not None:
+            self._long_stft.reset()
+            self._long_frame.fill(0.0)
+        if self.long_band is not None:
+            for resynthesis in self._long_resynthesis:
+                resynthesis.reset()
+            self._long_mask_pairs.fill(0.0)
 
     # ------------------------------------------------------------------ blocks
 
@@ -262,7 +323,15 @@ class SeparationEngine:
         # with look-ahead L the mask is for frame t - L: the oldest frame in the ring
         delayed = self._frames[self._frame_write]
         delayed_pairs = self._frames_pairs[self._frame_write]
-        np.abs(frame, out=self._magnitude)
+        if self._model_long_band is None:
+            np.abs(frame, out=self._magnitude)
+        else:  # a contiguous result first: abs into a strided view would buffer (allocate)
+            np.abs(frame, out=self._abs_short)
+            self._magnitude_short[:] = self._abs_short
+        layout = self.long_band
+        if self._model_long_band is not None:
+            self._long_frame[:] = self._long_stft.process(hop_in)
+            np.abs(self._long_frame_input, out=self._magnitude_long)
         self._magnitude32[:] = self._magnitude
         use_mask = self._infer(started)
 
@@ -281,18 +350,44 @@ class SeparationEngine:
                 gain.fill(master)
             np.multiply(delayed_pairs, gain, out=pairs[0])
 
+        if layout is not None:
+            self._long_band_spectra(use_mask, gains)
+
         out = self._hop_out
         channels = self.channels
         for index, resynthesis in enumerate(self._resynthesis):
             out[index * channels : (index + 1) * channels] = resynthesis.process(spectra[index])
+            if layout is not None:
+                self._long_out[:] = self._long_resynthesis[index].process(self._long_spectra[index])
+                out[index * channels : (index + 1) * channels] += self._long_out
         if not math.isfinite(float(out.sum())):
             for resynthesis in self._resynthesis:
                 resynthesis.reset()
+            if layout is not None:
+                for resynthesis in self._long_resynthesis:
+                    resynthesis.reset()
             out.fill(0.0)
             counts[_OUTPUT_RESETS] += 1
         self.stats.record_hop(time.perf_counter() - started)
         self._hop_in_block += 1
         return out
+
+    def _long_band_spectra(self, use_mask: bool, gains: tuple[float, float, float]) -> None:
+        """The long-window path's frames for this hop: the vocals' low band (stems: and its
+        negative for the accompaniment), or its share of the gain-weighted mix."""
+        band = self._long_band_pairs
+        if self.stems:
+            np.multiply(self._long_frame_band, self._long_mask_pairs, out=band[0])
+            np.negative(band[0], out=band[1])
+            return
+        vocal, accompaniment, master = gains
+        if use_mask:
+            np.multiply(
+                self._long_mask_pairs, master * (vocal - accompaniment), out=self._long_gain_pairs
+            )
+        else:  # pass_through: the main path alone is the mixture
+            self._long_gain_pairs.fill(0.0)
+        np.multiply(self._long_frame_band, self._long_gain_pairs, out=band[0])
 
     def _infer(self, hop_started: float) -> bool:
         """Update the mask for this hop (or keep it); False: pass the mixture through."""
@@ -317,6 +412,17 @@ class SeparationEngine:
             self.model.reset()
             counts[_MODEL_RESETS] += 1
             return True  # keep the previous mask
-        self._mask_pairs[..., 0] = mask
-        self._mask_pairs[..., 1] = mask
+        bins = self.spec.bins
+        if self.long_band is None:  # (Griffin-Lim: a long-band model's U-Net mask alone)
+            self._mask_pairs[..., 0] = mask[:, :bins]
+            self._mask_pairs[..., 1] = mask[:, :bins]
+            return True
+        # float64 first, then each weighted product straight into its place: a mixed-type or
+        # self-overlapping operation would buffer (allocate)
+        self._masks64[:] = mask
+        short, long = self._masks64_short, self._masks64_long
+        for out in self._mask_pair_parts:
+            np.multiply(short, self._short_weights, out=out)
+        for out in self._long_mask_pair_parts:
+            np.multiply(long, self._long_weights, out=out)
         return True

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from unsing.config import Config
+from unsing.long_band import hybrid_vocals, model_input
 from unsing.realtime.engine import MaskModel
 from unsing.stft import StftSpec, istft, stft
 
@@ -24,15 +25,17 @@ def masks_for(
     lookahead_frames: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Masks ``(channels, bins, frames)`` for magnitudes ``(channels, bins, frames)``.
+    """Masks ``(channels, output_bins, frames)`` for magnitudes ``(channels, input_bins,
+    frames)`` (both the STFT's bins unless the model has a long band).
 
     The model emits the mask of frame ``t - lookahead`` when frame ``t`` is pushed; the last
     ``lookahead`` masks come from pushing silent frames after the end.
     """
     channels, bins, frames = magnitudes.shape
+    output_bins = getattr(model, "output_bins", bins)
     model.reset()
     by_frame = np.ascontiguousarray(np.moveaxis(magnitudes, -1, 0), dtype=np.float32)
-    masks = np.zeros((frames, channels, bins), np.float32)
+    masks = np.zeros((frames, channels, output_bins), np.float32)
     silence = np.zeros((channels, bins), np.float32)
     for pushed in range(frames + lookahead_frames):
         mask = model(by_frame[pushed] if pushed < frames else silence)
@@ -56,6 +59,13 @@ def separate_offline(
     spec = StftSpec.from_config(config.stft)
     signal = np.asarray(audio, np.float64).T  # (channels, samples)
     spectrum = stft(signal, spec)
+    layout = getattr(model, "long_band", None)
+    if layout is not None:  # the low band from the long-window STFT (unsing.long_band)
+        long_spectrum = stft(signal, layout.spec)
+        magnitude = model_input(spectrum, long_spectrum, layout)
+        masks = masks_for(model, magnitude, config.model.lookahead_frames, progress)
+        vocals = hybrid_vocals(signal, spectrum, long_spectrum, masks, layout)
+        return vocals.T.astype(np.float32), (signal - vocals).T.astype(np.float32)
     masks = masks_for(model, np.abs(spectrum), config.model.lookahead_frames, progress)
     spectrum *= masks  # now the vocals' spectrum
     vocals = istft(spectrum, spec, signal.shape[1])

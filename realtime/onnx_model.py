@@ -16,6 +16,8 @@ import numpy as np
 
 from unsing.config import Config
 from unsing.errors import ModelFileError
+from unsing.long_band import LongBandLayout
+from unsing.stft import StftSpec
 
 #: Contract keys the engine needs, and the config value each must equal.
 _CONTRACT_CHECKS = (
@@ -35,7 +37,9 @@ def window_graph_path(streaming_path: Path) -> Path:
 
 
 class OnnxMaskModel:
-    """``mask = model(magnitude_frame)``: ``(channels, bins)`` float32 in and out.
+    """``mask = model(magnitude_frame)``: ``(channels, input_bins)`` float32 in,
+    ``(channels, output_bins)`` out (both the STFT's ``bins`` unless the model has a long-window
+    band, :attr:`long_band`: then its input magnitudes and its mask follow the STFT's bins).
 
     With ``lookahead_frames = L`` the mask returned for the frame pushed at hop ``t`` is the mask
     of frame ``t - L`` (the engine delays the spectrum to match).
@@ -73,6 +77,22 @@ class OnnxMaskModel:
         self._check_contract(config)
         self.channels = config.audio.channels
         self.bins = config.stft.n_fft // 2 + 1
+        self.long_band = self._long_band(config)
+        self.input_bins = int(self.metadata.get("unsing.input_bins", self.bins))
+        self.output_bins = int(self.metadata.get("unsing.output_bins", self.bins))
+        expected = (
+            (self.bins, self.bins)
+            if self.long_band is None
+            else (
+                self.bins + self.long_band.input_bins,
+                self.bins + self.long_band.output_bins,
+            )
+        )
+        if (self.input_bins, self.output_bins) != expected:
+            raise ModelFileError(
+                f"{self.path}: the contract's input/output bins {self.input_bins}/"
+                f"{self.output_bins} do not match its layout {expected}; re-export it"
+            )
         self.window_frames = int(self.metadata["unsing.window_frames"])
         if self.graph == "streaming":
             names = json.loads(self.metadata["unsing.state_names"])
@@ -83,15 +103,36 @@ class OnnxMaskModel:
             self._state_sets = tuple(
                 [np.zeros(shape, np.float32) for shape in shapes] for _ in range(2)
             )
-            self._frame = np.zeros((1, self.channels, self.bins, 1), np.float32)
-            self._mask_out = np.zeros((1, self.channels, self.bins, 1), np.float32)
+            self._frame = np.zeros((1, self.channels, self.input_bins, 1), np.float32)
+            self._mask_out = np.zeros((1, self.channels, self.output_bins, 1), np.float32)
             self._bindings = (self._bind(0, 1), self._bind(1, 0))
             self._parity = 0
         else:
             # mirrored ring: each frame stored twice, the window is always one contiguous view
-            self._ring = np.zeros((1, self.channels, self.bins, 2 * self.window_frames), np.float32)
+            self._ring = np.zeros(
+                (1, self.channels, self.input_bins, 2 * self.window_frames), np.float32
+            )
             self._write = 0
-        self._mask = np.zeros((self.channels, self.bins), np.float32)
+        self._mask = np.zeros((self.channels, self.output_bins), np.float32)
+
+    def _long_band(self, config: Config) -> LongBandLayout | None:
+        """The model's long-window band (``unsing.long_band`` in the contract), or None."""
+        text = self.metadata.get("unsing.long_band")
+        if not text:
+            return None
+        try:
+            band = json.loads(text)
+            architecture = {
+                "long_band_analysis_samples": band["analysis_samples"],
+                "long_band_input_bins": band["input_bins"],
+                "long_band_bins": band["output_bins"],
+                "long_band_crossover_bins": band["crossover_bins"],
+            }
+            return LongBandLayout.from_architecture(architecture, StftSpec.from_config(config.stft))
+        except (ValueError, KeyError, TypeError) as error:
+            raise ModelFileError(
+                f"{self.path}: its long band contract is not usable ({error}); re-export it"
+            ) from None
 
     def _bind(self, source: int, target: int) -> Any:
         """An IO binding reading state set ``source`` and writing state set ``target``."""
@@ -147,7 +188,8 @@ class OnnxMaskModel:
             self._write = 0
 
     def skip(self, magnitude: np.ndarray) -> None:
-        """Take a frame ``(channels, bins)`` without inference (the engine's deadline policy).
+        """Take a frame ``(channels, input_bins)`` without inference (the engine's deadline
+        policy).
 
         The window graph keeps it in its ring; the streaming graph's state simply misses it.
         """
@@ -163,7 +205,7 @@ class OnnxMaskModel:
         return self._ring[..., self._write : self._write + frames]
 
     def __call__(self, magnitude: np.ndarray) -> np.ndarray:
-        """Push one frame ``(channels, bins)``; return the mask ``(channels, bins)``.
+        """Push one frame ``(channels, input_bins)``; return the mask ``(channels, output_bins)``.
 
         The returned array is reused by the next call: copy it to keep it.
         """
@@ -191,7 +233,7 @@ def measure_per_hop_ms(model: OnnxMaskModel, hops: int = 2000, seed: int = 0) ->
     import time
 
     rng = np.random.default_rng(seed)
-    frames = rng.gamma(0.5, 4.0, (64, model.channels, model.bins)).astype(np.float32)
+    frames = rng.gamma(0.5, 4.0, (64, model.channels, model.input_bins)).astype(np.float32)
     model.reset()
     for i in range(50):  # warm-up: allocator, caches
         model(frames[i % 64])

@@ -85,10 +85,13 @@ def write_tiny_checkpoint(
     tcn_dilations: tuple[int, ...] = (1, 2, 4),
     low_band_bins: int = 0,
     low_band_mode: str = "add",
+    long_band: bool = False,
 ) -> Path:
     """A random-weight checkpoint of a tiny U-Net (non-trivial batch-norm statistics) with the
     contract fields a trained one has; ``low_band_bins`` > 0 adds a small low-band network
-    (random output layer, not the zeros it starts from) in ``low_band_mode``. Needs torch."""
+    (random output layer, not the zeros it starts from) in ``low_band_mode``; ``long_band`` a
+    small long-window band (4096 samples, 60 input bins, 40 mask bins, crossover at long bins
+    20-36, 215-387 Hz). Needs torch."""
     torch = require_module("torch")
     from unsing.models.unet import CausalUNet, UNetConfig
 
@@ -100,6 +103,12 @@ def write_tiny_checkpoint(
         low_band_channels=8,
         low_band_dilations=(1, 2),
         low_band_mode=low_band_mode,
+        long_band_analysis_samples=4096 if long_band else 0,
+        long_band_input_bins=60,
+        long_band_bins=40,
+        long_band_crossover_bins=(20.0, 36.0),
+        long_band_channels=8,
+        long_band_dilations=(1, 2),
     )
     torch.manual_seed(0)
     model = CausalUNet(config).eval()
@@ -110,6 +119,9 @@ def write_tiny_checkpoint(
                 module.running_var.uniform_(0.5, 2.0)
         if model.low_band is not None:
             torch.nn.init.normal_(model.low_band.out.weight, std=0.3)
+        if model.long_band is not None:  # log powers of music-like levels to about N(0, 1)
+            model.long_band.input_scale.fill_(0.2)
+            model.long_band.input_shift.fill_(1.0)
     torch.save(
         {
             "model_state": model.state_dict(),

@@ -233,3 +233,139 @@ def test_fitting_moves_only_the_long_band_and_writes_a_run(tmp_path: Path) -> No
     options = [item for path in paths for item in ("--set", path)]
     assert main(["--name", "x", "--init", str(tmp_path / "nope.pt"), *options]) == 2
     assert model.long_band is not None
+
+
+@pytest.fixture(scope="module")
+def exported_long_band(tmp_path_factory) -> tuple[Path, Path]:
+    require_module("torch")
+    require_module("onnx")
+    from conftest import write_tiny_checkpoint
+
+    from unsing.export.export_checkpoint import export_checkpoint
+
+    folder = tmp_path_factory.mktemp("long")
+    checkpoint = write_tiny_checkpoint(folder / "long.pt", long_band=True)
+    report = export_checkpoint(checkpoint, folder / "long.onnx")
+    assert report.ok, report.lines()
+    return checkpoint, folder / "long.onnx"
+
+
+def _tiny_config(path: Path, *overrides: str):
+    from unsing.config import load_config
+
+    return load_config(overrides=["model.context_frames=33", f"model.path={path}", *overrides])
+
+
+def test_exported_long_band_model_declares_its_layout_and_matches_pytorch(
+    exported_long_band, music_like_signal, tmp_path
+) -> None:
+    torch = require_module("torch")
+    import soundfile
+
+    from unsing.export.export_checkpoint import export_checkpoint
+    from unsing.models.train import load_checkpoint
+    from unsing.realtime.onnx_model import OnnxMaskModel
+
+    checkpoint, path = exported_long_band
+    audio = tmp_path / "song.wav"
+    soundfile.write(audio, music_like_signal.T, 44100)
+    report = export_checkpoint(checkpoint, tmp_path / "again.onnx", audio)
+    assert report.ok and set(report.parity) == {"random input", "song.wav"}, report.lines()
+    for graph in ("streaming", "window"):
+        model = OnnxMaskModel(_tiny_config(path, f"model.graph={graph}"))
+        assert (model.bins, model.input_bins, model.output_bins) == (513, 573, 553)
+        assert model.long_band.spec.analysis_samples == 4096
+        assert model.long_band.crossover_bins == (20.0, 36.0)
+        magnitudes = np.random.default_rng(4).gamma(0.5, 4.0, (40, 2, 573)).astype(np.float32)
+        torch_model, _ = load_checkpoint(checkpoint)
+        with torch.no_grad():
+            reference = torch_model(torch.from_numpy(magnitudes.transpose(1, 2, 0))[None])[0]
+        masks = np.stack([model(m).copy() for m in magnitudes], axis=-1)
+        start = 0 if graph == "streaming" else 32
+        np.testing.assert_allclose(masks[..., start:], reference[..., start:], atol=1e-4)
+
+
+@pytest.mark.parametrize("blocksize", [256, 100, 1024])
+def test_engine_streams_a_long_band_model_as_offline_and_as_pytorch(
+    exported_long_band, music_like_signal, blocksize
+) -> None:
+    require_module("torch")
+    from unsing.models.train import load_checkpoint, separate
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.gains import LiveParameters
+    from unsing.realtime.offline import separate_offline
+    from unsing.realtime.onnx_model import OnnxMaskModel
+    from unsing.realtime.render import render
+
+    checkpoint, path = exported_long_band
+    config = _tiny_config(path)
+    model = OnnxMaskModel(config)
+    signal = np.ascontiguousarray(music_like_signal.T[:40000], dtype=np.float32)
+    vocals, accompaniment = separate_offline(config, model, signal)
+    torch_vocals, _ = separate(load_checkpoint(checkpoint)[0], signal.T.copy(), SHORT)
+    np.testing.assert_allclose(vocals, torch_vocals.T, atol=2e-4)  # ONNX vs PyTorch masks
+    engine = SeparationEngine(config, model, stems=True, blocksize_samples=blocksize)
+    assert engine.long_band is not None
+    stems = render(engine, signal, blocksize)
+    np.testing.assert_allclose(stems[:, :2], vocals, atol=1e-6)
+    np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=1e-6)
+    karaoke = render(SeparationEngine(config, model, LiveParameters(0.0, 1.0, 1.0)), signal)
+    np.testing.assert_allclose(karaoke, accompaniment, atol=1e-6)
+    assert 0.05 < np.std(vocals) / np.std(signal) < 0.95
+
+
+def test_unity_gains_stay_exact_with_a_long_band(exported_long_band, music_like_signal) -> None:
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.gains import LiveParameters
+    from unsing.realtime.onnx_model import OnnxMaskModel
+
+    config = _tiny_config(exported_long_band[1])
+    engine = SeparationEngine(config, OnnxMaskModel(config), LiveParameters(1.0, 1.0, 1.0))
+    signal = np.ascontiguousarray(music_like_signal.T[:20000], dtype=np.float32)
+    padded = np.concatenate([signal, np.zeros((2048, 2), np.float32)])
+    out = np.zeros_like(padded)
+    for start in range(0, padded.shape[0] - 255, 256):
+        engine.process(padded[start : start + 256], out[start : start + 256])
+    delay = engine.delay_samples
+    np.testing.assert_allclose(out[delay : delay + signal.shape[0]], signal, atol=1e-6)
+
+
+def test_griffin_lim_runs_a_long_band_model_on_the_unets_mask(
+    exported_long_band, music_like_signal
+) -> None:
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.onnx_model import OnnxMaskModel
+    from unsing.realtime.render import render
+
+    config = _tiny_config(exported_long_band[1], "engine.resynthesis=griffin_lim")
+    engine = SeparationEngine(config, OnnxMaskModel(config), stems=True)
+    assert engine.long_band is None
+    stems = render(engine, np.ascontiguousarray(music_like_signal.T[:20000], np.float32))
+    assert np.isfinite(stems).all() and np.std(stems[:, :2]) > 0
+
+
+def test_long_band_engine_hops_allocate_no_arrays(exported_long_band) -> None:
+    import tracemalloc
+
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.onnx_model import OnnxMaskModel
+
+    for stems in (False, True):
+        config = _tiny_config(exported_long_band[1])
+        engine = SeparationEngine(config, OnnxMaskModel(config), deadline=True, stems=stems)
+        signal = (0.1 * np.random.default_rng(0).standard_normal((256 * 550, 2))).astype(np.float32)
+        output = np.zeros((signal.shape[0], engine.output_channels), np.float32)
+        for start in range(0, 256 * 200, 256):
+            engine.process(signal[start : start + 256], output[start : start + 256])
+        tracemalloc.start()
+        try:
+            for start in range(256 * 200, 256 * 350, 256):  # tracemalloc's own warm-up
+                engine.process(signal[start : start + 256], output[start : start + 256])
+            baseline = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            for start in range(256 * 350, 256 * 550, 256):
+                engine.process(signal[start : start + 256], output[start : start + 256])
+            current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak - baseline < 4096 and current - baseline < 1024, (peak - baseline, stems)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from unsing.stft import LongWindowSpec, StftSpec
+from unsing.stft import LongWindowSpec, StftSpec, istft
 
 
 def raised_cosine_low(positions: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -84,3 +84,35 @@ class LongBandLayout:
         short = self.spec.short
         positions = np.arange(short.bins) * (self.spec.analysis_samples / short.n_fft)
         return 1.0 - raised_cosine_low(positions, *self.crossover_bins)
+
+
+def model_input(
+    short_spectrum: np.ndarray, long_spectrum: np.ndarray | None, layout: LongBandLayout | None
+) -> np.ndarray:
+    """The model's input magnitudes ``(..., input_bins, frames)``: the STFT's, then (long band)
+    the long-window STFT's lowest ``layout.input_bins``."""
+    magnitude = np.abs(short_spectrum)
+    if layout is None or long_spectrum is None:
+        return magnitude
+    return np.concatenate([magnitude, np.abs(long_spectrum[..., : layout.input_bins, :])], -2)
+
+
+def hybrid_vocals(
+    signal: np.ndarray,
+    short_spectrum: np.ndarray,
+    long_spectrum: np.ndarray,
+    masks: np.ndarray,
+    layout: LongBandLayout,
+) -> np.ndarray:
+    """Vocals ``(..., samples)`` of ``signal`` from a long-band model's ``masks``
+    ``(..., bins + output_bins, frames)``: the U-Net's above the crossover, the long band's
+    below it (one-shot transforms; the engine streams the same sum)."""
+    short = layout.spec.short
+    mask, long_mask = masks[..., : short.bins, :], masks[..., short.bins :, :]
+    num_samples = signal.shape[-1]
+    vocals = istft(short_spectrum * (mask * layout.short_weights()[:, None]), short, num_samples)
+    long_part = np.zeros_like(long_spectrum)
+    long_part[..., : layout.output_bins, :] = long_spectrum[..., : layout.output_bins, :] * (
+        long_mask * layout.long_weights()[:, None]
+    )
+    return vocals + istft(long_part, layout.spec, num_samples)

@@ -242,8 +242,13 @@ class StreamingIstft:
         # Full (channels, length) window: numpy buffers a broadcast in-place multiply (allocates).
         self._window = np.tile(spec.synthesis_tail(dtype), (channels, 1))
         self._frame = np.zeros((channels, spec.frame_samples), dtype=dtype)  # irfft output
-        self._newest = self._frame[:, spec.frame_samples - length :]
         self._piece = np.zeros((channels, length), dtype=dtype)
+        # Windowing the newest samples of a longer frame: one contiguous row at a time (a 2-D
+        # strided operand makes numpy buffer, i.e. allocate, on every call).
+        start = spec.frame_samples - length
+        self._rows = [
+            (self._frame[c, start:], self._window[c], self._piece[c]) for c in range(channels)
+        ]
         self._ring = np.zeros((channels, length), dtype=dtype)  # overlap-add accumulator
         self._hop = np.zeros((channels, spec.hop_samples), dtype=dtype)
         self._read = 0
@@ -260,7 +265,11 @@ class StreamingIstft:
         """
         hop, length, start = self.spec.hop_samples, self.spec.synthesis_samples, self._read
         np.fft.irfft(frame, n=self.spec.frame_samples, axis=-1, out=self._frame)
-        np.multiply(self._newest, self._window, out=self._piece)
+        if self.spec.frame_samples == length:
+            np.multiply(self._frame, self._window, out=self._piece)
+        else:
+            for newest, window, piece in self._rows:
+                np.multiply(newest, window, out=piece)
         head = length - start
         self._ring[:, start:] += self._piece[:, :head]
         self._ring[:, :start] += self._piece[:, head:]
