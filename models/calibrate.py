@@ -262,6 +262,11 @@ def calibrate_checkpoint(
         raise ValueError(f"{checkpoint}: not a usable unsing checkpoint ({error})") from None
     if state.get("calibration"):
         raise ValueError(f"{checkpoint} is already calibrated: calibrate the uncalibrated one")
+    if model.long_band is not None:
+        raise ValueError(
+            f"{checkpoint} has a long-window band: calibrate the U-Net before fitting it "
+            "(python -m unsing.models.fit_long_band keeps the U-Net's calibration)"
+        )
     contract = state["contract"]
     spec = StftSpec(int(contract["n_fft"]), int(contract["hop_samples"]), str(contract["window"]))
     held_out = tuple(state.get("config", {}).get("train", {}).get("calibration_singers") or ())

@@ -48,7 +48,12 @@ from unsing.models.fit_low_band import (
     eif_training_tracks,
     training_clips,
 )
-from unsing.models.unet import LONG_BAND_POWER_FLOOR, CausalUNet, UNetConfig
+from unsing.models.unet import (
+    LONG_BAND_POWER_FLOOR,
+    CausalUNet,
+    UNetConfig,
+    unet_logits_at_long_bins,
+)
 from unsing.provenance import git_commit
 from unsing.stft import LongWindowSpec, StftSpec
 
@@ -62,6 +67,7 @@ class LongBandSettings:
     crossover_hz: tuple[float, float] = (1400.0, 1700.0)
     channels: int = 128
     dilations: tuple[int, ...] = (1, 2, 4, 8)
+    unet_input: bool = False
 
     def architecture(self, base: UNetConfig, sample_rate_hz: int) -> UNetConfig:
         """``base`` (a trained U-Net's architecture) with this long band."""
@@ -75,11 +81,15 @@ class LongBandSettings:
             long_band_crossover_bins=(round(low, 3), round(high, 3)),
             long_band_channels=self.channels,
             long_band_dilations=self.dilations,
+            long_band_unet_input=self.unet_input,
         )
 
 
 def long_band_examples(
-    layout: LongBandLayout, channels: int, clips: list[tuple[np.ndarray, np.ndarray]]
+    layout: LongBandLayout,
+    channels: int,
+    clips: list[tuple[np.ndarray, np.ndarray]],
+    model: CausalUNet | None = None,
 ) -> dict[str, torch.Tensor]:
     """Per-frame inputs and targets of the long band for ``clips`` of ``(vocals,
     accompaniment)``, each ``(1, samples)`` (fed to every channel) or ``(channels, samples)``.
@@ -87,10 +97,12 @@ def long_band_examples(
     Returns (T = all clips' frames, C = channels):
         ``inputs`` (T, C, input_bins) long-window magnitudes, ``target`` (T, C, output_bins)
         ideal ratio mask, ``weight`` (T, C, output_bins) mixture power over its clip's mean,
-        ``clip`` (T,) the clip's index.
+        ``clip`` (T,) the clip's index; with ``model`` (its band reads the U-Net's mask) also
+        ``unet`` (T, C, output_bins): the U-Net's mask as the band reads it.
     """
     parts: dict[str, list[torch.Tensor]] = {"inputs": [], "target": [], "weight": [], "clip": []}
     out = slice(0, layout.output_bins)
+    short = layout.spec.short
     for index, (vocals, accompaniment) in enumerate(clips):
         stems = torch.from_numpy(np.stack([vocals, accompaniment]).astype(np.float32))
         if stems.shape[1] != channels:  # mono: the same signal in every channel
@@ -99,11 +111,26 @@ def long_band_examples(
         mixture = (spectra[0] + spectra[1])[:, : layout.input_bins].abs()
         vocal, accompaniment_magnitude = spectra[0, :, out].abs(), spectra[1, :, out].abs()
         power = mixture[:, out].square()
+        if model is not None:
+            with torch.no_grad():
+                short_magnitude = spectral.stft(stems[0] + stems[1], short).abs()[None]
+                unet = unet_mask_of(model, short_magnitude)
+                logits = unet_logits_at_long_bins(model.long_band, unet)[0]
+            parts.setdefault("unet", []).append(logits.permute(2, 0, 1))
         parts["inputs"].append(mixture.permute(2, 0, 1))
         parts["target"].append((vocal / (vocal + accompaniment_magnitude + 1e-8)).permute(2, 0, 1))
         parts["weight"].append((power / (power.mean() + 1e-12)).permute(2, 0, 1))
         parts["clip"].append(torch.full((mixture.shape[-1],), index, dtype=torch.int64))
     return {name: torch.cat(values).contiguous() for name, values in parts.items()}
+
+
+def unet_mask_of(model: CausalUNet, short_magnitude: torch.Tensor) -> torch.Tensor:
+    """The U-Net's mask ``(batch, channels, bins, frames)`` of a long-band model (its long band
+    fed silence: the U-Net's part of the output does not depend on it)."""
+    config = model.config
+    batch, channels, bins, frames = short_magnitude.shape
+    silence = short_magnitude.new_zeros(batch, channels, config.long_band_input_bins, frames)
+    return model(torch.cat([short_magnitude, silence], dim=2))[:, :, :bins]
 
 
 def normalise_inputs(model: CausalUNet, inputs: torch.Tensor) -> None:
@@ -121,8 +148,11 @@ def long_band_loss(
     model: CausalUNet, examples: dict[str, torch.Tensor], index: torch.Tensor
 ) -> torch.Tensor:
     """Weighted squared mask error of the crops ``index`` (batch, frames) after the warm-up."""
-    inputs = examples["inputs"][index].permute(0, 2, 3, 1)  # (B, C, input_bins, frames)
-    mask = model.long_band(inputs)
+    band = model.long_band
+    features = band.normalise(examples["inputs"][index].permute(0, 2, 3, 1))  # (B, C, in, T)
+    if "unet" in examples:
+        features = torch.cat([features, examples["unet"][index].permute(0, 2, 3, 1)], dim=2)
+    mask = band.network(features)
     target = examples["target"][index].permute(0, 2, 3, 1)
     weight = examples["weight"][index].permute(0, 2, 3, 1)
     return (weight * (mask - target).square())[..., WARM_FRAMES:].mean()
@@ -182,7 +212,9 @@ def fit(
     (run_dir / "manifest.json").write_text(json.dumps(manifest_dict, indent=1))
     (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=1))
     started = time.time()
-    examples = long_band_examples(layout, arch.audio_channels, clips)
+    examples = long_band_examples(
+        layout, arch.audio_channels, clips, model if arch.long_band_unet_input else None
+    )
     del clips
     normalise_inputs(model, examples["inputs"])
     starts = crop_starts(examples["clip"], CROP_FRAMES)
@@ -225,12 +257,18 @@ def fit(
         window_started = time.time()
     model.eval()
     init_path = Path(init_checkpoint)
-    init_record = {
+    init_record = {  # as unsing train records its start, so the model card's lineage goes on
         "path": str(init_path),
         "sha256": hashlib.sha256(init_path.read_bytes()).hexdigest(),
+        "epoch": base.get("epoch"),
+        "step": base.get("step"),
         "git_commit": base.get("git_commit"),
-        "architecture": base["architecture"],
+        "config_train": base.get("config", {}).get("train"),
+        "init_checkpoint": base.get("init_checkpoint"),
         "validation_sdr_db": base.get("validation_sdr_db"),
+        "architecture": base["architecture"],
+        "transfer": None,
+        "calibration_removed": None,
     }
     state = {
         "model_state": model.state_dict(),
@@ -272,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         help="long band below LOW, the U-Net above HIGH",
     )
     parser.add_argument("--channels", type=int, default=defaults.channels)
+    parser.add_argument(
+        "--unet-input", action="store_true", help="the band also reads the U-Net's mask"
+    )
     parser.add_argument("--config", type=Path, default=None, help="a config file overlay")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args(argv)
@@ -280,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.steps < 1:
             raise ConfigError(f"--steps {args.steps}: need at least 1")
         settings = LongBandSettings(
-            args.window, args.input_hz, tuple(args.crossover_hz), args.channels
+            args.window,
+            args.input_hz,
+            tuple(args.crossover_hz),
+            args.channels,
+            unet_input=args.unet_input,
         )
         LongWindowSpec(settings.analysis_samples, StftSpec.from_config(config.stft))
         run_dir = fit(

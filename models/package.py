@@ -60,6 +60,9 @@ def package(
         )
     }
     shipped["init_checkpoint"] = state.get("init_checkpoint")
+    for key in ("fitted_by", "fit"):
+        if key in state:
+            shipped[key] = state[key]
     if state.get("calibration"):
         shipped["calibration"] = state["calibration"]
     log = training_log(run_dir, shipped["init_checkpoint"])  # before out_dir changes
@@ -149,6 +152,34 @@ def _low_band_text(arch: dict[str, Any], train: dict[str, Any], rate: int, n_fft
     )
 
 
+def _long_band_text(arch: dict[str, Any], rate: int) -> str:
+    """The architecture line's words for the long-window band ("" without one)."""
+    samples = arch.get("long_band_analysis_samples")
+    if not samples:
+        return ""
+    bin_hz = rate / samples
+    low, high = (b * bin_hz for b in arch["long_band_crossover_bins"])
+    return (
+        f"; long-window band (`unsing.long_band`): a {samples}-sample asymmetric analysis "
+        f"window ({bin_hz:.1f} Hz bins, the same latency), a causal temporal stack "
+        f"({arch['long_band_channels']} channels, dilations {arch['long_band_dilations']}) over "
+        f"the log powers of its bins 0-{arch['long_band_input_bins'] - 1} "
+        f"(0-{(arch['long_band_input_bins'] - 1) * bin_hz:.0f} Hz) makes the vocal mask below "
+        f"{low:.0f} Hz, crossing over to the U-Net's by {high:.0f} Hz"
+    )
+
+
+def _long_band_fit_line(state: dict[str, Any]) -> str:
+    """The training section's line for a long band fitted by ``fit_long_band``."""
+    fit = state["fit"]
+    return (
+        f"- Long band fitted alone (`python -m unsing.models.fit_long_band`, {fit['steps']} "
+        f"steps of {32} crops of 128 frames, power-weighted squared error against the long "
+        f"STFT's ideal ratio mask, MIR-1K training singers at 0 dB and the everything-is-free "
+        f"training tracks); the U-Net's weights and calibration are the stage's before."
+    )
+
+
 def _calibration_line(calibration: dict[str, Any]) -> str:
     """The model card's line for a calibrated checkpoint (see ``unsing.models.calibrate``)."""
     fitted = calibration["fitted_on"]
@@ -204,7 +235,12 @@ def model_card(
         "## What it is",
         "",
         f"A causal spectrogram U-Net ({parameters / 1e6:.2f} M parameters) that outputs a soft "
-        f"vocal mask per channel: vocals = mask * X, accompaniment = (1 - mask) * X.",
+        f"vocal mask per channel: vocals = mask * X, accompaniment = (1 - mask) * X"
+        + (
+            " (below the crossover the long-window band's mask of the long-window STFT)."
+            if arch.get("long_band_analysis_samples")
+            else "."
+        ),
         f"- Audio: {rate} Hz, {contract['channels']} channels; STFT n_fft {n_fft}, hop {hop}, "
         f"{contract['window']} window.",
         f"- Causal: context {contract['context_frames']} frames "
@@ -213,7 +249,8 @@ def model_card(
         f"- Algorithmic latency it was trained for: {latency} samples = "
         f"{1000 * latency / rate:.1f} ms (at blocksize = hop).",
         f"- Architecture: widths {arch['widths']}, temporal stack {arch['tcn_channels']} "
-        f"channels, dilations {arch['tcn_dilations']}{_low_band_text(arch, train, rate, n_fft)}.",
+        f"channels, dilations {arch['tcn_dilations']}{_low_band_text(arch, train, rate, n_fft)}"
+        f"{_long_band_text(arch, rate)}.",
         "",
         "## Training",
         "",
@@ -238,6 +275,8 @@ def model_card(
         f"`{state['machine']}`; {last['elapsed_s'] / 60:.0f} minutes for {last['epoch'] + 1} "
         f"epochs.",
     ]
+    if state.get("fitted_by") == "unsing.models.fit_long_band":
+        lines.append(_long_band_fit_line(state))
     if state.get("calibration"):
         lines.append(_calibration_line(state["calibration"]))
     if init is not None:

@@ -82,6 +82,9 @@ class UNetConfig:
     long_band_crossover_bins: tuple[float, float] = (130.0, 158.0)
     long_band_channels: int = 128
     long_band_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    #: The long band also reads the U-Net's mask (its logit, interpolated at the long band's
+    #: bins), so that it can lean on the U-Net where the long window does not help.
+    long_band_unet_input: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -326,7 +329,11 @@ class LongBandNet(nn.Module):
         channels, width = config.audio_channels, config.long_band_channels
         self.input_scale = nn.Parameter(torch.ones(1, 1, config.long_band_input_bins, 1))
         self.input_shift = nn.Parameter(torch.zeros(1, 1, config.long_band_input_bins, 1))
-        self.project = nn.Conv1d(channels * config.long_band_input_bins, width, 1)
+        inputs = config.long_band_input_bins
+        if config.long_band_unet_input:
+            inputs += config.long_band_bins
+            self.register_buffer("unet_to_long", _interpolation(config), persistent=False)
+        self.project = nn.Conv1d(channels * inputs, width, 1)
         self.stack = nn.Sequential(
             *[
                 TemporalBlock(width, config.time_kernel, d, config.negative_slope)
@@ -335,15 +342,58 @@ class LongBandNet(nn.Module):
         )
         self.out = nn.Conv1d(width, channels * config.long_band_bins, 1)
 
-    def forward(self, magnitude: torch.Tensor) -> torch.Tensor:
-        """``(batch, channels, long_band_input_bins, frames)`` long-window magnitudes ->
+    def forward(
+        self, magnitude: torch.Tensor, unet_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(batch, channels, long_band_input_bins, frames)`` long-window magnitudes (and,
+        with ``long_band_unet_input``, the U-Net's mask ``(batch, channels, bins, frames)``) ->
         ``(batch, channels, long_band_bins, frames)`` vocal mask in [0, 1]."""
-        batch, channels, _, frames = magnitude.shape
+        features = self.normalise(magnitude)
+        if self.config.long_band_unet_input:
+            if unet_mask is None:
+                raise ValueError("this long band reads the U-Net's mask: pass unet_mask")
+            features = torch.cat([features, unet_logits_at_long_bins(self, unet_mask)], 2)
+        return self.network(features)
+
+    def normalise(self, magnitude: torch.Tensor) -> torch.Tensor:
+        """Long-window magnitudes -> normalised log powers, same shape."""
         normalised = torch.log(magnitude.square() + LONG_BAND_POWER_FLOOR)
-        normalised = normalised * self.input_scale + self.input_shift
-        x = self.project(normalised.reshape(batch, -1, frames))
+        return normalised * self.input_scale + self.input_shift
+
+    def network(self, features: torch.Tensor) -> torch.Tensor:
+        """``(batch, channels, features, frames)`` (normalised inputs, then the U-Net's
+        logits if read) -> ``(batch, channels, long_band_bins, frames)`` mask."""
+        batch, channels, _, frames = features.shape
+        x = self.project(features.reshape(batch, -1, frames))
         x = self.out(self.stack(x))
         return torch.sigmoid(x.reshape(batch, channels, self.config.long_band_bins, frames))
+
+
+#: The U-Net's mask enters the long band as logit / UNET_LOGIT_SCALE (about unit range).
+UNET_LOGIT_SCALE = 4.0
+
+
+def _interpolation(config: UNetConfig) -> torch.Tensor:
+    """``(long_band_bins, bins)``: linear interpolation of a project-STFT mask at the long
+    STFT's bin frequencies (long bin ``k`` lies at project bin ``k * n_fft / analysis``; the
+    project STFT's n_fft is ``2 * (bins - 1)``)."""
+    ratio = 2 * (config.bins - 1) / config.long_band_analysis_samples
+    position = torch.arange(config.long_band_bins, dtype=torch.float64) * ratio
+    low = position.floor().long().clamp(max=config.bins - 1)
+    high = (low + 1).clamp(max=config.bins - 1)
+    weight = position - low
+    matrix = torch.zeros(config.long_band_bins, config.bins, dtype=torch.float64)
+    rows = torch.arange(config.long_band_bins)
+    matrix[rows, low] += 1 - weight
+    matrix[rows, high] += weight
+    return matrix.float()
+
+
+def unet_logits_at_long_bins(band: LongBandNet, unet_mask: torch.Tensor) -> torch.Tensor:
+    """The U-Net's mask ``(batch, channels, bins, frames)`` as the long band reads it:
+    interpolated at its bins, logit, scaled: ``(batch, channels, long_band_bins, frames)``."""
+    mask = torch.matmul(band.unet_to_long, unet_mask).clamp(1e-4, 1 - 1e-4)
+    return torch.log(mask / (1 - mask)) / UNET_LOGIT_SCALE
 
 
 class CausalUNet(nn.Module):
@@ -406,9 +456,9 @@ class CausalUNet(nn.Module):
             input frames ``t - receptive_field_frames + 1 .. t``.
         """
         bins = self.config.bins
-        long_mask = None
+        long_magnitude = None
         if self.long_band is not None:
-            long_mask = self.long_band(magnitude[:, :, bins:])
+            long_magnitude = magnitude[:, :, bins:]
             magnitude = magnitude[:, :, :bins]
         normalised = torch.log1p(magnitude[:, :, :-1]) * self.input_scale + self.input_shift
         x = self.stem(normalised)
@@ -432,8 +482,10 @@ class CausalUNet(nn.Module):
                 band = logits[:, :, :low] + band
             logits = torch.cat([band, logits[:, :, low:]], dim=2)
         mask = torch.sigmoid(logits)
-        parts = [mask, mask[:, :, -1:]] if long_mask is None else [mask, mask[:, :, -1:], long_mask]
-        return torch.cat(parts, dim=2)
+        mask = torch.cat([mask, mask[:, :, -1:]], dim=2)
+        if self.long_band is None:
+            return mask
+        return torch.cat([mask, self.long_band(long_magnitude, mask)], dim=2)
 
     def mask(self, magnitude: torch.Tensor) -> torch.Tensor:
         """Vocal mask aligned with the input frames, using ``lookahead_frames`` future frames.

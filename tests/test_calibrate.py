@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import require_module
+from conftest import require_module, write_tiny_checkpoint
 
 torch = require_module("torch")
 
@@ -129,6 +129,9 @@ def test_calibrated_checkpoint_is_written_once_from_training_material(tmp_path: 
     with pytest.raises(ValueError, match="not a usable unsing checkpoint"):
         calibrate_checkpoint(tmp_path / "garbage.pt", tmp_path / "x.pt", data_root)
     assert not (tmp_path / "x.pt").exists()
+    long_band = write_tiny_checkpoint(tmp_path / "long.pt", long_band=True)
+    with pytest.raises(ValueError, match="long-window band"):
+        calibrate_checkpoint(long_band, tmp_path / "x.pt", data_root)
 
     weights = package(run, tmp_path / "shipped", checkpoint="calibrated.pt")
     shipped = torch.load(weights, weights_only=False)

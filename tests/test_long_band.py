@@ -128,12 +128,12 @@ LONG_TINY = {
 }
 
 
-def _long_band_model(seed: int = 0):
+def _long_band_model(seed: int = 0, unet_input: bool = False):
     torch = require_module("torch")
     from unsing.models.unet import CausalUNet, UNetConfig
 
     torch.manual_seed(seed)
-    model = CausalUNet(UNetConfig(**LONG_TINY)).eval()
+    model = CausalUNet(UNetConfig(**LONG_TINY, long_band_unet_input=unet_input)).eval()
     with torch.no_grad():  # trained-looking statistics, so that streaming is really tested
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -142,11 +142,12 @@ def _long_band_model(seed: int = 0):
     return model
 
 
-def test_long_band_model_streams_frame_by_frame_as_it_runs_whole() -> None:
+@pytest.mark.parametrize("unet_input", [False, True])
+def test_long_band_model_streams_frame_by_frame_as_it_runs_whole(unet_input: bool) -> None:
     torch = require_module("torch")
     from unsing.models.unet import StreamingUNet
 
-    model = _long_band_model()
+    model = _long_band_model(unet_input=unet_input)
     config = model.config
     assert (config.input_bins, config.output_bins) == (513 + 40, 513 + 24)
     magnitude = torch.rand(1, 2, config.input_bins, 50) * 3
@@ -175,11 +176,12 @@ def test_long_band_architecture_round_trips_and_checks() -> None:
         UNetConfig(**{**LONG_TINY, "long_band_crossover_bins": (12.0, 30.0)})
 
 
-def test_separate_takes_the_low_band_from_the_long_window_path() -> None:
+@pytest.mark.parametrize("unet_input", [False, True])
+def test_separate_takes_the_low_band_from_the_long_window_path(unet_input: bool) -> None:
     torch = require_module("torch")
     from unsing.models.train import separate
 
-    model = _long_band_model()
+    model = _long_band_model(unet_input=unet_input)
     layout = LongBandLayout.from_architecture(model.config.as_dict(), SHORT)
     x = (0.3 * _signal(30000)).astype(np.float32)
     vocals, accompaniment = separate(model, x, SHORT)
@@ -369,3 +371,67 @@ def test_long_band_engine_hops_allocate_no_arrays(exported_long_band) -> None:
         finally:
             tracemalloc.stop()
         assert peak - baseline < 4096 and current - baseline < 1024, (peak - baseline, stems)
+
+
+def test_long_band_reads_the_unets_mask_interpolated_at_its_bins() -> None:
+    torch = require_module("torch")
+    from unsing.models.unet import UNET_LOGIT_SCALE, unet_logits_at_long_bins
+
+    model = _long_band_model(unet_input=True)
+    band = model.long_band
+    assert band.unet_to_long.shape == (24, 513) and "unet_to_long" not in model.state_dict()
+    # long bin k of a 4096 window is project bin k / 4: a linear ramp stays a ramp
+    ramp = torch.linspace(0.01, 0.99, 513).reshape(1, 1, 513, 1).repeat(1, 2, 1, 3)
+    logits = unet_logits_at_long_bins(band, ramp)[0, 0, :, 0]
+    expected = torch.tensor([0.01 + 0.98 * (k / 4) / 512 for k in range(24)])
+    torch.testing.assert_close(torch.sigmoid(logits * UNET_LOGIT_SCALE), expected)
+    with pytest.raises(ValueError, match="U-Net's mask"):
+        band(torch.rand(1, 2, 40, 5))
+
+
+def test_fitting_a_band_that_reads_the_unet(tmp_path: Path) -> None:
+    torch = require_module("torch")
+    from test_train import TINY, write_tree
+
+    from unsing.config import load_config
+    from unsing.models.fit_long_band import (
+        LongBandSettings,
+        fit,
+        long_band_examples,
+        long_band_loss,
+    )
+    from unsing.models.train import load_checkpoint, train
+
+    data_root = write_tree(tmp_path / "data")
+    paths = [f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
+    config = load_config(overrides=[*TINY, *paths, "train.ema_decay=0"])
+    start = train(config, tmp_path / "runs" / "start", quiet=True, max_steps=1)
+    settings = LongBandSettings(4096, 1500.0, (400.0, 600.0), 4, (1, 2), unet_input=True)
+    run_dir = fit(config, tmp_path / "runs" / "band", start / "last.pt", settings, 2, log_every=2)
+    model, state = load_checkpoint(run_dir / "last.pt")
+    assert state["architecture"]["long_band_unet_input"] is True
+    # the precomputed features give the whole model's own band mask
+    rng = np.random.default_rng(1)
+    vocals, accompaniment = (0.1 * rng.standard_normal((1, 20000)).astype(np.float32) for _ in "va")
+    from unsing.long_band import LongBandLayout
+
+    layout = LongBandLayout.from_architecture(state["architecture"], SHORT)
+    examples = long_band_examples(layout, 2, [(vocals, accompaniment)], model)
+    frames = examples["clip"].shape[0]
+    mixture = np.repeat(vocals + accompaniment, 2, 0).astype(np.float64)
+    magnitude = np.concatenate(
+        [np.abs(stft(mixture, SHORT)), np.abs(stft(mixture, layout.spec)[:, :140])], axis=1
+    )
+    with torch.no_grad():
+        whole = model(torch.from_numpy(magnitude).float()[None])[0, :, 513:]
+        band = model.long_band
+        features = torch.cat(
+            [
+                band.normalise(examples["inputs"].permute(1, 2, 0)[None]),
+                examples["unet"].permute(1, 2, 0)[None],
+            ],
+            dim=2,
+        )
+        fitted = band.network(features)[0]
+        assert float(long_band_loss(model, examples, torch.arange(frames)[None])) > 0
+    torch.testing.assert_close(fitted, whole, atol=1e-5, rtol=0)
