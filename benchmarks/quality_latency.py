@@ -109,6 +109,9 @@ def _checkpoint_point(separator: Any, path: str) -> dict[str, Any]:
         trained = f"{_lineage(init)} + {state['step']} steps"
     if state.get("calibration"):
         trained += " + calibration"
+    if state.get("fitted_by") == "unsing.models.fit_long_band" and init:
+        # the U-Net (calibrated) as it came, then the band fitted alone
+        trained = f"{_lineage(init)} + calibration + long band, {state['step']} steps"
     return {
         "family": "model",
         "latency_ms": Latency.from_config(_contract_config(contract)).algorithmic_ms,

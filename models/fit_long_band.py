@@ -63,8 +63,8 @@ class LongBandSettings:
     """The long band to fit: window, input top, crossover (Hz), width and dilations."""
 
     analysis_samples: int = 4096
-    input_hz: float = 4000.0
-    crossover_hz: tuple[float, float] = (1400.0, 1700.0)
+    input_hz: float = 2700.0
+    crossover_hz: tuple[float, float] = (600.0, 750.0)
     channels: int = 128
     dilations: tuple[int, ...] = (1, 2, 4, 8)
     unet_input: bool = False

@@ -169,14 +169,15 @@ def _long_band_text(arch: dict[str, Any], rate: int) -> str:
     )
 
 
-def _long_band_fit_line(state: dict[str, Any]) -> str:
+def _long_band_fit_line(state: dict[str, Any], train: dict[str, Any]) -> str:
     """The training section's line for a long band fitted by ``fit_long_band``."""
     fit = state["fit"]
     return (
-        f"- Long band fitted alone (`python -m unsing.models.fit_long_band`, {fit['steps']} "
-        f"steps of {32} crops of 128 frames, power-weighted squared error against the long "
-        f"STFT's ideal ratio mask, MIR-1K training singers at 0 dB and the everything-is-free "
-        f"training tracks); the U-Net's weights and calibration are the stage's before."
+        f"- Long band fitted alone on the model below (`python -m unsing.models.fit_long_band`): "
+        f"{fit['steps']} Adam steps (one-cycle, peak learning rate {train['learning_rate']}) of "
+        f"32 crops of 128 frames, power-weighted squared error against the long STFT's ideal "
+        f"ratio mask, MIR-1K training singers at 0 dB and the everything-is-free training "
+        f"tracks, validated every 1000 steps; the U-Net's weights and calibration are unchanged."
     )
 
 
@@ -227,6 +228,7 @@ def model_card(
     last = log[-1]
     init = state.get("init_checkpoint")
     stages = _stages(log)
+    fitted_band = state.get("fitted_by") == "unsing.models.fit_long_band"
     lines = [
         f"# {name}: model card",
         "",
@@ -254,31 +256,44 @@ def model_card(
         "",
         "## Training",
         "",
-        f"- Epoch {state['epoch'] + 1} of {train['epochs']} (step {state['step']}; {chosen}), "
-        f"{train['steps_per_epoch']} steps of {train['batch_size']} random "
-        f"{train['excerpt_seconds']} s mixes per epoch, AdamW one-cycle peak learning rate "
-        f"{train['learning_rate']}, waveform "
-        f"{'SDR ' if train.get('waveform_loss') == 'sdr' else ''}loss weight "
-        f"{train['waveform_loss_weight']}"
-        + (
-            ", network passes in bfloat16 autocast"
-            if train.get("precision", "float32") == "bfloat16"
-            else ""
-        )
-        + (
-            f", shipping the moving average of the weights (decay {train['ema_decay']})."
-            if train.get("ema_decay")
-            else "."
+        *(
+            [_long_band_fit_line(state, train)]
+            if fitted_band
+            else [
+                f"- Epoch {state['epoch'] + 1} of {train['epochs']} (step {state['step']}; "
+                f"{chosen}), {train['steps_per_epoch']} steps of {train['batch_size']} random "
+                f"{train['excerpt_seconds']} s mixes per epoch, AdamW one-cycle peak learning "
+                f"rate {train['learning_rate']}, waveform "
+                f"{'SDR ' if train.get('waveform_loss') == 'sdr' else ''}loss weight "
+                f"{train['waveform_loss_weight']}"
+                + (
+                    ", network passes in bfloat16 autocast"
+                    if train.get("precision", "float32") == "bfloat16"
+                    else ""
+                )
+                + (
+                    f", shipping the moving average of the weights (decay {train['ema_decay']})."
+                    if train.get("ema_decay")
+                    else "."
+                )
+            ]
         ),
         f"- Seed {state['seed']}, {state['world_size']} process(es), torch "
         f"{state['torch_version']}, code at git commit `{state['git_commit']}`, on "
-        f"`{state['machine']}`; {last['elapsed_s'] / 60:.0f} minutes for {last['epoch'] + 1} "
-        f"epochs.",
+        f"`{state['machine']}`; {last['elapsed_s'] / 60:.0f} minutes"
+        + ("." if fitted_band else f" for {last['epoch'] + 1} epochs."),
     ]
-    if state.get("fitted_by") == "unsing.models.fit_long_band":
-        lines.append(_long_band_fit_line(state))
     if state.get("calibration"):
-        lines.append(_calibration_line(state["calibration"]))
+        line = _calibration_line(state["calibration"])
+        if fitted_band:  # the U-Net's, from the stage the band was fitted on
+            line = line.replace(
+                "- Mask calibrated after training",
+                "- The U-Net's mask was calibrated before the band was fitted",
+            ).replace(
+                "The per-epoch validation below is of the uncalibrated weights.",
+                "The band's per-step validation below is of the calibrated model with its band.",
+            )
+        lines.append(line)
     if init is not None:
         first = init.get("config_train") or {}
         ancestry = ""

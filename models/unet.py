@@ -79,7 +79,7 @@ class UNetConfig:
     long_band_analysis_samples: int = 0
     long_band_input_bins: int = 0
     long_band_bins: int = 0
-    long_band_crossover_bins: tuple[float, float] = (130.0, 158.0)
+    long_band_crossover_bins: tuple[float, float] = (55.727, 69.659)
     long_band_channels: int = 128
     long_band_dilations: tuple[int, ...] = (1, 2, 4, 8)
     #: The long band also reads the U-Net's mask (its logit, interpolated at the long band's
