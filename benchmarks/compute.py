@@ -29,6 +29,7 @@ import numpy as np
 from unsing.benchmarks.machine import describe_machine
 from unsing.benchmarks.stability import DEMO, RESULTS
 from unsing.config import Config, load_config
+from unsing.long_band import model_input
 from unsing.stft import StftSpec, stft
 
 _PERCENTILES = (50, 90, 99, 99.9)
@@ -74,7 +75,10 @@ def per_hop(config: Config, model_path: Path, hops: int) -> dict[str, Any]:
     model.reset()
 
     spec = StftSpec.from_config(config.stft)
-    magnitudes = np.abs(stft(music.T.astype(np.float64), spec)).astype(np.float32)
+    signal = music.T.astype(np.float64)
+    layout = model.long_band  # a long band's inputs follow the STFT's bins
+    long_spectrum = stft(signal, layout.spec) if layout is not None else None
+    magnitudes = model_input(stft(signal, spec), long_spectrum, layout).astype(np.float32)
     for t in range(100):
         model(magnitudes[:, :, t])
     times = np.empty(hops)

@@ -154,9 +154,11 @@ def reusable_points(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Points of an earlier document that this run would measure again unchanged, per set.
 
-    Reused: the baselines and oracles (they depend on the material only) and trained models whose
-    checkpoint file has the same sha256 prefix, when the earlier document scored the same sets
-    with the same items. Never reused: the online Griffin-Lim points (they run the shipped ONNX
+    Reused: the baselines and oracles (they depend on the material only), trained models whose
+    checkpoint file has the same sha256 prefix, and trained models this run does not name at
+    all (e.g. sweep runs that are not in this checkout: their points stay as measured, their
+    checkpoint hash says which weights), when the earlier document scored the same sets with
+    the same items. Never reused: the online Griffin-Lim points (they run the shipped ONNX
     model, which the document does not fingerprint). Each reused point records the run it was
     measured in (``reused_from``)."""
     if previous is None or any(
@@ -174,9 +176,9 @@ def reusable_points(
         family = points[0]["family"]
         if family == "griffin_lim":
             continue
-        if family == "model":
-            path = checkpoints.get(method)
-            if path is None or not Path(path).is_file():
+        if family == "model" and method in checkpoints:
+            path = checkpoints[method]
+            if not Path(path).is_file():
                 continue
             sha = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
             if any(point.get("checkpoint_sha256") != sha for point in points):

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from unsing.config import Config, load_config
+from unsing.long_band import hybrid_vocals, model_input
 from unsing.models.data import ValidationItem, build_validation_set
 from unsing.models.metrics import sdr_db
 from unsing.realtime.onnx_model import OnnxMaskModel, measure_per_hop_ms
@@ -108,8 +109,11 @@ def separate_streaming(
     model: OnnxMaskModel, mixture: np.ndarray, spec: StftSpec
 ) -> tuple[np.ndarray, np.ndarray]:
     """Causal separation frame by frame through ``model``: ``(channels, samples)`` each."""
-    spectrum = stft(mixture.astype(np.float64), spec)  # (channels, bins, frames)
-    magnitude = np.abs(spectrum).astype(np.float32)
+    signal = mixture.astype(np.float64)
+    spectrum = stft(signal, spec)  # (channels, bins, frames)
+    layout = model.long_band  # a long band's inputs follow the STFT's bins
+    long_spectrum = stft(signal, layout.spec) if layout is not None else None
+    magnitude = model_input(spectrum, long_spectrum, layout).astype(np.float32)
     model.reset()
     masks = np.stack([model(magnitude[..., t]).copy() for t in range(magnitude.shape[-1])], -1)
     lookahead = int(model.metadata["unsing.lookahead_frames"])
@@ -117,7 +121,10 @@ def separate_streaming(
         masks = np.concatenate(
             [masks[..., lookahead:], np.repeat(masks[..., -1:], lookahead, axis=-1)], axis=-1
         )
-    vocals = istft(masks * spectrum, spec, mixture.shape[-1])
+    if layout is not None:
+        vocals = hybrid_vocals(signal, spectrum, long_spectrum, masks, layout)
+    else:
+        vocals = istft(masks * spectrum, spec, mixture.shape[-1])
     return vocals.astype(np.float32), (mixture - vocals).astype(np.float32)
 
 
@@ -127,7 +134,11 @@ def measure(
     """Write every variant into ``work_dir`` and measure it; returns the JSON-able report."""
     spec = StftSpec.from_config(config.stft)
     calibration_item = max(items, key=lambda item: item.vocals.shape[-1])
-    calibration = np.abs(stft(calibration_item.mixture[:, : 20 * spec.hop_samples * 43], spec))
+    excerpt = calibration_item.mixture[:, : 20 * spec.hop_samples * 43].astype(np.float64)
+    layout = OnnxMaskModel(config, model_path).long_band
+    calibration = model_input(
+        stft(excerpt, spec), stft(excerpt, layout.spec) if layout is not None else None, layout
+    )
     calibration = calibration.transpose(2, 0, 1)[::4].astype(np.float32)  # every 4th frame
     work_dir.mkdir(parents=True, exist_ok=True)
     variants = {

@@ -34,7 +34,9 @@ def test_quality_latency_points_and_plot(tmp_path: Path) -> None:
     assert points["ahead"]["latency_ms"] == pytest.approx(1000 * (1024 + 4 * 256) / 44100)
     assert (points["ahead"]["lookahead_frames"], points["ahead"]["context_frames"]) == (4, 77)
     assert points["shipped"]["n_fft"] == 1024 and points["shipped"]["hop_samples"] == 256
-    assert points["shipped"]["trained"] == "default-v2 + 1500 steps + 1000 steps + calibration"
+    assert points["shipped"]["trained"] == (
+        "default-v2 + 1500 steps + 1000 steps + calibration + long band, 3000 steps"
+    )
     # each model was exported and timed in the live engine at blocksize = hop
     for name in ("shipped", "ahead"):
         compute = points[name]["compute"]
@@ -73,6 +75,9 @@ def test_quality_latency_points_and_plot(tmp_path: Path) -> None:
     assert "reused_from" not in again["ahead"]
     assert again["ahead"]["vocals_sdr_db"] == pytest.approx(points["ahead"]["vocals_sdr_db"])
     assert "reused_from" not in again["shipped + online Griffin-Lim (look-ahead 1, 2 it.)"]
+    # a model this run does not name (its run is elsewhere) keeps its measured point
+    alone = quality_latency.reusable_points(document, ["ikala"], {"shipped": str(shipped)})
+    assert alone["ikala"]["ahead"]["vocals_sdr_db"] == points["ahead"]["vocals_sdr_db"]
 
 
 def test_trained_from_names_the_root_run_whatever_copy_of_a_model_was_the_start() -> None:
