@@ -41,11 +41,12 @@ from unsing.long_band import LongBandLayout
 from unsing.models import spectral
 from unsing.models.data import Manifest
 from unsing.models.fit_low_band import (
-    BATCH_CROPS,
     CROP_FRAMES,
     WARM_FRAMES,
+    FitSchedule,
     crop_starts,
     eif_training_tracks,
+    fit_steps,
     training_clips,
 )
 from unsing.models.unet import (
@@ -220,41 +221,17 @@ def fit(
     starts = crop_starts(examples["clip"], CROP_FRAMES)
     if len(starts) == 0:
         raise ValueError(f"no clip is {CROP_FRAMES} frames long")
-    band = model.long_band
-    optimizer = torch.optim.Adam(band.parameters(), lr=train.learning_rate)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, train.learning_rate, steps)
-    band.train()
-    log_path = run_dir / "train_log.jsonl"
-    log_path.unlink(missing_ok=True)
-    losses: list[float] = []
-    window_started = time.time()
-    for step in range(1, steps + 1):
-        chosen = rng.choice(starts, BATCH_CROPS)
-        index = torch.from_numpy(chosen[:, None] + np.arange(CROP_FRAMES)[None])
-        loss = long_band_loss(model, examples, index)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-        if step % log_every and step != steps:
-            continue
-        model.eval()
-        record: dict[str, Any] = {
-            "epoch": (step - 1) // log_every,
-            "step": step,
-            "loss": round(float(np.mean(losses)), 5),
-            "learning_rate": schedule.get_last_lr()[0],
-            "examples_per_s": round(len(losses) * BATCH_CROPS / (time.time() - window_started), 2),
-            "elapsed_s": round(time.time() - started, 1),
-            "validation_sdr_db": validate(model, validation_items, spec),
-        }
-        losses = []
-        with log_path.open("a") as log:
-            log.write(json.dumps(record) + "\n")
-        print(json.dumps(record), flush=True)
-        band.train()
-        window_started = time.time()
+    record = fit_steps(
+        model,
+        model.long_band,
+        long_band_loss,
+        examples,
+        starts,
+        FitSchedule(steps, train.learning_rate, log_every, rng),
+        lambda: validate(model, validation_items, spec),
+        run_dir / "train_log.jsonl",
+        started,
+    )
     model.eval()
     init_path = Path(init_checkpoint)
     init_record = {  # as unsing train records its start, so the model card's lineage goes on

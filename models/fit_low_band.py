@@ -32,6 +32,8 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +159,71 @@ def eif_training_tracks(
     return tracks
 
 
+@dataclass(frozen=True)
+class FitSchedule:
+    """Steps, peak learning rate (one-cycle), validation interval and the crop generator."""
+
+    steps: int
+    learning_rate: float
+    log_every: int
+    rng: np.random.Generator
+
+
+def fit_steps(
+    model: CausalUNet,
+    module: torch.nn.Module,
+    loss_of: Callable[[CausalUNet, dict[str, torch.Tensor], torch.Tensor], torch.Tensor],
+    examples: dict[str, torch.Tensor],
+    starts: np.ndarray,
+    schedule: FitSchedule,
+    validate: Callable[[], dict[str, Any]],
+    log_path: Path,
+    started: float,
+) -> dict[str, Any]:
+    """Adam with a one-cycle schedule on ``module``'s parameters: random crops of
+    ``CROP_FRAMES`` frames from ``starts``, ``loss_of(model, examples, index)``; every
+    ``log_every`` steps (and at the end) the model is validated and a record is appended to
+    ``log_path`` and printed. Returns the last record; leaves ``model`` in eval mode."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=schedule.learning_rate)
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, schedule.learning_rate, schedule.steps
+    )
+    module.train()
+    log_path.unlink(missing_ok=True)
+    losses: list[float] = []
+    record: dict[str, Any] = {}
+    window_started = time.time()  # examples per second: optimizer steps since the last log
+    for step in range(1, schedule.steps + 1):
+        chosen = schedule.rng.choice(starts, BATCH_CROPS)
+        index = torch.from_numpy(chosen[:, None] + np.arange(CROP_FRAMES)[None])
+        loss = loss_of(model, examples, index)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        one_cycle.step()
+        losses.append(loss.item())
+        if step % schedule.log_every and step != schedule.steps:
+            continue
+        model.eval()
+        record = {
+            "epoch": (step - 1) // schedule.log_every,
+            "step": step,
+            "loss": round(float(np.mean(losses)), 5),
+            "learning_rate": one_cycle.get_last_lr()[0],
+            "examples_per_s": round(len(losses) * BATCH_CROPS / (time.time() - window_started), 2),
+            "elapsed_s": round(time.time() - started, 1),
+            "validation_sdr_db": validate(),
+        }
+        losses = []
+        with log_path.open("a") as log:
+            log.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+        module.train()
+        window_started = time.time()
+    model.eval()
+    return record
+
+
 def fit(
     config: Config,
     run_dir: Path,
@@ -210,40 +277,17 @@ def fit(
     starts = crop_starts(examples["clip"], CROP_FRAMES)
     if len(starts) == 0:
         raise ValueError(f"no clip is {CROP_FRAMES} frames long")
-    optimizer = torch.optim.Adam(model.low_band.parameters(), lr=settings.learning_rate)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.learning_rate, steps)
-    model.low_band.train()
-    log_path = run_dir / "train_log.jsonl"
-    log_path.unlink(missing_ok=True)
-    losses: list[float] = []
-    window_started = time.time()  # examples per second: optimizer steps since the last log
-    for step in range(1, steps + 1):
-        chosen = rng.choice(starts, BATCH_CROPS)
-        index = torch.from_numpy(chosen[:, None] + np.arange(CROP_FRAMES)[None])
-        loss = band_loss(model, examples, index)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-        if step % log_every and step != steps:
-            continue
-        model.eval()
-        record: dict[str, Any] = {
-            "epoch": (step - 1) // log_every,
-            "step": step,
-            "loss": round(float(np.mean(losses)), 5),
-            "learning_rate": schedule.get_last_lr()[0],
-            "examples_per_s": round(len(losses) * BATCH_CROPS / (time.time() - window_started), 2),
-            "elapsed_s": round(time.time() - started, 1),
-            "validation_sdr_db": validate(model, validation_items, spec),
-        }
-        losses = []
-        with log_path.open("a") as log:
-            log.write(json.dumps(record) + "\n")
-        print(json.dumps(record), flush=True)
-        model.low_band.train()
-        window_started = time.time()
+    record = fit_steps(
+        model,
+        model.low_band,
+        band_loss,
+        examples,
+        starts,
+        FitSchedule(steps, settings.learning_rate, log_every, rng),
+        lambda: validate(model, validation_items, spec),
+        run_dir / "train_log.jsonl",
+        started,
+    )
     model.eval()
     state = {
         "model_state": model.state_dict(),
