@@ -13,16 +13,10 @@
 #   stage 4: the mask calibrated on training material the low-band network never saw (those
 #            four singers' clips, the everything-is-free training tracks) and folded into the
 #            weights (python -m unsing.models.calibrate, about 5 minutes):
-#            runs/default-v6/calibrated.pt;
-#   stage 5: a long-window band (python -m unsing.models.fit_long_band: a 4096-sample
-#            asymmetric window at the same latency makes the vocal mask below 600-750 Hz) fitted
-#            alone on stage 4's model, MIR-1K training singers at 0 dB and the
-#            everything-is-free training tracks, 3000 steps (seed 1234; about 15 minutes):
-#            run default-v7, packaged as it is.
-# Usage: bash scripts/train_default.sh [PREFIX]   (runs go to runs/PREFIX-v2, -v3, -v6, -v7)
+#            runs/default-v6/calibrated.pt.
+# Usage: bash scripts/train_default.sh [PREFIX]   (runs go to runs/PREFIX-v2, -v3, -v6)
 # The shipped model's stage 3 started from the shipped stage-2 weights with their calibration
-# removed (runs/default-v3's, up to rounding): run lowband-v6; its stage 5 started from the
-# packaged stage 4 (models/pretrained/unsing-default.pt then): run longband-v1.
+# removed (runs/default-v3's, up to rounding): run lowband-v6.
 # Interrupted? Run the same command again: each stage resumes from its last epoch's checkpoint,
 # and a finished stage is left as it is.
 set -euo pipefail
@@ -42,15 +36,7 @@ resume_if_started() { if [[ -f "runs/$1/last.pt" ]]; then echo --resume; fi; }
   --set train.precision=bfloat16 --set train.low_band_bins=16 \
   --set train.train_only_low_band=true --set train.real_pair_probability=1.0 \
   --set "train.calibration_singers=[ariel, davidson, jmzen, titon]" --quiet
-if [[ ! -f "runs/$prefix-v6/calibrated.pt" ]]; then
-  .venv/bin/python -m unsing.models.calibrate "runs/$prefix-v6/last.pt" \
-    --out "runs/$prefix-v6/calibrated.pt"
-fi
-if [[ ! -f "runs/$prefix-v7/last.pt" ]]; then
-  .venv/bin/python -m unsing.models.fit_long_band --name "$prefix-v7" \
-    --init "runs/$prefix-v6/calibrated.pt"
-fi
-bash scripts/finish_run.sh "$prefix-v7" retrained last  # package, export, quality report
+bash scripts/finish_run.sh "$prefix-v6" retrained  # calibrate, package, export, quality report
 # Reproduced? The retrained model's BSS Eval report against the shipped one's (within 0.5 dB).
-.venv/bin/python -m unsing.models.compare_quality "runs/$prefix-v7/package/quality.json:retrained" \
+.venv/bin/python -m unsing.models.compare_quality "runs/$prefix-v6/package/quality.json:retrained" \
   benchmarks/results/quality.json:unsing-causal --tolerance-db 0.5

@@ -313,6 +313,21 @@ def test_shipped_look_ahead_model_streams_as_offline(signal, blocksize) -> None:
     np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=TOLERANCE)
 
 
+@pytest.mark.parametrize("blocksize", [256, 100])
+def test_experimental_long_band_model_streams_as_offline(signal, blocksize) -> None:
+    from unsing import PROJECT_ROOT
+
+    config = load_config(str(PROJECT_ROOT / "models/experimental/longband/config.yaml"))
+    model = OnnxMaskModel(config)
+    assert model.long_band is not None and model.long_band.spec.analysis_samples == 4096
+    vocals, accompaniment = separate_offline(config, model, signal)
+    engine = SeparationEngine(config, model, stems=True, blocksize_samples=blocksize)
+    assert engine.delay_samples == 768 + alignment_samples(blocksize, 256)  # same latency
+    stems = render(engine, signal, blocksize)
+    np.testing.assert_allclose(stems[:, :2], vocals, atol=TOLERANCE)
+    np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=TOLERANCE)
+
+
 def test_stats_percentiles_cover_a_whole_long_run() -> None:
     from unsing.realtime.stats import EngineStats
 
