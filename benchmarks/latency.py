@@ -53,6 +53,7 @@ class ConstantMask:
 
     def __init__(self, channels: int, bins: int) -> None:
         self.channels, self.bins = channels, bins
+        self.long_band = None
         self._mask = np.full((channels, bins), 0.5, np.float32)
 
     def __call__(self, magnitude: np.ndarray) -> np.ndarray:

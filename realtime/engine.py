@@ -37,6 +37,7 @@ import numpy as np
 
 from unsing.config import Config
 from unsing.latency import Latency
+from unsing.long_band import LongBandLayout
 from unsing.realtime.gains import GainSmoother, LiveParameters
 from unsing.realtime.resynthesis import OnlineGriffinLim, OverlapAddResynthesis
 from unsing.realtime.stats import EngineStats, counter_index
@@ -61,9 +62,9 @@ class MaskModel(Protocol):
 
     channels: int
     bins: int
-    #: Optional (a model with a long-window band): ``unsing.long_band.LongBandLayout``; its
-    #: input magnitudes and mask bins then follow the STFT's ``bins``.
-    # long_band: LongBandLayout | None
+    #: None, or (a model with a long-window band) its layout: the input magnitudes and the
+    #: mask then carry the long band's bins after the STFT's ``bins``.
+    long_band: LongBandLayout | None
 
     def __call__(self, magnitude: np.ndarray) -> np.ndarray:
         """``(channels, input_bins)`` float32 magnitudes in, ``(channels, output_bins)`` mask
@@ -142,7 +143,7 @@ class SeparationEngine:
 
         self._resynthesis = [resynthesis() for _ in range(outputs)]
         # the model's long band (its inputs are always fed); resynthesised unless Griffin-Lim
-        layout = getattr(model, "long_band", None)
+        layout = model.long_band
         if layout is not None and (layout.spec.short != spec or self.lookahead_frames):
             raise ValueError(
                 f"the model's long band needs the STFT {layout.spec.short} and no look-ahead; "
@@ -328,10 +329,9 @@ class SeparationEngine:
         else:  # a contiguous result first: abs into a strided view would buffer (allocate)
             np.abs(frame, out=self._abs_short)
             self._magnitude_short[:] = self._abs_short
-        layout = self.long_band
-        if self._model_long_band is not None:
             self._long_frame[:] = self._long_stft.process(hop_in)
             np.abs(self._long_frame_input, out=self._magnitude_long)
+        layout = self.long_band
         self._magnitude32[:] = self._magnitude
         use_mask = self._infer(started)
 

@@ -32,7 +32,8 @@ def masks_for(
     ``lookahead`` masks come from pushing silent frames after the end.
     """
     channels, bins, frames = magnitudes.shape
-    output_bins = getattr(model, "output_bins", bins)
+    layout = model.long_band
+    output_bins = bins if layout is None else model.bins + layout.output_bins
     model.reset()
     by_frame = np.ascontiguousarray(np.moveaxis(magnitudes, -1, 0), dtype=np.float32)
     masks = np.zeros((frames, channels, output_bins), np.float32)
@@ -59,7 +60,7 @@ def separate_offline(
     spec = StftSpec.from_config(config.stft)
     signal = np.asarray(audio, np.float64).T  # (channels, samples)
     spectrum = stft(signal, spec)
-    layout = getattr(model, "long_band", None)
+    layout = model.long_band
     if layout is not None:  # the low band from the long-window STFT (unsing.long_band)
         long_spectrum = stft(signal, layout.spec)
         magnitude = model_input(spectrum, long_spectrum, layout)

@@ -42,6 +42,7 @@ class FunctionMask:
     def __init__(self, function, channels=2, bins=513, lookahead=0, sleep_s=0.0) -> None:
         self.function = function
         self.channels, self.bins = channels, bins
+        self.long_band = None
         self.lookahead = lookahead
         self.sleep_s = sleep_s
         self.calls = 0
