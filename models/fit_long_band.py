@@ -125,13 +125,27 @@ def long_band_examples(
     return {name: torch.cat(values).contiguous() for name, values in parts.items()}
 
 
-def unet_mask_of(model: CausalUNet, short_magnitude: torch.Tensor) -> torch.Tensor:
+def unet_mask_of(
+    model: CausalUNet, short_magnitude: torch.Tensor, chunk_frames: int = 2048
+) -> torch.Tensor:
     """The U-Net's mask ``(batch, channels, bins, frames)`` of a long-band model (its long band
-    fed silence: the U-Net's part of the output does not depend on it)."""
+    fed silence: the U-Net's part of the output does not depend on it).
+
+    Evaluated ``chunk_frames`` at a time, each chunk preceded by the receptive field's past
+    frames, so that a five-minute track's activations never sit in memory at once; the mask is
+    the one-shot mask (the network is causal with a finite receptive field). Needs
+    ``lookahead_frames = 0`` (the long band does)."""
     config = model.config
     batch, channels, bins, frames = short_magnitude.shape
-    silence = short_magnitude.new_zeros(batch, channels, config.long_band_input_bins, frames)
-    return model(torch.cat([short_magnitude, silence], dim=2))[:, :, :bins]
+    past = config.receptive_field_frames - 1
+    masks = []
+    for start in range(0, frames, chunk_frames):
+        first = max(0, start - past)
+        part = short_magnitude[..., first : start + chunk_frames]
+        silence = part.new_zeros(batch, channels, config.long_band_input_bins, part.shape[-1])
+        mask = model(torch.cat([part, silence], dim=2))[:, :, :bins]
+        masks.append(mask[..., start - first :])
+    return torch.cat(masks, dim=-1)
 
 
 def normalise_inputs(model: CausalUNet, inputs: torch.Tensor) -> None:

@@ -435,3 +435,19 @@ def test_fitting_a_band_that_reads_the_unet(tmp_path: Path) -> None:
         fitted = band.network(features)[0]
         assert float(long_band_loss(model, examples, torch.arange(frames)[None])) > 0
     torch.testing.assert_close(fitted, whole, atol=1e-5, rtol=0)
+
+
+def test_unets_mask_for_the_fit_is_computed_in_chunks_as_in_one_go() -> None:
+    torch = require_module("torch")
+    from unsing.models.fit_long_band import unet_mask_of
+
+    model = _long_band_model(unet_input=True)
+    magnitude = torch.rand(1, 2, 513, 70) * 3
+    with torch.no_grad():
+        one_go = unet_mask_of(model, magnitude, chunk_frames=1000)
+        chunked = unet_mask_of(model, magnitude, chunk_frames=16)
+        silence = torch.zeros(1, 2, model.config.long_band_input_bins, 70)
+        whole = model(torch.cat([magnitude, silence], 2))[:, :, :513]
+    assert model.config.receptive_field_frames > 16  # chunks shorter than the receptive field
+    torch.testing.assert_close(one_go, whole, rtol=0, atol=0)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
