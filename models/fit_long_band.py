@@ -13,7 +13,9 @@ The U-Net is untouched (its weights, calibration included, are copied), so the b
 alone from precomputed inputs and targets: 3000 steps take minutes on a CPU.
 
 Material: MIR-1K clips of the training singers at 0 dB (never the validation singers), mono fed
-to every channel, and the everything-is-free training tracks (stereo, true level).
+to every channel, and the everything-is-free training tracks (stereo, true level); with
+``--random-mixes N`` also N random mixes drawn as ``unsing train`` draws them
+(``--random-mix-seconds`` each).
 
 Loss: the squared error of the mask against the ideal ratio mask ``|V| / (|V| + |A|)`` of the
 long-window STFT, weighted by the mixture's power in each bin and frame, each clip's weights
@@ -39,7 +41,8 @@ from unsing.config import Config, load_config, to_jsonable
 from unsing.errors import ConfigError
 from unsing.long_band import LongBandLayout
 from unsing.models import spectral
-from unsing.models.data import Manifest
+from unsing.models.augment import AugmentSettings, RandomMixer
+from unsing.models.data import Manifest, build_training_pool
 from unsing.models.fit_low_band import (
     CROP_FRAMES,
     WARM_FRAMES,
@@ -69,6 +72,10 @@ class LongBandSettings:
     channels: int = 128
     dilations: tuple[int, ...] = (1, 2, 4, 8)
     unet_input: bool = False
+    #: random mixes of the training pool (``unsing train``'s augmentation) added to the real
+    #: pairs, each ``random_mix_seconds`` long; 0: the real pairs alone
+    random_mixes: int = 0
+    random_mix_seconds: float = 4.0
 
     def architecture(self, base: UNetConfig, sample_rate_hz: int) -> UNetConfig:
         """``base`` (a trained U-Net's architecture) with this long band."""
@@ -123,6 +130,36 @@ def long_band_examples(
         parts["weight"].append((power / (power.mean() + 1e-12)).permute(2, 0, 1))
         parts["clip"].append(torch.full((mixture.shape[-1],), index, dtype=torch.int64))
     return {name: torch.cat(values).contiguous() for name, values in parts.items()}
+
+
+def random_mix_clips(
+    config: Config, settings: LongBandSettings, rng: np.random.Generator, manifest: Manifest
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``settings.random_mixes`` examples of ``unsing train``'s random mixes (its pool, the
+    validation singers and tracks left out, and its augmentation) as ``(vocals,
+    accompaniment)`` pairs, ``(2, samples)`` each: varied levels, panning, filters, reverb and
+    instrumental-only excerpts that the real pairs alone do not show the band. The pool's files
+    enter ``manifest`` with the role ``random_mix_<role>``."""
+    train, rate = config.train, config.audio.sample_rate_hz
+    pool_manifest = Manifest()
+    pool = build_training_pool(train.data_root, rate, pool_manifest)
+    for entry in pool_manifest.entries:
+        manifest.add(entry.path, f"random_mix_{entry.role}", entry.seconds, entry.licence)
+    mixer = RandomMixer(
+        pool,
+        rate,
+        int(settings.random_mix_seconds * rate),
+        rng,
+        AugmentSettings(
+            real_pair_probability=train.real_pair_probability,
+            pitch_shift_semitones=train.pitch_shift_semitones,
+        ),
+    )
+    clips = []
+    for _ in range(settings.random_mixes):
+        _, vocals, accompaniment = mixer.sample()
+        clips.append((vocals, accompaniment))
+    return clips
 
 
 def unet_mask_of(
@@ -220,6 +257,8 @@ def fit(
     manifest = Manifest()
     clips = training_clips(train.data_root, rate, (), manifest)
     clips += eif_training_tracks(train.data_root, rate, manifest)
+    if settings.random_mixes:
+        clips += random_mix_clips(config, settings, np.random.default_rng(train.seed + 1), manifest)
     if validation_items is None:
         validation_items = run_validation_set(config, manifest)
     commit = git_commit()
@@ -304,6 +343,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--unet-input", action="store_true", help="the band also reads the U-Net's mask"
     )
+    parser.add_argument(
+        "--random-mixes",
+        type=int,
+        default=0,
+        help="random mixes of the training pool added to the real pairs (0: none)",
+    )
+    parser.add_argument("--random-mix-seconds", type=float, default=defaults.random_mix_seconds)
     parser.add_argument("--config", type=Path, default=None, help="a config file overlay")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args(argv)
@@ -311,12 +357,16 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, overrides=args.set)
         if args.steps < 1:
             raise ConfigError(f"--steps {args.steps}: need at least 1")
+        if args.random_mixes < 0 or args.random_mix_seconds < 1:
+            raise ConfigError("--random-mixes: need 0 or more, --random-mix-seconds: 1 or more")
         settings = LongBandSettings(
             args.window,
             args.input_hz,
             tuple(args.crossover_hz),
             args.channels,
             unet_input=args.unet_input,
+            random_mixes=args.random_mixes,
+            random_mix_seconds=args.random_mix_seconds,
         )
         LongWindowSpec(settings.analysis_samples, StftSpec.from_config(config.stft))
         run_dir = fit(

@@ -212,7 +212,9 @@ def test_fitting_moves_only_the_long_band_and_writes_a_run(tmp_path: Path) -> No
     paths = [f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
     config = load_config(overrides=[*TINY, *paths, "train.ema_decay=0"])
     start = train(config, tmp_path / "runs" / "start", quiet=True, max_steps=1)
-    settings = LongBandSettings(4096, 1500.0, (400.0, 600.0), 4, (1, 2))
+    settings = LongBandSettings(
+        4096, 1500.0, (400.0, 600.0), 4, (1, 2), random_mixes=3, random_mix_seconds=1.5
+    )
     run_dir = fit(config, tmp_path / "runs" / "band", start / "last.pt", settings, 4, log_every=2)
     before = load_checkpoint(start / "last.pt")[1]["model_state"]
     model, state = load_checkpoint(run_dir / "last.pt")
@@ -230,6 +232,9 @@ def test_fitting_moves_only_the_long_band_and_writes_a_run(tmp_path: Path) -> No
     manifest = json.loads((run_dir / "manifest.json").read_text())
     trained_on = [e["path"] for e in manifest["entries"] if e["role"] == "training"]
     assert trained_on and not any("abjones" in p or "sodium" in p for p in trained_on)
+    pool = [e["path"] for e in manifest["entries"] if e["role"].startswith("random_mix_")]
+    assert pool and not any("abjones" in p or "sodium" in p for p in pool)
+    assert state["fit"]["random_mixes"] == 3
     with pytest.raises(ConfigError, match="long band already"):
         fit(config, tmp_path / "runs" / "again", run_dir / "last.pt", settings, 1)
     options = [item for path in paths for item in ("--set", path)]
