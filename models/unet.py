@@ -147,9 +147,13 @@ class UNetConfig:
 
     @property
     def receptive_field_frames(self) -> int:
-        """Input frames that one output frame depends on (current frame included); the
-        low-band network's are never more than the U-Net's."""
-        return self._unet_past_frames + 1
+        """Input frames that one output frame depends on (current frame included). The low-band
+        and long-band networks' own are never more than the U-Net's, but a long band that reads
+        the U-Net's mask reads it over its own past frames: the two add up."""
+        past = self._unet_past_frames
+        if self.long_band_analysis_samples and self.long_band_unet_input:
+            past += (self.time_kernel - 1) * sum(self.long_band_dilations)
+        return past + 1
 
     @property
     def context_frames(self) -> int:

@@ -456,3 +456,24 @@ def test_unets_mask_for_the_fit_is_computed_in_chunks_as_in_one_go() -> None:
     assert model.config.receptive_field_frames > 16  # chunks shorter than the receptive field
     torch.testing.assert_close(one_go, whole, rtol=0, atol=0)
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("unet_input", [False, True])
+def test_last_mask_needs_only_the_receptive_field(unet_input: bool) -> None:
+    """What the window graph computes: the newest frame's mask from the last
+    ``receptive_field_frames`` frames alone is the one from the whole history (a band that reads
+    the U-Net's mask needs the U-Net's past for each of its own past frames; in this tiny model
+    the influence of old frames fades long before, so the real model's export parity check is
+    what shows the U-Net's window alone falling short)."""
+    torch = require_module("torch")
+
+    model = _long_band_model(unet_input=unet_input)
+    config = model.config
+    window = config.receptive_field_frames
+    band_past = (config.time_kernel - 1) * sum(config.long_band_dilations)
+    assert window == config._unet_past_frames + 1 + (band_past if unet_input else 0)
+    magnitude = torch.rand(1, 2, config.input_bins, window + 20) * 3
+    with torch.no_grad():
+        whole = model(magnitude)[..., -1]
+        last = model(magnitude[..., -window:])[..., -1]
+    torch.testing.assert_close(last, whole, rtol=0, atol=1e-6)
