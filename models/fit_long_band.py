@@ -129,7 +129,10 @@ def long_band_examples(
         parts["target"].append((vocal / (vocal + accompaniment_magnitude + 1e-8)).permute(2, 0, 1))
         parts["weight"].append((power / (power.mean() + 1e-12)).permute(2, 0, 1))
         parts["clip"].append(torch.full((mixture.shape[-1],), index, dtype=torch.int64))
-    return {name: torch.cat(values).contiguous() for name, values in parts.items()}
+    joined = {}
+    for name in list(parts):  # one feature at a time: the peak is the total plus one of them
+        joined[name] = torch.cat(parts.pop(name)).contiguous()
+    return joined
 
 
 def random_mix_clips(
