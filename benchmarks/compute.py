@@ -52,11 +52,16 @@ def _music_frames(config: Config, seconds: float = 30.0) -> np.ndarray:
 
     audio = to_engine(read_song(DEMO), config.audio.sample_rate_hz, config.audio.channels)
     start = 30 * config.audio.sample_rate_hz
-    return audio[start : start + int(seconds * config.audio.sample_rate_hz)]
+    return audio[start : start + round(seconds * config.audio.sample_rate_hz)]
 
 
-def per_hop(config: Config, model_path: Path, hops: int) -> dict[str, Any]:
-    """Model-only and whole-engine per-hop times for ``config`` with the model at ``model_path``."""
+def per_hop(config: Config, model_path: Path, hops: int, paced: bool = False) -> dict[str, Any]:
+    """Model-only and whole-engine per-hop times for ``config`` with the model at ``model_path``.
+
+    Hops back to back keep the weights in the caches; an audio callback runs one hop per period
+    and sleeps in between, while other processes (and, in a VM, other guests) evict them. With
+    ``paced`` the engine is also timed one hop per hop period (``engine_paced``): on this VM that
+    is what the JACK callback measures (``stability``), about twice the back-to-back time."""
     from unsing.realtime.engine import SeparationEngine
     from unsing.realtime.onnx_model import OnnxMaskModel
 
@@ -72,6 +77,7 @@ def per_hop(config: Config, model_path: Path, hops: int) -> dict[str, Any]:
     for start in range(200 * hop, (200 + hops) * hop, hop):
         engine.process(music[start : start + hop], output)
     engine_ms = engine.stats.hop_times_ms()
+    paced_ms = _paced_engine_ms(engine, music, hops, hop_period_ms) if paced else None
     model.reset()
 
     spec = StftSpec.from_config(config.stft)
@@ -87,11 +93,32 @@ def per_hop(config: Config, model_path: Path, hops: int) -> dict[str, Any]:
         started = time.perf_counter()
         model(frame)
         times[t] = time.perf_counter() - started
-    return {
+    result = {
         "model": _distribution(1000.0 * times, hop_period_ms),
         "engine": _distribution(engine_ms, hop_period_ms),
         "hop_period_ms": round(hop_period_ms, 4),
     }
+    if paced_ms is not None:
+        result["engine_paced"] = _distribution(paced_ms, hop_period_ms)
+    return result
+
+
+def _paced_engine_ms(engine: Any, music: np.ndarray, hops: int, hop_period_ms: float) -> np.ndarray:
+    """The engine's hop times with one hop per hop period, sleeping in between as a callback
+    does (``music`` ``(samples, channels)``, replayed from its start)."""
+    hop = engine.hop_samples
+    output = np.zeros((hop, engine.output_channels), np.float32)
+    engine.stats.reset()
+    period_s = hop_period_ms / 1000.0
+    due = time.perf_counter()
+    for index in range(hops):
+        start = (index % (music.shape[0] // hop)) * hop
+        engine.process(music[start : start + hop], output)
+        due += period_s
+        wait = due - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+    return engine.stats.hop_times_ms()
 
 
 def offline_speed(config: Config, spleeter: bool) -> dict[str, Any]:
@@ -129,13 +156,14 @@ def offline_speed(config: Config, spleeter: bool) -> dict[str, Any]:
     return results
 
 
-def run(hops: int, spleeter: bool) -> dict[str, Any]:
-    """Every variant; the result document."""
+def run(hops: int, spleeter: bool, config_path: Path | None = None) -> dict[str, Any]:
+    """Every variant (of the model ``config_path``'s overlay names, default: the config's);
+    the result document."""
     from unsing.export.options import quantize_dynamic
     from unsing.realtime.onnx_model import window_graph_path
 
     rows = []
-    base = load_config()
+    base = load_config(config_path)
     with tempfile.TemporaryDirectory() as work:
         int8 = quantize_dynamic(base.model.path, Path(work) / "int8.onnx")
         quantize_dynamic(window_graph_path(base.model.path), window_graph_path(int8))
@@ -143,12 +171,13 @@ def run(hops: int, spleeter: bool) -> dict[str, Any]:
             for threads in (1, 2):
                 for weights, path in (("fp32", base.model.path), ("int8-dynamic", int8)):
                     config = load_config(
-                        overrides=[f"model.graph={graph}", f"model.intra_op_threads={threads}"]
+                        config_path,
+                        overrides=[f"model.graph={graph}", f"model.intra_op_threads={threads}"],
                     )
                     row = {"graph": graph, "intra_op_threads": threads, "weights": weights}
                     # the window graph recomputes the whole context per hop: fewer hops suffice
                     graph_hops = hops if graph == "streaming" else max(200, hops // 6)
-                    row |= per_hop(config, path, graph_hops)
+                    row |= per_hop(config, path, graph_hops, paced=graph == "streaming")
                     print(
                         f"compute: {graph} {threads} thread(s) {weights}: engine p50 "
                         f"{row['engine']['ms']['p50']:.3f} ms p99 {row['engine']['ms']['p99']:.3f}",
@@ -169,8 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hops", type=int, default=3000)
     parser.add_argument("--no-spleeter", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "compute.json"))
+    parser.add_argument(
+        "--config", type=Path, default=None, help="a config overlay (another model, for example)"
+    )
     args = parser.parse_args(argv)
-    document = run(args.hops, not args.no_spleeter)
+    document = run(args.hops, not args.no_spleeter, args.config)
+    document["config_overlay"] = str(args.config) if args.config else None
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(document, indent=2) + "\n")
     print(f"compute: wrote {args.out}", file=sys.stderr)

@@ -137,3 +137,21 @@ def test_export_options_are_measured_and_keep_the_contract(exported, tmp_path) -
     for entry in variants.values():
         assert entry["per_hop_ms"]["1_thread"]["p50"] > 0
         assert entry["per_hop_ms"]["2_thread"]["hops"] == 20
+
+
+def test_paced_engine_hops_run_one_per_hop_period(exported) -> None:
+    """benchmarks.compute's paced measurement: every hop timed, one hop per period (the wall
+    time covers the periods; the per-hop times themselves are not asserted)."""
+    import time
+
+    from unsing.benchmarks.compute import per_hop
+
+    config = load_config(overrides=TINY)
+    hops = 40
+    started = time.perf_counter()
+    result = per_hop(config, exported[1], hops, paced=True)
+    elapsed_s = time.perf_counter() - started
+    period_ms = result["hop_period_ms"]
+    assert result["engine_paced"]["hops"] == hops == result["engine"]["hops"]
+    assert elapsed_s >= (hops - 1) * period_ms / 1000
+    assert "engine_paced" not in per_hop(config, exported[1], 20)
