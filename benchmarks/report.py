@@ -97,7 +97,7 @@ def compute_table(document: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "Paced: one hop per hop period with sleeps in between, as an audio callback runs it (the "
-        "caches go cold between hops); back to back they stay warm.",
+        "weights drop out of the caches between hops); back to back they stay cached.",
     ]
     offline = document["offline"]
     speeds = [
