@@ -32,6 +32,9 @@ from unsing.errors import AudioSystemError
 from unsing.realtime.engine import SeparationEngine
 from unsing.realtime.stats import counter_index
 
+#: how long :meth:`EngineStream.stop` waits for PortAudio to stop and close the stream
+STOP_TIMEOUT_S = 3.0
+
 _FLAG_COUNTERS = (
     ("input_overflow", counter_index("input_overflows")),
     ("input_underflow", counter_index("input_underflows")),
@@ -116,6 +119,8 @@ class EngineStream:
         self.position = 0
         self.finished = threading.Event()
         self.callback_error: str | None = None
+        #: the last :meth:`stop` gave up waiting for the audio system
+        self.stop_timed_out = False
         audio = config.audio
         devices = query_devices()
         channels = audio.channels
@@ -220,12 +225,35 @@ class EngineStream:
             self._stream = None
             raise AudioSystemError(f"cannot open the audio stream: {error}") from None
 
-    def stop(self) -> None:
-        """Stop and close the stream."""
-        if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
-            self._stream = None
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Stop and close the stream, waiting at most ``timeout_s``.
+
+        PortAudio's JACK host API waits for the server to run the client once more before a
+        stop returns; a server that has dropped the client never does, and the stop would wait
+        forever (seen once in a CI run: ``unsing run`` did not end on Ctrl-C). The stop
+        therefore runs on a helper thread: if it has not returned in time the stream is left to
+        it and :attr:`stop_timed_out` is set (the caller then exits without PortAudio's own
+        clean-up, which would wait in the same place). Errors of a stop in time are raised."""
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        errors: list[BaseException] = []
+
+        def stop_and_close() -> None:
+            try:
+                stream.stop()
+                stream.close()
+            except Exception as error:  # raised in the caller's thread below
+                errors.append(error)
+
+        helper = threading.Thread(target=stop_and_close, name="unsing-stream-stop", daemon=True)
+        helper.start()
+        helper.join(timeout_s)
+        if helper.is_alive():
+            self.stop_timed_out = True
+            return
+        if errors:
+            raise errors[0]
 
     def __enter__(self) -> EngineStream:
         self.start()

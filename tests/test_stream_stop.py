@@ -1,0 +1,66 @@
+"""EngineStream.stop never hangs the caller: a PortAudio stop that never returns (a JACK server
+that dropped the client) is left to a helper thread after the timeout."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from unsing.realtime.stream import EngineStream
+
+
+class _Stream:
+    """A PortAudio stream double: ``stop`` blocks until released, or raises."""
+
+    def __init__(self, block: bool = False, error: Exception | None = None) -> None:
+        self.release = threading.Event()
+        self.block, self.error = block, error
+        self.closed = False
+
+    def stop(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.block:
+            self.release.wait()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _engine_stream(stream: _Stream) -> EngineStream:
+    engine_stream = object.__new__(EngineStream)  # no devices: only the stop is under test
+    engine_stream._stream = stream
+    engine_stream.stop_timed_out = False
+    return engine_stream
+
+
+def test_a_stop_in_time_closes_the_stream() -> None:
+    stream = _Stream()
+    engine_stream = _engine_stream(stream)
+    engine_stream.stop()
+    assert stream.closed and not engine_stream.stop_timed_out and not engine_stream.active
+    engine_stream.stop()  # stopping twice is harmless
+
+
+def test_a_stop_that_never_returns_is_given_up_after_the_timeout() -> None:
+    stream = _Stream(block=True)
+    engine_stream = _engine_stream(stream)
+    started = time.monotonic()
+    engine_stream.stop(timeout_s=0.2)
+    assert time.monotonic() - started < 5.0
+    assert engine_stream.stop_timed_out and not engine_stream.active and not stream.closed
+    stream.release.set()  # the helper thread finishes the close when PortAudio returns
+    for _ in range(100):
+        if stream.closed:
+            break
+        time.sleep(0.01)
+    assert stream.closed
+
+
+def test_errors_of_a_stop_in_time_reach_the_caller() -> None:
+    engine_stream = _engine_stream(_Stream(error=RuntimeError("device vanished")))
+    with pytest.raises(RuntimeError, match="device vanished"):
+        engine_stream.stop()
+    assert not engine_stream.stop_timed_out
