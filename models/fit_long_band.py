@@ -61,6 +61,9 @@ from unsing.models.unet import (
 from unsing.provenance import git_commit
 from unsing.stft import LongWindowSpec, StftSpec
 
+#: frames of a clip's long-window spectrogram computed at once (0.5 GB for stereo stems)
+SEGMENT_FRAMES = 8192
+
 
 @dataclasses.dataclass(frozen=True)
 class LongBandSettings:
@@ -98,9 +101,15 @@ def long_band_examples(
     channels: int,
     clips: list[tuple[np.ndarray, np.ndarray]],
     model: CausalUNet | None = None,
+    segment_frames: int = SEGMENT_FRAMES,
 ) -> dict[str, torch.Tensor]:
     """Per-frame inputs and targets of the long band for ``clips`` of ``(vocals,
     accompaniment)``, each ``(1, samples)`` (fed to every channel) or ``(channels, samples)``.
+
+    Memory: the features are written clip by clip into tensors allocated once, each clip's
+    spectrogram ``segment_frames`` frames at a time, and ``clips`` is emptied as it goes (each
+    clip's audio is freed once its features are in): two hours of training audio and their
+    features fit beside each other in a few GB.
 
     Returns (T = all clips' frames, C = channels):
         ``inputs`` (T, C, input_bins) long-window magnitudes, ``target`` (T, C, output_bins)
@@ -108,31 +117,48 @@ def long_band_examples(
         ``clip`` (T,) the clip's index; with ``model`` (its band reads the U-Net's mask) also
         ``unet`` (T, C, output_bins): the U-Net's mask as the band reads it.
     """
-    parts: dict[str, list[torch.Tensor]] = {"inputs": [], "target": [], "weight": [], "clip": []}
-    out = slice(0, layout.output_bins)
-    short = layout.spec.short
-    for index, (vocals, accompaniment) in enumerate(clips):
+    spec, short = layout.spec, layout.spec.short
+    inputs, outputs = layout.input_bins, layout.output_bins
+    total = sum(spec.frame_count(vocals.shape[-1]) for vocals, _ in clips)
+    examples = {
+        "inputs": torch.empty(total, channels, inputs),
+        "target": torch.empty(total, channels, outputs),
+        "weight": torch.empty(total, channels, outputs),
+        "clip": torch.empty(total, dtype=torch.int64),
+    }
+    if model is not None:
+        examples["unet"] = torch.empty(total, channels, outputs)
+    row = 0
+    for index in range(len(clips)):
+        vocals, accompaniment = clips[index]
+        clips[index] = None  # type: ignore[call-overload]  # freed once its features are in
         stems = torch.from_numpy(np.stack([vocals, accompaniment]).astype(np.float32))
-        if stems.shape[1] != channels:  # mono: the same signal in every channel
-            stems = stems[:, :1].repeat(1, channels, 1)
-        spectra = spectral.stft(stems, layout.spec)  # (2, C, bins, T)
-        mixture = (spectra[0] + spectra[1])[:, : layout.input_bins].abs()
-        vocal, accompaniment_magnitude = spectra[0, :, out].abs(), spectra[1, :, out].abs()
-        power = mixture[:, out].square()
+        del vocals, accompaniment
+        if stems.shape[1] != channels:  # mono: the same signal in every channel (broadcast)
+            stems = stems[:, :1]
+        frames = spec.frame_count(stems.shape[-1])
+        rows = slice(row, row + frames)
+        for first, spectra in spectral.stft_segments(stems, spec, segment_frames):
+            at = slice(row + first, row + first + spectra.shape[-1])
+            mixture = (spectra[0] + spectra[1])[:, :inputs].abs().permute(2, 0, 1)  # (t, C', in)
+            vocal, other = spectra[0, :, :outputs].abs(), spectra[1, :, :outputs].abs()
+            del spectra
+            examples["inputs"][at] = mixture
+            examples["target"][at] = (vocal / (vocal + other + 1e-8)).permute(2, 0, 1)
+            examples["weight"][at] = mixture[..., :outputs].square()
+        weight = examples["weight"][rows]
+        weight /= weight.mean() + 1e-12
+        examples["clip"][rows] = index
         if model is not None:
             with torch.no_grad():
                 short_magnitude = spectral.stft(stems[0] + stems[1], short).abs()[None]
+                short_magnitude = short_magnitude.expand(-1, channels, -1, -1)
                 unet = unet_mask_of(model, short_magnitude)
                 logits = unet_logits_at_long_bins(model.long_band, unet)[0]
-            parts.setdefault("unet", []).append(logits.permute(2, 0, 1))
-        parts["inputs"].append(mixture.permute(2, 0, 1))
-        parts["target"].append((vocal / (vocal + accompaniment_magnitude + 1e-8)).permute(2, 0, 1))
-        parts["weight"].append((power / (power.mean() + 1e-12)).permute(2, 0, 1))
-        parts["clip"].append(torch.full((mixture.shape[-1],), index, dtype=torch.int64))
-    joined = {}
-    for name in list(parts):  # one feature at a time: the peak is the total plus one of them
-        joined[name] = torch.cat(parts.pop(name)).contiguous()
-    return joined
+            examples["unet"][rows] = logits.permute(2, 0, 1)
+        row += frames
+    clips.clear()
+    return examples
 
 
 def random_mix_clips(

@@ -6,6 +6,8 @@ Same framing, window and scaling as ``unsing.stft.stft``/``istft``; tests compar
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 
@@ -22,24 +24,41 @@ def stft(signal: torch.Tensor, spec: StftSpec | LongWindowSpec) -> torch.Tensor:
     Returns:
         complex ``(..., bins, frames)`` equal to ``unsing.stft.stft``.
     """
+    frames = spec.frame_count(signal.shape[-1])
+    return next(stft_segments(signal, spec, max(1, frames)))[1]
+
+
+def stft_segments(
+    signal: torch.Tensor, spec: StftSpec | LongWindowSpec, segment_frames: int
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """:func:`stft` of ``signal`` ``segment_frames`` frames at a time, for recordings whose
+    whole spectrogram would not fit in memory (a five-minute track's long-window spectrogram
+    is 3 GB).
+
+    Yields ``(first_frame, spectrum)``, ``spectrum`` complex ``(..., bins, frames)``: frames
+    ``first_frame ..`` of :func:`stft`, computed from the samples those frames cover."""
     num_samples = signal.shape[-1]
     frames = spec.frame_count(num_samples)
     lead = spec.frame_samples - spec.hop_samples
     tail = frames * spec.hop_samples - num_samples
     lead_shape = signal.shape[:-1]
-    flat = F.pad(signal.reshape(-1, num_samples), (lead, tail))
+    padded = F.pad(signal.reshape(-1, num_samples), (lead, tail))
     window = torch.from_numpy(spec.analysis_window()).to(signal.device, signal.dtype)
-    spectrum = torch.stft(
-        flat,
-        spec.frame_samples,
-        spec.hop_samples,
-        window=window,
-        center=False,
-        normalized=False,
-        onesided=True,
-        return_complex=True,
-    )
-    return spectrum.reshape(*lead_shape, spec.bins, frames)
+    hop = spec.hop_samples
+    for first in range(0, frames, segment_frames):
+        stop = min(frames, first + segment_frames)
+        part = padded[:, first * hop : (stop - 1) * hop + spec.frame_samples]
+        spectrum = torch.stft(
+            part,
+            spec.frame_samples,
+            hop,
+            window=window,
+            center=False,
+            normalized=False,
+            onesided=True,
+            return_complex=True,
+        )
+        yield first, spectrum.reshape(*lead_shape, spec.bins, stop - first)
 
 
 def istft(

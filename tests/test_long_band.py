@@ -71,6 +71,58 @@ def test_torch_long_window_stft_matches_numpy() -> None:
     np.testing.assert_allclose(back, x, atol=1e-12)
 
 
+@pytest.mark.parametrize("segment_frames", [1, 7, 64, 10000])
+def test_torch_stft_in_segments_equals_the_whole_stft(segment_frames: int) -> None:
+    torch = require_module("torch")
+    from unsing.models import spectral
+
+    x = torch.from_numpy(_signal(samples=9000))
+    for spec in (SHORT, LongWindowSpec(4096, SHORT)):
+        whole = spectral.stft(x, spec)
+        firsts, parts = zip(*spectral.stft_segments(x, spec, segment_frames), strict=True)
+        assert firsts == tuple(range(0, whole.shape[-1], segment_frames))
+        torch.testing.assert_close(torch.cat(parts, dim=-1), whole, rtol=0, atol=1e-9)
+
+
+def test_long_band_features_are_the_same_in_segments_and_free_the_clips() -> None:
+    """The fit's features, written clip by clip in segments, equal features of the whole
+    clips computed directly (mono clips fed to both channels, stereo clips as they are)."""
+    torch = require_module("torch")
+    from unsing.models import spectral
+    from unsing.models.fit_long_band import long_band_examples
+
+    model = _long_band_model(unet_input=True)
+    layout = LongBandLayout.from_architecture(model.config.as_dict(), SHORT)
+    rng = np.random.default_rng(3)
+    clips = [
+        (rng.standard_normal((1, 9000)), rng.standard_normal((1, 9000))),
+        (rng.standard_normal((2, 6000)), 0.1 * rng.standard_normal((2, 6000))),
+    ]
+    whole = long_band_examples(layout, 2, list(clips), model, segment_frames=10**6)
+    given = list(clips)
+    segmented = long_band_examples(layout, 2, given, model, segment_frames=5)
+    assert given == []  # each clip's audio is let go once its features are in
+    for name in whole:
+        torch.testing.assert_close(segmented[name], whole[name], rtol=1e-6, atol=1e-6)
+    # the first clip's rows against a direct computation of its inputs, target and weight
+    frames = SHORT.frame_count(9000)
+    assert whole["clip"].tolist() == [0] * frames + [1] * SHORT.frame_count(6000)
+    vocals, accompaniment = (torch.from_numpy(np.repeat(c, 2, 0)).float() for c in clips[0])
+    spectra = spectral.stft(torch.stack([vocals, accompaniment]), layout.spec)
+    mixture = (spectra[0] + spectra[1]).abs()
+    out = layout.output_bins
+    power = mixture[:, :out].square()
+    irm = spectra[0, :, :out].abs() / (spectra[0, :, :out].abs() + spectra[1, :, :out].abs() + 1e-8)
+    expected = {
+        "inputs": mixture[:, : layout.input_bins],
+        "target": irm,
+        "weight": power / power.mean(),
+    }
+    for name, value in expected.items():
+        got = whole[name][:frames].permute(1, 2, 0)
+        torch.testing.assert_close(got, value, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("samples", "short", "match"),
     [(4000, SHORT, "multiple"), (512, SHORT, "at least"), (4096, StftSpec(1024, 1024), None)],
