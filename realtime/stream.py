@@ -229,9 +229,9 @@ class EngineStream:
         """Stop and close the stream, waiting at most ``timeout_s``.
 
         PortAudio's JACK host API waits for the server to run the client once more before a
-        stop returns; a server that has dropped the client never does, and the stop would wait
-        forever (seen once in a CI run: ``unsing run`` did not end on Ctrl-C). The stop
-        therefore runs on a helper thread: if it has not returned in time the stream is left to
+        stop returns; a server that has dropped the client (or stopped) might never do so, and
+        a live session must end on Ctrl-C whatever the audio system does. The stop therefore
+        runs on a helper thread: if it has not returned in time the stream is left to
         it and :attr:`stop_timed_out` is set (the caller then exits without PortAudio's own
         clean-up, which would wait in the same place). Errors of a stop in time are raised."""
         stream, self._stream = self._stream, None

@@ -186,3 +186,24 @@ def test_status_line_shows_levels_gains_compute_misses_and_xruns() -> None:
     engine.parameters.bypass = True
     assert "BYPASS" in status_line(engine)
     assert "input   -inf dBFS" in status_line(engine)  # peaks reset after each line
+
+
+def test_stop_signals_end_a_session_as_ctrl_c_and_handlers_come_back() -> None:
+    """Inside ``stop_on_signals`` SIGINT (even if it was ignored) and SIGTERM raise
+    KeyboardInterrupt, which ends the live session cleanly; after it, the handlers are back."""
+    import signal
+    import time
+
+    from unsing.cli_engine import stop_on_signals
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a script's `&` job starts
+    term_before = signal.getsignal(signal.SIGTERM)
+    try:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            with pytest.raises(KeyboardInterrupt), stop_on_signals():
+                os.kill(os.getpid(), number)
+                time.sleep(5)  # the handler interrupts the sleep
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) == term_before
+    finally:
+        signal.signal(signal.SIGINT, previous)

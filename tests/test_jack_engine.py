@@ -107,16 +107,35 @@ def test_live_engine_output_equals_separate_stream_aligned_by_the_reported_laten
     assert stats["hop_ms"]["p50"] < 1000 * 256 / rate  # measured, reported; not a benchmark
 
 
-def test_run_command_streams_reports_and_stops_on_ctrl_c(jack_server: str, tmp_path) -> None:
+def _ignore_sigint() -> None:
+    signals.signal(signals.SIGINT, signals.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("stop_signal", "sigint_ignored_at_start"),
+    [(signals.SIGINT, False), (signals.SIGINT, True), (signals.SIGTERM, False)],
+    ids=["ctrl-c", "ctrl-c-started-with-sigint-ignored", "sigterm"],
+)
+def test_run_command_streams_reports_and_stops_on_ctrl_c(
+    jack_server: str, tmp_path, stop_signal: int, sigint_ignored_at_start: bool
+) -> None:
+    """Ctrl-C and SIGTERM stop ``unsing run`` with its report, also when it was started with
+    SIGINT ignored (a job started with ``&`` by a script: Python would leave it ignored)."""
     stats_path = tmp_path / "stats.json"
     process = subprocess.Popen(
         [str(UNSING), "run", "--host-api", "jack", "--stats-json", str(stats_path), "--quiet"],
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ignore_sigint if sigint_ignored_at_start else None,
     )
-    time.sleep(3.0)
-    process.send_signal(signals.SIGINT)
-    _, stderr = process.communicate(timeout=30)
+    try:
+        time.sleep(3.0)
+        process.send_signal(stop_signal)
+        _, stderr = process.communicate(timeout=30)
+    finally:  # a run that did not stop must not hold its JACK client into the next tests
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     assert process.returncode == 0, stderr
     report = json.loads(stats_path.read_text())
     assert report["mode"] == "run" and report["callback_error"] is None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +175,36 @@ def _summary(report: dict[str, Any]) -> str:
     )
 
 
+#: the signals that end a live session as Ctrl-C does: stop, report, exit 0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Make Ctrl-C (SIGINT) and SIGTERM end the session cleanly (the stream stopped, the
+    report written) for the duration of the block, then restore the handlers.
+
+    Python leaves SIGINT ignored when the process starts with it ignored (a job started with
+    ``&`` by a script, or under ``nohup``), and SIGTERM (a service manager's stop) would kill it
+    without the report: a live engine must stop on both. Only the main thread can set handlers;
+    elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    for number in STOP_SIGNALS:
+        signal.signal(number, _raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+
 def _watch(stream: Any, quiet: bool, until: float | None, midi_watcher: Any) -> None:
     """Show the status line until the stream finishes, ``until`` passes, or Ctrl-C; report
     MIDI hot-plug events."""
@@ -211,7 +244,7 @@ def _stream_session(
     until = None if getattr(args, "duration", None) is None else time.monotonic() + args.duration
     midi_inputs = open_midi(config, stream.engine)
     try:
-        with stream:
+        with stop_on_signals(), stream:
             if not args.quiet:
                 print(banner(stream.latency().as_dict()), file=sys.stderr)
             watcher = MidiWatcher(midi_inputs) if midi_inputs is not None else None
