@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +35,36 @@ def knobs(jack_server):
     yield out
     out.close_port()
     out.delete()
+
+
+class ReadyWatch:
+    """Reads a command's stderr on a thread; ``wait`` returns once a line holds ``marker``.
+
+    The MIDI commands print "MIDI input '...' opened" when they listen: sending before that
+    loses the messages (a fixed sleep did, once, on a loaded CI machine)."""
+
+    def __init__(self, process: subprocess.Popen, marker: str) -> None:
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        self.marker = marker
+        self.thread = threading.Thread(target=self._read, args=(process.stderr,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.append(line)
+            if self.marker in line:
+                self.ready.set()
+
+    def wait(self, timeout_s: float = 30.0) -> None:
+        assert self.ready.wait(timeout_s), "".join(self.lines)
+
+    def finish(self, process: subprocess.Popen, timeout_s: float = 30.0) -> tuple[str, str]:
+        """(stdout, stderr) once the process has exited."""
+        stdout = process.stdout.read()
+        process.wait(timeout=timeout_s)
+        self.thread.join(timeout_s)
+        return stdout, "".join(self.lines)
 
 
 def wait_for(predicate, timeout_s: float = 2.0) -> bool:
@@ -122,11 +153,12 @@ def test_monitor_prints_decoded_messages(knobs) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)
+    watch = ReadyWatch(process, ":knobs' opened")
+    watch.wait()
     knobs.send_message([0xB0, 20, 127])
     knobs.send_message([0x90, 60, 100])
     knobs.send_message([0xB0, 22, 127])
-    stdout, stderr = process.communicate(timeout=30)
+    stdout, stderr = watch.finish(process)
     assert process.returncode == 0, stderr
     lines = stdout.splitlines()
     assert lines == [
@@ -159,10 +191,11 @@ def test_learn_writes_the_mapping_into_the_config_file(knobs, tmp_path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)
+    watch = ReadyWatch(process, ":knobs' opened")
+    watch.wait()
     knobs.send_message([0xB4, 3, 90])  # channel 5, CC 3 (MSB) ...
     knobs.send_message([0xB4, 35, 10])  # ... and its LSB: a 14-bit fader
-    stdout, stderr = process.communicate(timeout=30)
+    stdout, stderr = watch.finish(process)
     assert process.returncode == 0, stderr
     assert "vocal_gain <- CC 3/35 (14-bit) on channel 5" in stdout
     text = target.read_text(encoding="utf-8")
