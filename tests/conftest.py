@@ -10,6 +10,7 @@ import importlib
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -142,3 +143,33 @@ def write_tiny_checkpoint(
         path,
     )
     return path
+
+
+class ReadyWatch:
+    """Reads a command's stderr on a thread; ``wait`` returns once a line holds ``marker``.
+
+    For commands that say when they are ready ("MIDI input '...' opened", the ``run`` banner):
+    acting on a fixed sleep instead failed once on a loaded CI machine."""
+
+    def __init__(self, process: subprocess.Popen, marker: str) -> None:
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        self.marker = marker
+        self.thread = threading.Thread(target=self._read, args=(process.stderr,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.append(line)
+            if self.marker in line:
+                self.ready.set()
+
+    def wait(self, timeout_s: float = 30.0) -> None:
+        assert self.ready.wait(timeout_s), "".join(self.lines)
+
+    def finish(self, process: subprocess.Popen, timeout_s: float = 30.0) -> tuple[str, str]:
+        """(stdout, stderr) once the process has exited (its stdout must fit the pipe)."""
+        process.wait(timeout=timeout_s)
+        stdout = process.stdout.read()
+        self.thread.join(timeout_s)
+        return stdout, "".join(self.lines)

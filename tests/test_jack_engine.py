@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import require_module
+from conftest import ReadyWatch, require_module
 from test_jack_stream import PlayerRecorder
 
 from unsing.benchmarks.jack_io import patch_stream
@@ -123,15 +123,18 @@ def test_run_command_streams_reports_and_stops_on_ctrl_c(
     SIGINT ignored (a job started with ``&`` by a script: Python would leave it ignored)."""
     stats_path = tmp_path / "stats.json"
     process = subprocess.Popen(
-        [str(UNSING), "run", "--host-api", "jack", "--stats-json", str(stats_path), "--quiet"],
+        [str(UNSING), "run", "--host-api", "jack", "--stats-json", str(stats_path)],
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=_ignore_sigint if sigint_ignored_at_start else None,
     )
     try:
-        time.sleep(3.0)
+        watch = ReadyWatch(process, "Ctrl-C stops")  # the banner: streaming, handlers set
+        watch.wait()
+        time.sleep(1.5)
         process.send_signal(stop_signal)
-        _, stderr = process.communicate(timeout=30)
+        _, stderr = watch.finish(process)
     finally:  # a run that did not stop must not hold its JACK client into the next tests
         if process.poll() is None:
             process.kill()

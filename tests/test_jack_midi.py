@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from conftest import require_module
+from conftest import ReadyWatch, require_module
 
 from unsing.benchmarks import midi_latency
 from unsing.config import db_to_gain, load_config
@@ -35,36 +34,6 @@ def knobs(jack_server):
     yield out
     out.close_port()
     out.delete()
-
-
-class ReadyWatch:
-    """Reads a command's stderr on a thread; ``wait`` returns once a line holds ``marker``.
-
-    The MIDI commands print "MIDI input '...' opened" when they listen: sending before that
-    loses the messages (a fixed sleep did, once, on a loaded CI machine)."""
-
-    def __init__(self, process: subprocess.Popen, marker: str) -> None:
-        self.lines: list[str] = []
-        self.ready = threading.Event()
-        self.marker = marker
-        self.thread = threading.Thread(target=self._read, args=(process.stderr,), daemon=True)
-        self.thread.start()
-
-    def _read(self, stream) -> None:
-        for line in stream:
-            self.lines.append(line)
-            if self.marker in line:
-                self.ready.set()
-
-    def wait(self, timeout_s: float = 30.0) -> None:
-        assert self.ready.wait(timeout_s), "".join(self.lines)
-
-    def finish(self, process: subprocess.Popen, timeout_s: float = 30.0) -> tuple[str, str]:
-        """(stdout, stderr) once the process has exited."""
-        stdout = process.stdout.read()
-        process.wait(timeout=timeout_s)
-        self.thread.join(timeout_s)
-        return stdout, "".join(self.lines)
 
 
 def wait_for(predicate, timeout_s: float = 2.0) -> bool:
