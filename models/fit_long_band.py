@@ -79,6 +79,8 @@ class LongBandSettings:
     #: pairs, each ``random_mix_seconds`` long; 0: the real pairs alone
     random_mixes: int = 0
     random_mix_seconds: float = 4.0
+    #: what the mask learns: ``irm`` (ideal ratio mask) or ``psm`` (phase-sensitive mask)
+    target: str = "irm"
 
     def architecture(self, base: UNetConfig, sample_rate_hz: int) -> UNetConfig:
         """``base`` (a trained U-Net's architecture) with this long band."""
@@ -102,6 +104,7 @@ def long_band_examples(
     clips: list[tuple[np.ndarray, np.ndarray]],
     model: CausalUNet | None = None,
     segment_frames: int = SEGMENT_FRAMES,
+    target: str = "irm",
 ) -> dict[str, torch.Tensor]:
     """Per-frame inputs and targets of the long band for ``clips`` of ``(vocals,
     accompaniment)``, each ``(1, samples)`` (fed to every channel) or ``(channels, samples)``.
@@ -113,7 +116,8 @@ def long_band_examples(
 
     Returns (T = all clips' frames, C = channels):
         ``inputs`` (T, C, input_bins) long-window magnitudes, ``target`` (T, C, output_bins)
-        ideal ratio mask, ``weight`` (T, C, output_bins) mixture power over its clip's mean,
+        the ``target`` mask (:func:`mask_target`), ``weight`` (T, C, output_bins) mixture
+        power over its clip's mean,
         ``clip`` (T,) the clip's index; with ``model`` (its band reads the U-Net's mask) also
         ``unet`` (T, C, output_bins): the U-Net's mask as the band reads it.
     """
@@ -141,10 +145,11 @@ def long_band_examples(
         for first, spectra in spectral.stft_segments(stems, spec, segment_frames):
             at = slice(row + first, row + first + spectra.shape[-1])
             mixture = (spectra[0] + spectra[1])[:, :inputs].abs().permute(2, 0, 1)  # (t, C', in)
-            vocal, other = spectra[0, :, :outputs].abs(), spectra[1, :, :outputs].abs()
-            del spectra
             examples["inputs"][at] = mixture
-            examples["target"][at] = (vocal / (vocal + other + 1e-8)).permute(2, 0, 1)
+            examples["target"][at] = mask_target(
+                spectra[0, :, :outputs], spectra[1, :, :outputs], target
+            ).permute(2, 0, 1)
+            del spectra
             examples["weight"][at] = mixture[..., :outputs].square()
         weight = examples["weight"][rows]
         weight /= weight.mean() + 1e-12
@@ -159,6 +164,25 @@ def long_band_examples(
         row += frames
     clips.clear()
     return examples
+
+
+def mask_target(vocals: torch.Tensor, accompaniment: torch.Tensor, kind: str) -> torch.Tensor:
+    """The mask the band learns from the complex spectra of the stems (any shape, same shape).
+
+    ``irm``: the ideal ratio mask ``|V| / (|V| + |A|)``. ``psm``: the phase-sensitive mask
+    ``Re(V conj(X)) / |X|^2`` with ``X = V + A`` (Erdogan et al., ICASSP 2015), not clipped:
+    weighted by ``|X|^2`` its squared error is the error energy of the masked vocals
+    ``|M X - V|^2`` up to a term the mask cannot change, so the loss is what SDR counts when
+    the mask is applied to the mixture's phase, as the engine applies it. The error of the
+    accompaniment ``X - M X - A`` is the same signal with the opposite sign.
+    """
+    if kind == "irm":
+        vocal, other = vocals.abs(), accompaniment.abs()
+        return vocal / (vocal + other + 1e-8)
+    if kind == "psm":
+        mixture = vocals + accompaniment
+        return (vocals * mixture.conj()).real / (mixture.abs().square() + 1e-8)
+    raise ConfigError(f"mask target {kind!r}: use irm or psm")
 
 
 def random_mix_clips(
@@ -296,7 +320,11 @@ def fit(
     (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=1))
     started = time.time()
     examples = long_band_examples(
-        layout, arch.audio_channels, clips, model if arch.long_band_unet_input else None
+        layout,
+        arch.audio_channels,
+        clips,
+        model if arch.long_band_unet_input else None,
+        target=settings.target,
     )
     del clips
     normalise_inputs(model, examples["inputs"])
@@ -379,6 +407,12 @@ def main(argv: list[str] | None = None) -> int:
         help="random mixes of the training pool added to the real pairs (0: none)",
     )
     parser.add_argument("--random-mix-seconds", type=float, default=defaults.random_mix_seconds)
+    parser.add_argument(
+        "--target",
+        choices=("irm", "psm"),
+        default=defaults.target,
+        help="the mask the band learns: ideal ratio (irm) or phase-sensitive (psm)",
+    )
     parser.add_argument("--config", type=Path, default=None, help="a config file overlay")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args(argv)
@@ -396,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             unet_input=args.unet_input,
             random_mixes=args.random_mixes,
             random_mix_seconds=args.random_mix_seconds,
+            target=args.target,
         )
         LongWindowSpec(settings.analysis_samples, StftSpec.from_config(config.stft))
         run_dir = fit(

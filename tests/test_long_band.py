@@ -123,6 +123,33 @@ def test_long_band_features_are_the_same_in_segments_and_free_the_clips() -> Non
         torch.testing.assert_close(got, value, rtol=1e-4, atol=1e-5)
 
 
+def test_phase_sensitive_target_weighted_by_power_is_the_masked_error_energy() -> None:
+    """|X|^2 (M - psm)^2 differs from the vocals' error energy |M X - V|^2 by a term that does
+    not depend on the mask M; with the stems in phase psm is the ideal ratio mask."""
+    torch = require_module("torch")
+    from unsing.models.fit_long_band import mask_target
+
+    rng = np.random.default_rng(5)
+    shape = (2, 40, 30)
+    vocals = torch.complex(*(torch.from_numpy(rng.standard_normal(shape)) for _ in range(2)))
+    other = torch.complex(*(torch.from_numpy(rng.standard_normal(shape)) for _ in range(2)))
+    mixture = vocals + other
+    psm = mask_target(vocals, other, "psm")
+    offsets = []
+    for mask in (torch.zeros(shape), torch.rand(shape, dtype=torch.float64), torch.ones(shape)):
+        error = (mask * mixture - vocals).abs().square()
+        weighted = mixture.abs().square() * (mask - psm).square()
+        offsets.append(error - weighted)
+    torch.testing.assert_close(offsets[1], offsets[0], rtol=1e-5, atol=1e-5)  # eps 1e-8
+    torch.testing.assert_close(offsets[2], offsets[0], rtol=1e-5, atol=1e-5)
+    in_phase = other.abs() * vocals / vocals.abs()  # the accompaniment with the voice's phase
+    torch.testing.assert_close(
+        mask_target(vocals, in_phase, "psm"), mask_target(vocals, in_phase, "irm")
+    )
+    with pytest.raises(Exception, match="irm or psm"):
+        mask_target(vocals, other, "wiener")
+
+
 @pytest.mark.parametrize(
     ("samples", "short", "match"),
     [(4000, SHORT, "multiple"), (512, SHORT, "at least"), (4096, StftSpec(1024, 1024), None)],
