@@ -127,6 +127,7 @@ def test_phase_sensitive_target_weighted_by_power_is_the_masked_error_energy() -
     """|X|^2 (M - psm)^2 differs from the vocals' error energy |M X - V|^2 by a term that does
     not depend on the mask M; with the stems in phase psm is the ideal ratio mask."""
     torch = require_module("torch")
+    from unsing.errors import ConfigError
     from unsing.models.fit_long_band import mask_target
 
     rng = np.random.default_rng(5)
@@ -146,7 +147,7 @@ def test_phase_sensitive_target_weighted_by_power_is_the_masked_error_energy() -
     torch.testing.assert_close(
         mask_target(vocals, in_phase, "psm"), mask_target(vocals, in_phase, "irm")
     )
-    with pytest.raises(Exception, match="irm or psm"):
+    with pytest.raises(ConfigError, match="irm or psm"):
         mask_target(vocals, other, "wiener")
 
 
