@@ -252,15 +252,19 @@ def normalise_inputs(model: CausalUNet, inputs: torch.Tensor) -> None:
 def long_band_loss(
     model: CausalUNet, examples: dict[str, torch.Tensor], index: torch.Tensor
 ) -> torch.Tensor:
-    """Weighted squared mask error of the crops ``index`` (batch, frames) after the warm-up."""
+    """Weighted squared mask error of the crops ``index`` (batch, frames) after the warm-up:
+    ``WARM_FRAMES`` or the band's own past, whichever is longer (before it the band's causal
+    convolutions see the crop's zero padding, not the song)."""
     band = model.long_band
+    config = model.config
+    warm_frames = max(WARM_FRAMES, (config.time_kernel - 1) * sum(config.long_band_dilations))
     features = band.normalise(examples["inputs"][index].permute(0, 2, 3, 1))  # (B, C, in, T)
     if "unet" in examples:
         features = torch.cat([features, examples["unet"][index].permute(0, 2, 3, 1)], dim=2)
     mask = band.network(features)
     target = examples["target"][index].permute(0, 2, 3, 1)
     weight = examples["weight"][index].permute(0, 2, 3, 1)
-    return (weight * (mask - target).square())[..., WARM_FRAMES:].mean()
+    return (weight * (mask - target).square())[..., warm_frames:].mean()
 
 
 def load_base(path: Path) -> dict[str, Any]:
@@ -398,6 +402,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--channels", type=int, default=defaults.channels)
     parser.add_argument(
+        "--dilations",
+        type=int,
+        nargs="+",
+        default=defaults.dilations,
+        help="the band's temporal blocks' dilations (its past: 2 x their sum frames)",
+    )
+    parser.add_argument(
         "--unet-input", action="store_true", help="the band also reads the U-Net's mask"
     )
     parser.add_argument(
@@ -427,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             args.input_hz,
             tuple(args.crossover_hz),
             args.channels,
+            tuple(args.dilations),
             unet_input=args.unet_input,
             random_mixes=args.random_mixes,
             random_mix_seconds=args.random_mix_seconds,

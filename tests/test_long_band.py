@@ -319,6 +319,10 @@ def test_fitting_moves_only_the_long_band_and_writes_a_run(tmp_path: Path) -> No
         fit(config, tmp_path / "runs" / "again", run_dir / "last.pt", settings, 1)
     options = [item for path in paths for item in ("--set", path)]
     assert main(["--name", "x", "--init", str(tmp_path / "nope.pt"), *options]) == 2
+    # a band whose own past (2 x 64 frames) is longer than the U-Net's: refused, nothing written
+    start_path = str(start / "last.pt")
+    assert main(["--name", "y", "--init", start_path, "--dilations", "64", *options]) == 2
+    assert not (tmp_path / "runs" / "y").exists()
     assert model.long_band is not None
 
 
@@ -557,3 +561,28 @@ def test_last_mask_needs_only_the_receptive_field(unet_input: bool) -> None:
         whole = model(magnitude)[..., -1]
         last = model(magnitude[..., -window:])[..., -1]
     torch.testing.assert_close(last, whole, rtol=0, atol=1e-6)
+
+
+def test_long_band_loss_skips_the_bands_own_past_when_longer_than_the_warm_up() -> None:
+    torch = require_module("torch")
+    from unsing.models.fit_long_band import WARM_FRAMES, long_band_loss
+    from unsing.models.unet import CausalUNet, UNetConfig
+
+    config = {**LONG_TINY, "tcn_dilations": (1, 2, 4, 8, 16), "long_band_dilations": (8, 16)}
+    model = CausalUNet(UNetConfig(**config)).eval()
+    past = (model.config.time_kernel - 1) * 24
+    assert past > WARM_FRAMES
+    frames, channels = 128, 2
+    generator = torch.Generator().manual_seed(3)
+    examples = {
+        "inputs": torch.rand(frames, channels, 40, generator=generator),
+        "target": torch.rand(frames, channels, 24, generator=generator),
+        "weight": torch.rand(frames, channels, 24, generator=generator) + 0.5,
+    }
+    index = torch.arange(frames)[None]
+    with torch.no_grad():
+        loss = float(long_band_loss(model, examples, index))
+        examples["target"][:past] = 1.0 - examples["target"][:past]  # inside the band's past
+        assert float(long_band_loss(model, examples, index)) == pytest.approx(loss, rel=1e-6)
+        examples["target"][past] = 1.0 - examples["target"][past]  # the first frame scored
+        assert float(long_band_loss(model, examples, index)) != pytest.approx(loss, rel=1e-6)
