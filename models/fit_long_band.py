@@ -65,6 +65,10 @@ from unsing.stft import LongWindowSpec, StftSpec
 SEGMENT_FRAMES = 8192
 
 
+#: the masks the band can learn (:func:`mask_target`)
+MASK_TARGETS = ("irm", "psm")
+
+
 @dataclasses.dataclass(frozen=True)
 class LongBandSettings:
     """The long band to fit: window, input top, crossover (Hz), width and dilations."""
@@ -81,6 +85,15 @@ class LongBandSettings:
     random_mix_seconds: float = 4.0
     #: what the mask learns: ``irm`` (ideal ratio mask) or ``psm`` (phase-sensitive mask)
     target: str = "irm"
+
+    def __post_init__(self) -> None:
+        """Checked before any data loads: the settings a fit would otherwise reject late."""
+        if self.target not in MASK_TARGETS:
+            raise ConfigError(f"mask target {self.target!r}: use {' or '.join(MASK_TARGETS)}")
+        if not self.dilations or any(d < 1 for d in self.dilations):
+            raise ConfigError(f"long band dilations {list(self.dilations)}: need 1 or more each")
+        if self.channels < 1:
+            raise ConfigError(f"long band channels {self.channels}: need 1 or more")
 
     def architecture(self, base: UNetConfig, sample_rate_hz: int) -> UNetConfig:
         """``base`` (a trained U-Net's architecture) with this long band."""
@@ -420,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random-mix-seconds", type=float, default=defaults.random_mix_seconds)
     parser.add_argument(
         "--target",
-        choices=("irm", "psm"),
+        choices=MASK_TARGETS,
         default=defaults.target,
         help="the mask the band learns: ideal ratio (irm) or phase-sensitive (psm)",
     )

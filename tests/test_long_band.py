@@ -152,6 +152,24 @@ def test_phase_sensitive_target_weighted_by_power_is_the_masked_error_energy() -
 
 
 @pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"target": "wiener"}, "irm or psm"),
+        ({"dilations": ()}, "dilations"),
+        ({"dilations": (1, 0)}, "dilations"),
+        ({"channels": 0}, "channels"),
+    ],
+)
+def test_long_band_settings_are_checked_before_any_data_loads(settings: dict, match: str) -> None:
+    require_module("torch")
+    from unsing.errors import ConfigError
+    from unsing.models.fit_long_band import LongBandSettings
+
+    with pytest.raises(ConfigError, match=match):
+        LongBandSettings(**settings)
+
+
+@pytest.mark.parametrize(
     ("samples", "short", "match"),
     [(4000, SHORT, "multiple"), (512, SHORT, "at least"), (4096, StftSpec(1024, 1024), None)],
 )
