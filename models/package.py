@@ -170,14 +170,27 @@ def _long_band_text(arch: dict[str, Any], rate: int) -> str:
 
 
 def _long_band_fit_line(state: dict[str, Any], train: dict[str, Any]) -> str:
-    """The training section's line for a long band fitted by ``fit_long_band``."""
+    """The training section's line for a long band fitted by ``fit_long_band`` (its settings
+    from the checkpoint's ``fit`` record; older records lack the later options)."""
     fit = state["fit"]
+    target = {
+        "irm": "ideal ratio mask",
+        "psm": "phase-sensitive mask (Re(V X*) / |X|^2, so the loss is the masked vocals' "
+        "error energy)",
+    }.get(fit.get("target", "irm"), str(fit.get("target")))
+    material = "MIR-1K training singers at 0 dB and the everything-is-free training tracks"
+    if fit.get("random_mixes"):
+        material += (
+            f", plus {fit['random_mixes']} random mixes of {fit['random_mix_seconds']:g} s "
+            "of the training pool"
+        )
+    reads = "; the band also reads the U-Net's mask" if fit.get("unet_input") else ""
     return (
         f"- Long band fitted alone on the model below (`python -m unsing.models.fit_long_band`): "
         f"{fit['steps']} Adam steps (one-cycle, peak learning rate {train['learning_rate']}) of "
-        f"32 crops of 128 frames, power-weighted squared error against the long STFT's ideal "
-        f"ratio mask, MIR-1K training singers at 0 dB and the everything-is-free training "
-        f"tracks, validated every 1000 steps; the U-Net's weights and calibration are unchanged."
+        f"32 crops of 128 frames, power-weighted squared error against the long STFT's "
+        f"{target}, {material}{reads}, validated every 1000 steps; the U-Net's weights and "
+        f"calibration are unchanged."
     )
 
 

@@ -513,10 +513,19 @@ def test_fitting_a_band_that_reads_the_unet(tmp_path: Path) -> None:
     paths = [f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
     config = load_config(overrides=[*TINY, *paths, "train.ema_decay=0"])
     start = train(config, tmp_path / "runs" / "start", quiet=True, max_steps=1)
-    settings = LongBandSettings(4096, 1500.0, (400.0, 600.0), 4, (1, 2), unet_input=True)
+    settings = LongBandSettings(
+        4096, 1500.0, (400.0, 600.0), 4, (1, 2), unet_input=True, target="psm"
+    )
     run_dir = fit(config, tmp_path / "runs" / "band", start / "last.pt", settings, 2, log_every=2)
     model, state = load_checkpoint(run_dir / "last.pt")
     assert state["architecture"]["long_band_unet_input"] is True
+    assert state["fit"]["target"] == "psm"
+    from unsing.models.package import package
+
+    package(run_dir, tmp_path / "shipped", checkpoint="last.pt")
+    card = (tmp_path / "shipped" / "MODEL_CARD.md").read_text()
+    assert "Long band fitted alone" in card and "phase-sensitive mask" in card
+    assert "reads the U-Net's mask" in card and "random mixes" not in card
     # the precomputed features give the whole model's own band mask
     rng = np.random.default_rng(1)
     vocals, accompaniment = (0.1 * rng.standard_normal((1, 20000)).astype(np.float32) for _ in "va")
