@@ -78,7 +78,10 @@ def export_checkpoint(checkpoint: Path, out: Path, audio: Path | None = None) ->
     report = ExportReport(out, window_path)
     config = model.config
     generator = np.random.default_rng(0)
-    random_magnitude = generator.gamma(0.5, 4.0, (1, config.audio_channels, config.input_bins, 120))
+    frames = max(120, config.receptive_field_frames + 40)  # a full window, then 40 more
+    random_magnitude = generator.gamma(
+        0.5, 4.0, (1, config.audio_channels, config.input_bins, frames)
+    )
     report.parity["random input"] = check_parity(
         model, out, window_path, random_magnitude.astype(np.float32)
     )

@@ -114,3 +114,13 @@ def test_a_model_with_a_low_band_network_exports_with_parity(
     architecture = json.loads(metadata.custom_metadata_map["unsing.architecture"])
     assert architecture["low_band_bins"] == 7
     assert architecture.get("low_band_mode", "add") == mode
+
+
+def test_a_receptive_field_longer_than_the_default_parity_input_exports(tmp_path) -> None:
+    """Parity on random input runs over the whole receptive field and 40 more frames, so a
+    model that sees more than 120 frames (here 145) is checked too, not refused."""
+    checkpoint = write_tiny_checkpoint(tmp_path / "wide.pt", tcn_dilations=(1, 2, 4, 8, 16, 32))
+    report = export_checkpoint(checkpoint, tmp_path / "wide.onnx")
+    assert report.ok, report.lines()
+    metadata = onnxruntime.InferenceSession(str(tmp_path / "wide.onnx")).get_modelmeta()
+    assert metadata.custom_metadata_map["unsing.context_frames"] == "145"
