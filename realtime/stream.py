@@ -16,6 +16,7 @@ thread through :attr:`EngineStream.callback_error`.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,11 @@ from unsing.realtime.stats import counter_index
 
 #: how long :meth:`EngineStream.stop` waits for PortAudio to stop and close the stream
 STOP_TIMEOUT_S = 3.0
+#: pause between PortAudio's stop and its close, at least this long and 4 blocks: PortAudio
+#: 19.6's JACK close frees the stream even when its wait for the JACK thread to drop the
+#: stream times out, and one CI run segfaulted in that close; the audio thread gets a few
+#: quiet cycles before the stream it may still be walking is freed
+STOP_SETTLE_S = 0.02
 
 _FLAG_COUNTERS = (
     ("input_overflow", counter_index("input_overflows")),
@@ -239,9 +245,15 @@ class EngineStream:
             return
         errors: list[BaseException] = []
 
+        settle_s = STOP_SETTLE_S
+        if getattr(self, "config", None) is not None:
+            audio = self.config.audio
+            settle_s = max(settle_s, 4 * audio.blocksize_samples / audio.sample_rate_hz)
+
         def stop_and_close() -> None:
             try:
                 stream.stop()
+                time.sleep(settle_s)
                 stream.close()
             except Exception as error:  # raised in the caller's thread below
                 errors.append(error)

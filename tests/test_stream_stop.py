@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from unsing.realtime.stream import EngineStream
+from unsing.config import load_config
+from unsing.realtime.stream import STOP_SETTLE_S, EngineStream
 
 
 class _Stream:
@@ -18,15 +19,18 @@ class _Stream:
         self.release = threading.Event()
         self.block, self.error = block, error
         self.closed = False
+        self.stopped_at = self.closed_at = 0.0
 
     def stop(self) -> None:
         if self.error is not None:
             raise self.error
         if self.block:
             self.release.wait()
+        self.stopped_at = time.monotonic()
 
     def close(self) -> None:
         self.closed = True
+        self.closed_at = time.monotonic()
 
 
 def _engine_stream(stream: _Stream) -> EngineStream:
@@ -42,6 +46,15 @@ def test_a_stop_in_time_closes_the_stream() -> None:
     engine_stream.stop()
     assert stream.closed and not engine_stream.stop_timed_out and not engine_stream.active
     engine_stream.stop()  # stopping twice is harmless
+    assert stream.closed_at - stream.stopped_at >= STOP_SETTLE_S
+
+
+def test_the_close_waits_four_blocks_after_the_stop() -> None:
+    stream = _Stream()
+    engine_stream = _engine_stream(stream)
+    engine_stream.config = load_config(overrides=["audio.blocksize_samples=1024"])
+    engine_stream.stop()
+    assert stream.closed_at - stream.stopped_at >= 4 * 1024 / 44100
 
 
 def test_a_stop_that_never_returns_is_given_up_after_the_timeout() -> None:
