@@ -53,7 +53,13 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from unsing import __version__
-from unsing.config import WAVEFORM_LOSSES, Config, load_config, to_jsonable
+from unsing.config import (
+    WAVEFORM_LOSSES,
+    Config,
+    default_config_path,
+    load_config,
+    to_jsonable,
+)
 from unsing.errors import ConfigError
 from unsing.long_band import LongBandLayout
 from unsing.models import spectral
@@ -69,7 +75,11 @@ from unsing.stft import StftSpec
 
 
 def unet_config(config: Config) -> UNetConfig:
-    """The architecture ``config`` asks for; its context must match ``model.context_frames``."""
+    """The architecture ``config`` asks for. Its context must match ``model.context_frames``
+    where the user set that (a config file of theirs, ``--set``); the shipped config.yaml's
+    value describes the shipped model (a U-Net with a long-window band, fitted by
+    ``fit_long_band``, sees more frames than the U-Net this trains), so left at that the run's
+    context is the architecture's."""
     train = config.train
     try:
         arch = UNetConfig(
@@ -90,7 +100,10 @@ def unet_config(config: Config) -> UNetConfig:
             "stft.n_fft, train.widths, train.tcn_dilations and train.low_band_* do not make "
             f"a model: {error}"
         ) from None
-    if arch.context_frames != config.model.context_frames:
+    context_is_the_shipped_default = config.origin("model.context_frames") == str(
+        default_config_path()
+    )
+    if arch.context_frames != config.model.context_frames and not context_is_the_shipped_default:
         raise ConfigError(
             f"{config.origin('model.context_frames')}: model.context_frames = "
             f"{config.model.context_frames}: the architecture (train.widths, "

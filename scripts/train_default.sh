@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train the shipped default model from scratch, as it was trained, on ../shared/data (CPU: about
-# 5.5 hours on 2 cores; a GPU is used when present), then package and export it:
+# 6 hours on 2 cores; a GPU is used when present), then package and export it:
 #   stage 1: the causal U-Net with config.yaml's train section, stopped after 7 of its 8 epochs
 #            (step 1750), where run default-v2 was stopped;
 #   stage 2: fine-tuned from stage 1 for 6 epochs with a fresh one-cycle schedule (peak learning
@@ -13,12 +13,19 @@
 #   stage 4: the mask calibrated on training material the low-band network never saw (those
 #            four singers' clips, the everything-is-free training tracks) and folded into the
 #            weights (python -m unsing.models.calibrate, about 5 minutes):
-#            runs/default-v6/calibrated.pt.
-# Usage: bash scripts/train_default.sh [PREFIX]   (runs go to runs/PREFIX-v2, -v3, -v6)
+#            runs/default-v6/calibrated.pt;
+#   stage 5: a long-window band (a 4096-sample window at the same latency, dilations 1-16) fitted
+#            alone on stage 4's model for 4000 steps, reading the U-Net's mask, against the
+#            phase-sensitive mask (python -m unsing.models.fit_long_band, about 21 minutes):
+#            run default-v7, the shipped model (run u2-psm-d16).
+# Usage: bash scripts/train_default.sh [PREFIX]   (runs go to runs/PREFIX-v2, -v3, -v6, -v7)
 # The shipped model's stage 3 started from the shipped stage-2 weights with their calibration
 # removed (runs/default-v3's, up to rounding): run lowband-v6.
-# Interrupted? Run the same command again: each stage resumes from its last epoch's checkpoint,
-# and a finished stage is left as it is.
+# The shipped stage 5 started from the shipped stage-4 model (now
+# models/experimental/unet-only/unsing-unet-only.pt).
+# Interrupted? Run the same command again: each stage resumes from its last epoch's checkpoint
+# (stage 5, which has no epochs, starts again unless it finished), and a finished stage is left
+# as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prefix="${1:-default}"
@@ -37,6 +44,17 @@ resume_if_started() { if [[ -f "runs/$1/last.pt" ]]; then echo --resume; fi; }
   --set train.train_only_low_band=true --set train.real_pair_probability=1.0 \
   --set "train.calibration_singers=[ariel, davidson, jmzen, titon]" --quiet
 bash scripts/finish_run.sh "$prefix-v6" retrained  # calibrate, package, export, quality report
-# Reproduced? The retrained model's BSS Eval report against the shipped one's (within 0.5 dB).
+if [[ ! -f "runs/$prefix-v7/last.pt" ]]; then
+  .venv/bin/python -m unsing.models.fit_long_band --name "$prefix-v7" \
+    --init "runs/$prefix-v6/calibrated.pt" --unet-input --target psm --steps 4000 \
+    --dilations 1 2 4 8 16 --set train.threads=2
+fi
+bash scripts/finish_run.sh "$prefix-v7" retrained last  # package, export, quality report
+# Reproduced? Each retrained model's BSS Eval report against the shipped one's (within 0.5 dB):
+# stage 4 against the U-Net alone, stage 5 against the default model.
+status=0
 .venv/bin/python -m unsing.models.compare_quality "runs/$prefix-v6/package/quality.json:retrained" \
-  benchmarks/results/quality.json:unsing-causal --tolerance-db 0.5
+  benchmarks/results/quality.json:unsing-unet-only --tolerance-db 0.5 || status=$?
+.venv/bin/python -m unsing.models.compare_quality "runs/$prefix-v7/package/quality.json:retrained" \
+  benchmarks/results/quality.json:unsing-causal --tolerance-db 0.5 || status=$?
+exit "$status"

@@ -70,7 +70,7 @@ def test_info_json_matches_the_latency_formula_and_flags() -> None:
     assert report["latency"]["algorithmic_samples"] == 1024 + 256 + 256
     assert report["config"]["audio"]["blocksize_samples"] == 512
     assert report["config"]["engine"]["vocal_gain_db"] == -120.0
-    assert report["model"]["contract"]["unsing.context_frames"] == "81"  # the shipped model
+    assert report["model"]["contract"]["unsing.context_frames"] == "143"  # the shipped model
 
 
 def test_info_with_a_user_config_file(tmp_path: Path) -> None:

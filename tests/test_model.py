@@ -81,14 +81,20 @@ def test_lookahead_sees_exactly_that_many_future_frames(lookahead: int) -> None:
 
 
 def test_architecture_must_match_the_configured_context() -> None:
-    config = load_config()
-    assert unet_config(config).context_frames == config.model.context_frames
+    # the shipped config.yaml's context (143) is the shipped model's, U-Net and long-window
+    # band; the U-Net that `unsing train` makes from its train section sees 81 frames
+    assert load_config().model.context_frames == 143
+    assert unet_config(load_config()).context_frames == 81
+    wider = ["train.tcn_dilations=[1,2,4,8,16,2]"]
+    assert unet_config(load_config(overrides=wider)).context_frames == 85
+    # a context the user sets must be the one the architecture gives
+    assert unet_config(load_config(overrides=["model.context_frames=81"])).context_frames == 81
     with pytest.raises(
         ConfigError,
-        match=r"model\.context_frames = 81: the architecture .* gives 85 frames of context; "
-        r"set model\.context_frames: 85",
+        match=r"command line: model\.context_frames = 81: the architecture .* gives 85 frames "
+        r"of context; set model\.context_frames: 85",
     ):
-        unet_config(load_config(overrides=["train.tcn_dilations=[1,2,4,8,16,2]"]))
+        unet_config(load_config(overrides=[*wider, "model.context_frames=81"]))
 
 
 def test_config_round_trip() -> None:
