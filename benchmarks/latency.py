@@ -29,7 +29,7 @@ from scipy.signal import correlate
 
 from unsing.benchmarks.jack_io import ProbeClient, patch_stream
 from unsing.benchmarks.machine import describe_machine
-from unsing.benchmarks.stability import RESULTS, ensure_jack_server
+from unsing.benchmarks.stability import RESULTS, ensure_jack_server, stop_jack_server
 from unsing.config import Config, load_config
 from unsing.latency import Latency
 
@@ -135,9 +135,7 @@ def run(configurations: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, An
             print(f"latency: {json.dumps(row)}", file=sys.stderr, flush=True)
             rows.append(row)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait()
+        stop_jack_server(server)
     return {"machine": describe_machine(), "jack_period_samples": 256, "rows": rows}
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from unsing.benchmarks.jack_io import ProbeClient, patch_stream
 from unsing.benchmarks.machine import describe_machine
-from unsing.benchmarks.stability import RESULTS, ensure_jack_server
+from unsing.benchmarks.stability import RESULTS, ensure_jack_server, stop_jack_server
 from unsing.config import Config, load_config
 
 PORT_NAME = "unsing-bench-knobs"
@@ -150,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = measure(config, args.moves)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait()
+        stop_jack_server(server)
     document = {"machine": describe_machine(), **result}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(document, indent=2) + "\n")

@@ -83,6 +83,23 @@ def ensure_jack_server(sample_rate_hz: int, period_samples: int) -> subprocess.P
     raise SystemExit("stability benchmark: the JACK dummy server did not start")
 
 
+def stop_jack_server(server: subprocess.Popen | None) -> None:
+    """Stop a server :func:`ensure_jack_server` started (None: leave the running one).
+
+    PortAudio's JACK client goes first: terminated at exit after its server has gone, PortAudio
+    19.6 fails an assertion in its JACK clean-up and aborts the process (seen after a stability
+    run that had written its results)."""
+    if server is None:
+        return
+    from unsing.devices import import_sounddevice
+
+    sd = import_sounddevice()
+    while sd._initialized:
+        sd._terminate()
+    server.terminate()
+    server.wait()
+
+
 class LoopPlayer:
     """A JACK client that plays ``music`` ``(2, samples)`` in a loop and counts server xruns."""
 
@@ -229,9 +246,7 @@ def run(seconds: float, load_seconds: float, config: Config) -> dict[str, Any]:
                 runs.append(measure(kind, duration, config, music, load_processes))
                 print(f"  {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait()
+        stop_jack_server(server)
     for engine_run in (r for r in runs if r["kind"] == "engine"):
         floor = next(
             r

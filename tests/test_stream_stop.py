@@ -77,3 +77,31 @@ def test_errors_of_a_stop_in_time_reach_the_caller() -> None:
     with pytest.raises(RuntimeError, match="device vanished"):
         engine_stream.stop()
     assert not engine_stream.stop_timed_out
+
+
+def test_a_private_jack_server_stops_after_portaudio_lets_go(monkeypatch) -> None:
+    """The benchmarks stop their private JACK server only after PortAudio has terminated (the
+    other order aborts the process at exit in PortAudio 19.6's JACK clean-up)."""
+    from unsing.benchmarks import stability
+
+    events: list[str] = []
+
+    class _Sounddevice:
+        _initialized = 2
+
+        def _terminate(self) -> None:
+            events.append("portaudio")
+            self._initialized -= 1
+
+    class _Server:
+        def terminate(self) -> None:
+            events.append("server")
+
+        def wait(self) -> None:
+            events.append("wait")
+
+    monkeypatch.setattr("unsing.devices.import_sounddevice", lambda: _Sounddevice())
+    stability.stop_jack_server(_Server())
+    assert events == ["portaudio", "portaudio", "server", "wait"]
+    stability.stop_jack_server(None)  # a server it did not start is left running
+    assert len(events) == 4
