@@ -248,6 +248,19 @@ class SeparationEngine:
                 resynthesis.reset()
             self._long_mask_pairs.fill(0.0)
 
+    def warm_up(self, seconds: float = 0.5) -> None:
+        """Run ``seconds`` of silence through the engine, then :meth:`reset` it and its counters.
+
+        onnxruntime's first runs of a session allocate and fill caches (several times a hop's
+        cost); done before the stream opens, they cannot make the first callbacks late."""
+        rate = self.config.audio.sample_rate_hz
+        block = np.zeros((self.hop_samples, self.config.audio.channels), np.float32)
+        out = np.zeros((self.hop_samples, self.output_channels), np.float32)
+        for _ in range(max(1, round(seconds * rate / self.hop_samples))):
+            self.process(block, out)
+        self.reset()
+        self.stats.reset()
+
     # ------------------------------------------------------------------ blocks
 
     def process(self, block_in: np.ndarray, block_out: np.ndarray) -> None:

@@ -199,7 +199,8 @@ class EngineStream:
     # ------------------------------------------------------------------ control (caller thread)
 
     def start(self) -> None:
-        """Open and start the stream (errors as :class:`AudioSystemError`)."""
+        """Warm the engine up, open and start the stream (errors as :class:`AudioSystemError`)."""
+        self.engine.warm_up()
         sd, audio = self.sd, self.config.audio
         common = {
             "samplerate": audio.sample_rate_hz,

@@ -390,3 +390,14 @@ def test_stats_reset_requested_from_another_thread_happens_between_blocks(config
     assert snapshot["hops"] == snapshot["callbacks"] == snapshot["hop_ms"]["hops"] > 0
     assert not engine.stats.reset_pending[0]
     assert not SeparationEngine(config, model).stats.request_reset(timeout_s=0.01)  # not running
+
+
+def test_warm_up_leaves_the_engine_as_a_new_one(config, signal) -> None:
+    """EngineStream warms the engine up before the stream opens; afterwards the engine must
+    produce exactly what a fresh one produces, and count nothing of the warm-up."""
+    fresh = render(SeparationEngine(config, OnnxMaskModel(config), stems=True), signal)
+    engine = SeparationEngine(config, OnnxMaskModel(config), stems=True, deadline=True)
+    engine.warm_up(0.3)
+    snapshot = engine.stats.snapshot()
+    assert snapshot["hops"] == snapshot["callbacks"] == snapshot["model_runs"] == 0
+    np.testing.assert_array_equal(render(engine, signal), fresh)

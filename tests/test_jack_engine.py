@@ -39,15 +39,15 @@ DEMO = Path(__file__).resolve().parents[1] / "assets/demo/karissa_hobbs-lets_go_
 
 @pytest.fixture(scope="module")
 def excerpt(tmp_path_factory) -> Path:
-    """0.6 s of silence, then 1.5 s of the demo song, as a WAV file.
+    """1.0 s of silence, then 1.5 s of the demo song, as a WAV file.
 
     The engine hears silence before the player starts; the file's leading silence (longer than
-    the model's 470 ms receptive field) brings `separate`'s model to the same state. Short, so
-    that a take without an xrun is likely on a noisy 2-core VM (see the test).
+    the default model's 830 ms receptive field) brings `separate`'s model to the same state.
+    Short, so that a take without an xrun is likely on a noisy 2-core VM (see the test).
     """
     audio, rate = soundfile.read(DEMO, dtype="float32")
     path = tmp_path_factory.mktemp("jack") / "excerpt.wav"
-    silence = np.zeros((rate * 6 // 10, 2), np.float32)
+    silence = np.zeros((rate, 2), np.float32)
     excerpt = np.concatenate([silence, audio[45 * rate : 45 * rate + rate * 3 // 2]])
     soundfile.write(path, excerpt, rate, subtype="FLOAT")
     return path

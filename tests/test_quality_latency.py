@@ -34,7 +34,9 @@ def test_quality_latency_points_and_plot(tmp_path: Path) -> None:
     assert points["ahead"]["latency_ms"] == pytest.approx(1000 * (1024 + 4 * 256) / 44100)
     assert (points["ahead"]["lookahead_frames"], points["ahead"]["context_frames"]) == (4, 77)
     assert points["shipped"]["n_fft"] == 1024 and points["shipped"]["hop_samples"] == 256
-    assert points["shipped"]["trained"] == ("default-v2 + 1500 steps + 1000 steps + calibration")
+    assert points["shipped"]["trained"] == (
+        "default-v2 + 1500 steps + 1000 steps + calibration + long band, 4000 steps"
+    )
     # each model was exported and timed in the live engine at blocksize = hop
     for name in ("shipped", "ahead"):
         compute = points[name]["compute"]
