@@ -246,10 +246,8 @@ class EngineStream:
             return
         errors: list[BaseException] = []
 
-        settle_s = STOP_SETTLE_S
-        if getattr(self, "config", None) is not None:
-            audio = self.config.audio
-            settle_s = max(settle_s, 4 * audio.blocksize_samples / audio.sample_rate_hz)
+        audio = self.config.audio
+        settle_s = max(STOP_SETTLE_S, 4 * audio.blocksize_samples / audio.sample_rate_hz)
 
         def stop_and_close() -> None:
             try:

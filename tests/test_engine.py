@@ -314,30 +314,28 @@ def test_shipped_look_ahead_model_streams_as_offline(signal, blocksize) -> None:
     np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=TOLERANCE)
 
 
-@pytest.mark.parametrize("blocksize", [256, 100])
-def test_shipped_long_band_model_streams_as_offline(signal, blocksize) -> None:
-    model = OnnxMaskModel(load_config())  # the default model: a U-Net and a long-window band
-    assert model.long_band is not None and model.long_band.spec.analysis_samples == 4096
-    config = load_config()
+@pytest.mark.parametrize("blocksize", [65, 100, 256])
+@pytest.mark.parametrize(
+    ("overlay", "context_frames", "long_band"),
+    [(None, 143, True), ("models/experimental/unet-only/config.yaml", 81, False)],
+    ids=["default", "unet-only"],
+)
+def test_shipped_model_streams_as_offline(
+    signal, blocksize, overlay, context_frames, long_band
+) -> None:
+    """The default model (a U-Net and a long-window band) and the previous default (the U-Net
+    alone): streamed block by block as offline, at the same latency."""
+    from unsing import PROJECT_ROOT
+
+    config = load_config(None if overlay is None else str(PROJECT_ROOT / overlay))
+    assert config.model.context_frames == context_frames
+    model = OnnxMaskModel(config)
+    assert (model.long_band is not None) == long_band
+    if long_band:
+        assert model.long_band.spec.analysis_samples == 4096
     vocals, accompaniment = separate_offline(config, model, signal)
     engine = SeparationEngine(config, model, stems=True, blocksize_samples=blocksize)
     assert engine.delay_samples == 768 + alignment_samples(blocksize, 256)  # same latency
-    stems = render(engine, signal, blocksize)
-    np.testing.assert_allclose(stems[:, :2], vocals, atol=TOLERANCE)
-    np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=TOLERANCE)
-
-
-@pytest.mark.parametrize("blocksize", [65, 256])
-def test_shipped_unet_only_model_streams_as_offline(signal, blocksize) -> None:
-    from unsing import PROJECT_ROOT
-
-    config = load_config(str(PROJECT_ROOT / "models/experimental/unet-only/config.yaml"))
-    assert config.model.context_frames == 81
-    model = OnnxMaskModel(config)
-    assert model.long_band is None
-    vocals, accompaniment = separate_offline(config, model, signal)
-    engine = SeparationEngine(config, model, stems=True, blocksize_samples=blocksize)
-    assert engine.delay_samples == 768 + alignment_samples(blocksize, 256)
     stems = render(engine, signal, blocksize)
     np.testing.assert_allclose(stems[:, :2], vocals, atol=TOLERANCE)
     np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=TOLERANCE)

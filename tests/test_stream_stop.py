@@ -37,6 +37,7 @@ def _engine_stream(stream: _Stream) -> EngineStream:
     engine_stream = object.__new__(EngineStream)  # no devices: only the stop is under test
     engine_stream._stream = stream
     engine_stream.stop_timed_out = False
+    engine_stream.config = load_config()
     return engine_stream
 
 
