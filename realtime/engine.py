@@ -23,7 +23,10 @@ onnxruntime call. Bad input (NaN/Inf) is zeroed before it reaches any state; a n
 resets the model and reuses the last mask; a non-finite output resets the resynthesis. With a
 deadline (live streams), inference that would finish too late is skipped for that hop and the
 last mask reused (``engine.deadline_policy: reuse_last_mask``) or the mixture passed
-(``pass_through``), and counted.
+(``pass_through``), and counted. "Too late" uses a running estimate of an inference's time:
+each run counts at most 4 times the estimate (a preempted run says little about the next), and
+each skipped hop decays it, so that a model skipped after a slow run soon runs and measures
+itself again (a model slower than the budget then runs on a share of the hops, never on none).
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ from unsing.stft import StftSpec, StreamingIstft, StreamingStft
 
 #: Weight of the newest inference time in the running estimate the deadline check uses.
 _INFERENCE_ESTIMATE_WEIGHT = 0.1
+#: An inference time counts in the estimate at most this many times the estimate: one run
+#: preempted for tens of ms says little about the next run, while a lasting slowdown (a lower
+#: clock) still doubles the estimate within a few hops.
+_INFERENCE_OUTLIER_RATIO = 4.0
 
 _CALLBACKS = counter_index("callbacks")
 _HOPS = counter_index("hops")
@@ -417,13 +424,22 @@ class SeparationEngine:
             if elapsed > (self._hop_in_block + fraction) * self.hop_seconds:
                 self.model.skip(self._magnitude32)
                 counts[_DEADLINE_MISSES] += 1
+                # A skipped hop measures nothing: the estimate decays, so that the model runs
+                # again and measures itself. Without this, an estimate above the budget (one
+                # slow run was enough) skipped every later hop and froze the mask for good.
+                self._inference_estimate_s *= 1.0 - _INFERENCE_ESTIMATE_WEIGHT
                 return not self._pass_through
         started = time.perf_counter()
         mask = self.model(self._magnitude32)
         took = time.perf_counter() - started
         counts[_MODEL_RUNS] += 1
-        self._inference_estimate_s += _INFERENCE_ESTIMATE_WEIGHT * (
-            took - self._inference_estimate_s
+        estimate = self._inference_estimate_s
+        if estimate > 0.0:
+            took_counted = min(took, _INFERENCE_OUTLIER_RATIO * estimate)
+        else:
+            took_counted = took
+        self._inference_estimate_s = estimate + _INFERENCE_ESTIMATE_WEIGHT * (
+            took_counted - estimate
         )
         if fraction is not None and took > fraction * self.hop_seconds:
             counts[_LATE] += 1

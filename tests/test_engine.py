@@ -230,6 +230,88 @@ def test_late_inference_is_skipped_counted_and_never_silent(policy) -> None:
         assert output.std() > reference.std() * 1.05
 
 
+class ClockedMask:
+    """A model double on a fake clock: each inference advances it by the next entry of
+    ``costs_s`` (the last one repeats); it records, per hop, whether the model ran."""
+
+    def __init__(self, clock: list[float], costs_s: list[float]) -> None:
+        self.clock, self.costs_s = clock, costs_s
+        self.channels, self.bins, self.long_band = 2, 513, None
+        self.ran: list[bool] = []
+        self.mask = np.full((2, 513), 0.5, np.float32)
+
+    def reset(self) -> None:
+        pass
+
+    def skip(self, magnitude: np.ndarray) -> None:
+        self.ran.append(False)
+
+    def __call__(self, magnitude: np.ndarray) -> np.ndarray:
+        runs = sum(self.ran)
+        self.clock[0] += self.costs_s[min(runs, len(self.costs_s) - 1)]
+        self.ran.append(True)
+        return self.mask
+
+
+def _run_on_fake_clock(monkeypatch, costs_s: list[float], hops: int) -> list[bool]:
+    """One hop per block (the tightest budget) with time passing only inside the model."""
+    import types
+
+    import unsing.realtime.engine as engine_module
+
+    clock = [0.0]
+    monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    config = load_config()
+    model = ClockedMask(clock, costs_s)
+    hop = config.stft.hop_samples
+    engine = SeparationEngine(config, model, deadline=True, blocksize_samples=hop)
+    block = np.zeros((hop, 2), np.float32)
+    out = np.zeros_like(block)
+    for _ in range(hops):
+        engine.process(block, out)
+    stats = engine.stats.snapshot()
+    assert stats["model_runs"] == sum(model.ran)
+    assert stats["deadline_misses"] == len(model.ran) - sum(model.ran)
+    return model.ran
+
+
+def _longest_skip_run(ran: list[bool]) -> int:
+    longest = current = 0
+    for did_run in ran:
+        current = 0 if did_run else current + 1
+        longest = max(longest, current)
+    return longest
+
+
+def test_one_slow_inference_does_not_freeze_the_mask(monkeypatch) -> None:
+    """A 100 ms inference (a preempted run) among 1 ms ones: the model runs again on the next
+    hops. (The estimate once stayed above the budget after such a run and every later hop was
+    skipped: the mask froze for good.)"""
+    costs_s = [0.001] * 50 + [0.100] + [0.001]
+    ran = _run_on_fake_clock(monkeypatch, costs_s, hops=400)
+    assert ran[:51] == [True] * 51
+    assert ran.count(False) <= 2
+    assert all(ran[-300:])
+
+
+def test_a_model_over_budget_runs_on_a_share_of_hops(monkeypatch) -> None:
+    """Inference steadily at 5 ms: over the 0.8 x 5.8 ms budget, under the hop period. The model
+    neither runs on every hop nor stops: it runs on most hops, never skipping many in a row."""
+    ran = _run_on_fake_clock(monkeypatch, [0.005], hops=1000)
+    late = ran[200:]
+    assert 0.5 * len(late) <= sum(late) < len(late)
+    assert _longest_skip_run(late) <= 2
+
+
+def test_a_model_far_over_budget_still_updates_the_mask(monkeypatch) -> None:
+    """Inference steadily at 20 ms, over three hop periods: the model runs rarely, but it runs
+    (the mask keeps following the music) and the skips between runs stay bounded."""
+    ran = _run_on_fake_clock(monkeypatch, [0.020], hops=1000)
+    late = ran[200:]
+    assert 0 < sum(late) < 0.5 * len(late)
+    assert _longest_skip_run(late) <= 20
+
+
 def test_bad_input_never_poisons_the_state(config, model, signal) -> None:
     poisoned = signal.copy()
     poisoned[10000:10003, 0] = np.nan

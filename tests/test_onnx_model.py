@@ -50,8 +50,30 @@ def test_masks_equal_pytorch_frame_by_frame(exported, graph: str) -> None:
     np.testing.assert_allclose(masks[..., start:], reference[..., start:], rtol=0, atol=1e-4)
 
 
-def test_reset_starts_a_fresh_stream(exported) -> None:
-    model = OnnxMaskModel(load_config(overrides=TINY), exported[1])
+def test_window_graph_keeps_skipped_frames_in_its_window(exported) -> None:
+    """Frames the engine's deadline skips still enter the window: each mask the window graph
+    computes after skips equals PyTorch's over every frame."""
+    checkpoint, path = exported
+    model = OnnxMaskModel(load_config(overrides=[*TINY, "model.graph=window"]), path)
+    torch_model, _ = load_checkpoint(checkpoint)
+    magnitudes = frames(90)
+    with torch.no_grad():
+        reference = torch_model(torch.from_numpy(magnitudes.transpose(1, 2, 0))[None])[0].numpy()
+    computed = []
+    for index, magnitude in enumerate(magnitudes):
+        if index % 3 == 1 or 50 <= index < 60:
+            model.skip(magnitude)
+        else:
+            computed.append((index, model(magnitude).copy()))
+    checked = [(index, mask) for index, mask in computed if index >= 32]
+    assert len(checked) > 30
+    for index, mask in checked:
+        np.testing.assert_allclose(mask, reference[..., index], rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("graph", ["streaming", "window"])
+def test_reset_starts_a_fresh_stream(exported, graph: str) -> None:
+    model = OnnxMaskModel(load_config(overrides=[*TINY, f"model.graph={graph}"]), exported[1])
     magnitudes = frames(20)
     first = [model(m).copy() for m in magnitudes]
     model.reset()
