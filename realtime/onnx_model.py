@@ -106,7 +106,7 @@ class OnnxMaskModel:
             )
             self._frame = np.zeros((1, self.channels, self.input_bins, 1), np.float32)
             self._mask_out = np.zeros((1, self.channels, self.output_bins, 1), np.float32)
-            self._bindings = (self._bind(0, 1), self._bind(1, 0))
+            self._bindings = (self._bind_states(0, 1), self._bind_states(1, 0))
             self._parity = 0
         else:
             # Two contiguous windows used in turn: each hop shifts one into the other by a
@@ -117,7 +117,9 @@ class OnnxMaskModel:
                 for _ in range(2)
             )
             self._mask_out = np.zeros((1, self.channels, self.output_bins, 1), np.float32)
-            self._bindings = tuple(self._bind_window(window) for window in self._windows)
+            self._bindings = tuple(
+                self._bind({"magnitude": window}, [self._mask_out]) for window in self._windows
+            )
             self._parity = 0
         self._mask = np.zeros((self.channels, self.output_bins), np.float32)
 
@@ -140,26 +142,23 @@ class OnnxMaskModel:
                 f"{self.path}: its long band contract is not usable ({error}); re-export it"
             ) from None
 
-    def _bind(self, source: int, target: int) -> Any:
-        """An IO binding reading state set ``source`` and writing state set ``target``."""
+    def _bind(self, inputs: dict[str, np.ndarray], outputs: list[np.ndarray]) -> Any:
+        """An IO binding: onnxruntime reads ``inputs`` (by name) and writes the graph's outputs,
+        in order, into ``outputs``, all in place."""
         binding = self.session.io_binding()
-        binding.bind_cpu_input("frame", self._frame)
-        outputs = [output.name for output in self.session.get_outputs()]
-        arrays = [self._mask_out, *self._state_sets[target]]
-        for name, array in zip(self._state_names, self._state_sets[source], strict=True):
+        for name, array in inputs.items():
             binding.bind_cpu_input(name, array)
-        for name, array in zip(outputs, arrays, strict=True):
+        names = [output.name for output in self.session.get_outputs()]
+        for name, array in zip(names, outputs, strict=True):
             binding.bind_output(name, "cpu", 0, np.float32, list(array.shape), array.ctypes.data)
         return binding
 
-    def _bind_window(self, window: np.ndarray) -> Any:
-        """An IO binding of the window graph reading ``window`` and writing ``_mask_out``."""
-        binding = self.session.io_binding()
-        binding.bind_cpu_input("magnitude", window)
-        name = self.session.get_outputs()[0].name
-        shape = list(self._mask_out.shape)
-        binding.bind_output(name, "cpu", 0, np.float32, shape, self._mask_out.ctypes.data)
-        return binding
+    def _bind_states(self, source: int, target: int) -> Any:
+        """The streaming graph's binding reading state set ``source``, writing set ``target``."""
+        states = dict(zip(self._state_names, self._state_sets[source], strict=True))
+        return self._bind(
+            {"frame": self._frame, **states}, [self._mask_out, *self._state_sets[target]]
+        )
 
     def _check_contract(self, config: Config) -> None:
         if self.metadata.get("unsing.graph") != self.graph:

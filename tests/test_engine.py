@@ -21,10 +21,12 @@ online Griffin-Lim identity            -55 dB
 from __future__ import annotations
 
 import time
+import types
 
 import numpy as np
 import pytest
 
+import unsing.realtime.engine as engine_module
 from unsing.config import load_config
 from unsing.realtime.engine import SeparationEngine, alignment_samples
 from unsing.realtime.gains import LiveParameters
@@ -255,10 +257,6 @@ class ClockedMask:
 
 def _run_on_fake_clock(monkeypatch, costs_s: list[float], hops: int) -> list[bool]:
     """One hop per block (the tightest budget) with time passing only inside the model."""
-    import types
-
-    import unsing.realtime.engine as engine_module
-
     clock = [0.0]
     monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     config = load_config()
