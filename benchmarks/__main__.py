@@ -2,6 +2,7 @@
 
 Parts: latency (JACK round trip vs formula), midi (CC-to-audio delay), compute (per-hop cost,
 offline speed vs Spleeter), stability (xruns: pass-through vs engine, with and without load),
+stop_cycles (the live engine started and stopped 200 times: clean exits vs crashes or hangs),
 quality (BSS Eval report), quality_latency (SDR against latency: oracle mask over window
 lengths, the causal models, online Griffin-Lim, baselines) and train_speed (seconds per training
 step in float32 and bfloat16); the last three need the train and bench extras. Each writes its
@@ -15,7 +16,16 @@ import sys
 
 from unsing import PROJECT_ROOT
 
-PARTS = ("latency", "midi", "compute", "stability", "quality", "quality_latency", "train_speed")
+PARTS = (
+    "latency",
+    "midi",
+    "compute",
+    "stability",
+    "stop_cycles",
+    "quality",
+    "quality_latency",
+    "train_speed",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
 
             quick = ["--seconds", "10", "--load-seconds", "10"]
             status |= stability.main(quick if args.quick else [])
+        elif part == "stop_cycles":
+            from unsing.benchmarks import stop_cycles
+
+            status |= stop_cycles.main(["--cycles", "10"] if args.quick else [])
         elif part == "train_speed":
             from unsing.benchmarks import train_speed
 

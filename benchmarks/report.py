@@ -1,8 +1,8 @@
 """Tables and plots from the benchmark results: nothing here is measured, nothing is typed.
 
-Reads ``benchmarks/results/{latency,compute,stability,midi_latency}.json`` (whichever exist),
-writes PNG plots next to them, and rewrites the README's performance block between
-``<!-- performance:start ... -->`` and ``<!-- performance:end -->``.
+Reads ``benchmarks/results/{latency,compute,stability,stop_cycles,midi_latency}.json``
+(whichever exist), writes PNG plots next to them, and rewrites the README's performance block
+between ``<!-- performance:start ... -->`` and ``<!-- performance:end -->``.
 
     python -m unsing.benchmarks.report [--readme README.md]
 """
@@ -159,6 +159,22 @@ def _xrun_ratio(run: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         return f"{rate(run) / rate(reference):.2f}x"
     count = run["xruns"] + run["jack_server_xruns"]
     return "equal (0 and 0)" if count == 0 else f"{count} vs 0"
+
+
+def stop_cycles_table(document: dict[str, Any]) -> list[str]:
+    """Start/stop cycles of the live engine: how each ended."""
+    outcomes = document["outcomes"]
+    others = ", ".join(
+        f"{count} {name}" for name, count in sorted(outcomes.items()) if name != "clean"
+    )
+    exit_s = document["exit_after_signal_s"]
+    return [
+        f"**Start/stop cycles** (`unsing run` and `unsing play` on JACK, alternating, each stopped "
+        f"by SIGINT or SIGTERM after 0.2-2 s of streaming): {document['clean']} of "
+        f"{document['cycles']} exited cleanly with their statistics"
+        f"{'' if not others else f' ({others})'}; exit {exit_s['median']} s after the signal "
+        f"(max {exit_s['max']}); {_measured_on(document)}.",
+    ]
 
 
 def midi_table(document: dict[str, Any]) -> list[str]:
@@ -371,6 +387,7 @@ def performance_block(results: Path) -> str:
         ("latency", latency_table),
         ("compute", compute_table),
         ("stability", stability_table),
+        ("stop_cycles", stop_cycles_table),
         ("midi_latency", midi_table),
         ("quality_latency", quality_latency_table),
     ):
