@@ -285,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(RESULTS / "stability.json"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument(
+        "--config", type=Path, default=None, help="a config overlay (another model, for example)"
+    )
+    parser.add_argument(
         "--cpu",
         type=int,
         default=None,
@@ -292,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "(default: the last core when there are several; -1: no pinning)",
     )
     args = parser.parse_args(argv)
-    config = load_config(overrides=[*args.overrides, "audio.host_api=JACK"])
+    config = load_config(args.config, overrides=[*args.overrides, "audio.host_api=JACK"])
     cores = os.cpu_count() or 1
     cpu = args.cpu if args.cpu is not None else (cores - 1 if cores > 1 else -1)
     if cpu >= 0 and hasattr(os, "sched_setaffinity"):
