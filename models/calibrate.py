@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from unsing.models import spectral
+from unsing.models.atomic_save import save_atomically
 from unsing.models.data import (
     EIF_VALIDATION_TRACKS,
     MIR1K_VALIDATION_SINGERS,
@@ -280,7 +281,7 @@ def calibrate_checkpoint(
     calibrated.pop("train_model_state", None)  # raw weights: resume the uncalibrated run instead
     calibrated["calibration"] = {**asdict(calibration), "source_checkpoint": str(checkpoint)}
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(calibrated, out)
+    save_atomically(calibrated, out)
     return calibration
 
 

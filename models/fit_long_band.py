@@ -41,6 +41,7 @@ from unsing.config import Config, load_config, to_jsonable
 from unsing.errors import ConfigError
 from unsing.long_band import LongBandLayout
 from unsing.models import spectral
+from unsing.models.atomic_save import save_atomically
 from unsing.models.augment import AugmentSettings, RandomMixer
 from unsing.models.data import Manifest, build_training_pool
 from unsing.models.fit_low_band import (
@@ -387,7 +388,7 @@ def fit(
     }
     if base.get("calibration"):  # the U-Net's, folded into its weights, which are unchanged
         state["calibration"] = base["calibration"]
-    torch.save(state, run_dir / "last.pt")
+    save_atomically(state, run_dir / "last.pt")
     return run_dir
 
 

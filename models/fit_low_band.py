@@ -43,6 +43,7 @@ import torch
 from unsing.config import Config, load_config, to_jsonable
 from unsing.errors import ConfigError
 from unsing.models import spectral
+from unsing.models.atomic_save import save_atomically
 from unsing.models.data import (
     EIF_VALIDATION_TRACKS,
     MIR1K_VALIDATION_SINGERS,
@@ -300,7 +301,7 @@ def fit(
         "fitted_by": "unsing.models.fit_low_band",
         "fit": {"steps": steps, "with_eif": with_eif},
     }
-    torch.save(state, run_dir / "last.pt")
+    save_atomically(state, run_dir / "last.pt")
     return run_dir
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from unsing import PROJECT_ROOT
+from unsing.models.atomic_save import save_atomically
 from unsing.models.data import mir1k_singer
 
 DEFAULT_OUT = (PROJECT_ROOT or Path.cwd()) / "models" / "pretrained"
@@ -68,7 +69,7 @@ def package(
     log = training_log(run_dir, shipped["init_checkpoint"])  # before out_dir changes
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{name}.pt"
-    torch.save(shipped, weights)
+    save_atomically(shipped, weights)
     (out_dir / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
     shutil.copyfile(run_dir / "manifest.json", out_dir / "manifest.json")
     manifest = json.loads((run_dir / "manifest.json").read_text())

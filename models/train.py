@@ -63,6 +63,7 @@ from unsing.config import (
 from unsing.errors import ConfigError
 from unsing.long_band import LongBandLayout
 from unsing.models import spectral
+from unsing.models.atomic_save import save_atomically
 from unsing.models.augment import AugmentSettings
 from unsing.models.batches import EpochDraw, epoch_batches
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
@@ -569,10 +570,10 @@ def train(
             if average is not None:
                 state["train_model_state"] = model.state_dict()
                 state["ema"] = {"decay": average.decay, "updates": average.updates}
-            torch.save(state, run_dir / "last.pt")
+            save_atomically(state, run_dir / "last.pt")
             if score > best_score:
                 best_score = score
-                torch.save(state, run_dir / "best.pt")
+                save_atomically(state, run_dir / "best.pt")
             with log_path.open("a") as log:
                 log.write(json.dumps(record) + "\n")
             if not quiet:

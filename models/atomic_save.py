@@ -1,0 +1,26 @@
+"""Checkpoints written so that a kill mid-write never leaves a truncated file behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def save_atomically(state: Any, path: str | Path) -> Path:
+    """``torch.save(state, path)`` through a temporary file renamed over ``path`` when complete.
+
+    A run stopped while it saves (Ctrl-C, a session's end, a full disk) keeps the previous
+    ``path`` whole, so ``--resume`` still works; the half-written temporary file is removed when
+    the save raises."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        torch.save(state, partial)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
