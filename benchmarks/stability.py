@@ -60,7 +60,7 @@ def ensure_jack_server(sample_rate_hz: int, period_samples: int) -> subprocess.P
     if probe.returncode == 0:
         return None
     if shutil.which("jackd") is None:
-        raise SystemExit("stability benchmark: jackd is not installed (apt-get install jackd2)")
+        raise SystemExit("unsing benchmarks: jackd is not installed (apt-get install jackd2)")
     name = f"unsing-bench{os.getpid()}"
     os.environ["JACK_DEFAULT_SERVER"] = name
     realtime = ["-R", "-P", "70"]
@@ -80,7 +80,7 @@ def ensure_jack_server(sample_rate_hz: int, period_samples: int) -> subprocess.P
             return server
         time.sleep(0.1)
     server.terminate()
-    raise SystemExit("stability benchmark: the JACK dummy server did not start")
+    raise SystemExit("unsing benchmarks: the JACK dummy server did not start")
 
 
 def stop_jack_server(server: subprocess.Popen | None) -> None:
