@@ -61,6 +61,11 @@ def _wait_for_banner(process: subprocess.Popen, lines: list[str]) -> bool:
     return ready.wait(START_TIMEOUT_S)
 
 
+def _stderr_tail(lines: list[str], chars: int = 400) -> str:
+    """The last ``chars`` characters of what the process wrote to stderr."""
+    return "".join(lines)[-chars:]
+
+
 def one_cycle(mode: str, signal_name: str, streaming_s: float, work: Path) -> dict[str, Any]:
     """Start, stream for ``streaming_s``, signal, wait: how the process ended."""
     stats_path = work / "stats.json"
@@ -73,7 +78,7 @@ def one_cycle(mode: str, signal_name: str, streaming_s: float, work: Path) -> di
     if not _wait_for_banner(process, lines):
         process.kill()
         process.wait()
-        return result | {"outcome": "no_banner", "stderr_tail": "".join(lines)[-400:]}
+        return result | {"outcome": "no_banner", "stderr_tail": _stderr_tail(lines)}
     time.sleep(streaming_s)
     signalled = time.monotonic()
     process.send_signal(STOP_SIGNALS[signal_name])
@@ -82,7 +87,7 @@ def one_cycle(mode: str, signal_name: str, streaming_s: float, work: Path) -> di
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-        return result | {"outcome": "hang", "stderr_tail": "".join(lines)[-400:]}
+        return result | {"outcome": "hang", "stderr_tail": _stderr_tail(lines)}
     result["exit_s"] = round(time.monotonic() - signalled, 3)
     result["returncode"] = returncode
     if returncode < 0:
@@ -97,7 +102,7 @@ def one_cycle(mode: str, signal_name: str, streaming_s: float, work: Path) -> di
         result["callback_error"] = stats["callback_error"]
         result["outcome"] = "clean" if stats["callback_error"] is None else "callback_error"
     if result["outcome"] != "clean":
-        result["stderr_tail"] = "".join(lines)[-400:]
+        result["stderr_tail"] = _stderr_tail(lines)
     return result
 
 
