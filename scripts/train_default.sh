@@ -9,7 +9,8 @@
 #            2's model and trained alone, the U-Net frozen, for 4 epochs of real pairs only
 #            (MIR-1K training singers' clips at 0 dB, the everything-is-free training tracks),
 #            MIR-1K singers ariel, davidson, jmzen and titon kept out (seed 1240, peak learning
-#            rate 0.002, bfloat16; about 16 minutes): run default-v6;
+#            rate 0.002, bfloat16; about 16 minutes with AVX512-BF16, about 4 hours
+#            on a CPU without AVX-512): run default-v6;
 #   stage 4: the mask calibrated on training material the low-band network never saw (those
 #            four singers' clips, the everything-is-free training tracks) and folded into the
 #            weights (python -m unsing.models.calibrate, about 5 minutes):
