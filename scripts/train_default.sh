@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train the shipped default model from scratch, as it was trained, on ../shared/data (CPU: about
-# 6 hours on 2 cores; a GPU is used when present), then package and export it:
+# 6 hours on 2 cores, about 10 on an AVX2-only CPU; a GPU is used when present), then package and
+# export it:
 #   stage 1: the causal U-Net with config.yaml's train section, stopped after 7 of its 8 epochs
 #            (step 1750), where run default-v2 was stopped;
 #   stage 2: fine-tuned from stage 1 for 6 epochs with a fresh one-cycle schedule (peak learning
@@ -9,8 +10,8 @@
 #            2's model and trained alone, the U-Net frozen, for 4 epochs of real pairs only
 #            (MIR-1K training singers' clips at 0 dB, the everything-is-free training tracks),
 #            MIR-1K singers ariel, davidson, jmzen and titon kept out (seed 1240, peak learning
-#            rate 0.002, bfloat16; about 16 minutes with AVX512-BF16, about 4 hours
-#            on a CPU without AVX-512): run default-v6;
+#            rate 0.002, bfloat16; about 16 minutes in the shipped run, about 4 hours
+#            measured on an AVX2-only CPU, where bfloat16 has no fast kernels): run default-v6;
 #   stage 4: the mask calibrated on training material the low-band network never saw (those
 #            four singers' clips, the everything-is-free training tracks) and folded into the
 #            weights (python -m unsing.models.calibrate, about 5 minutes):
