@@ -20,7 +20,11 @@
 #            alone on stage 4's model for 4000 steps, reading the U-Net's mask, against the
 #            phase-sensitive mask (python -m unsing.models.fit_long_band, about 21 minutes):
 #            run default-v7, the shipped model (run u2-psm-d16).
-# Usage: bash scripts/train_default.sh [PREFIX]   (runs go to runs/PREFIX-v2, -v3, -v6, -v7)
+# Usage: bash scripts/train_default.sh [PREFIX] [PRECISION]
+#   runs go to runs/PREFIX-v2, -v3, -v6, -v7. PRECISION (float32, the shipped recipe, or
+#   bfloat16) is that of stages 1-2: bfloat16 autocast runs them about 2.3 times faster on a CPU
+#   with AVX512-BF16 (benchmarks/results/train_speed.json) and trained as well as float32 in
+#   benchmarks/results/experiments/bf16-sweep-v1.md; stage 3 is bfloat16 either way.
 # The shipped model's stage 3 started from the shipped stage-2 weights with their calibration
 # removed (runs/default-v3's, up to rounding): run lowband-v6.
 # The shipped stage 5 started from the shipped stage-4 model (now
@@ -31,14 +35,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 prefix="${1:-default}"
+precision="${2:-float32}"
+case "$precision" in
+  float32|bfloat16) ;;
+  *) echo "train_default.sh: PRECISION must be float32 or bfloat16, not '$precision'" >&2; exit 2 ;;
+esac
 bash scripts/install.sh train,bench
 resume_if_started() { if [[ -f "runs/$1/last.pt" ]]; then echo --resume; fi; }
 .venv/bin/unsing train --name "$prefix-v2" $(resume_if_started "$prefix-v2") --max-steps 1750 \
-  --set train.ema_decay=0 --quiet
+  --set train.ema_decay=0 --set "train.precision=$precision" --quiet
 .venv/bin/unsing train --name "$prefix-v3" $(resume_if_started "$prefix-v3") \
   --init "runs/$prefix-v2/last.pt" \
   --set train.seed=1235 --set train.learning_rate=0.001 --set train.epochs=6 \
-  --set train.ema_decay=0 --quiet
+  --set train.ema_decay=0 --set "train.precision=$precision" --quiet
 .venv/bin/unsing train --name "$prefix-v6" $(resume_if_started "$prefix-v6") \
   --init "runs/$prefix-v3/last.pt" \
   --set train.seed=1240 --set train.learning_rate=0.002 --set train.epochs=4 \
