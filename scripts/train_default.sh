@@ -22,9 +22,12 @@
 #            run default-v7, the shipped model (run u2-psm-d16).
 # Usage: bash scripts/train_default.sh [PREFIX] [PRECISION]
 #   runs go to runs/PREFIX-v2, -v3, -v6, -v7. PRECISION (float32, the shipped recipe, or
-#   bfloat16) is that of stages 1-2: bfloat16 autocast runs them about 2.3 times faster on a CPU
-#   with AVX512-BF16 (benchmarks/results/train_speed.json) and trained as well as float32 in
-#   benchmarks/results/experiments/bf16-sweep-v1.md; stage 3 is bfloat16 either way.
+#   bfloat16) is that of stages 1-2; stage 3 is bfloat16 either way. bfloat16 autocast runs
+#   stages 1-2 about 2.3 times faster on a CPU with AVX512-BF16 (the whole chain in 1 h 36 min)
+#   but does not reproduce the recipe: measured in
+#   benchmarks/results/experiments/reproduction.md, its stage 4 ended 1.2-1.9 dB below the
+#   shipped one's on three of four sets, its stage 5 within 0.5 dB of the shipped default on
+#   MIR-1K, everything-is-free and iKala, 1.4 dB below on the MUSDB18 excerpt.
 # The shipped model's stage 3 started from the shipped stage-2 weights with their calibration
 # removed (runs/default-v3's, up to rounding): run lowband-v6.
 # The shipped stage 5 started from the shipped stage-4 model (now
