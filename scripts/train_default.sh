@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train the shipped default model from scratch, as it was trained, on ../shared/data (CPU: about
-# 3 h 20 min on 2 cores with AVX512-BF16, about 10 hours on an AVX2-only CPU; a GPU is used when present), then package and
+# 3 hours on 2 cores with AVX512-BF16, measured 2026-12-05, about 10 hours on an AVX2-only CPU; a GPU is used when present), then package and
 # export it:
 #   stage 1: the causal U-Net with config.yaml's train section, stopped after 7 of its 8 epochs
 #            (step 1750), where run default-v2 was stopped;
