@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,22 @@ def save_atomically(state: Any, path: str | Path) -> Path:
     partial = path.with_name(f".{path.name}.partial")
     try:
         torch.save(state, partial)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def copy_atomically(source: str | Path, path: str | Path) -> Path:
+    """Copy the checkpoint file ``source`` to ``path`` through a temporary file renamed over it.
+
+    Cheaper than serialising the same state twice (``best.pt`` is ``last.pt`` when the newest
+    epoch is the best), and as safe: a kill mid-copy keeps the previous ``path`` whole."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        shutil.copyfile(source, partial)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -63,7 +63,7 @@ from unsing.config import (
 from unsing.errors import ConfigError
 from unsing.long_band import LongBandLayout
 from unsing.models import spectral
-from unsing.models.atomic_save import save_atomically
+from unsing.models.atomic_save import copy_atomically, save_atomically
 from unsing.models.augment import AugmentSettings
 from unsing.models.batches import EpochDraw, epoch_batches
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
@@ -573,7 +573,7 @@ def train(
             save_atomically(state, run_dir / "last.pt")
             if score > best_score:
                 best_score = score
-                save_atomically(state, run_dir / "best.pt")
+                copy_atomically(run_dir / "last.pt", run_dir / "best.pt")
             with log_path.open("a") as log:
                 log.write(json.dumps(record) + "\n")
             if not quiet:

@@ -78,6 +78,13 @@ def test_training_writes_log_manifest_and_checkpoints_with_the_contract(tiny_con
     paths = [e["path"] for e in manifest["entries"] if e["role"] == "pair"]
     assert not any("abjones" in p or "sodium" in p for p in paths), "validation leaked"
     model, state = load_checkpoint(run_dir / "last.pt")
+    scores = [r["score_db"] for r in log]
+    best_epoch = scores.index(max(scores))  # the first epoch to reach the best score
+    best = torch.load(run_dir / "best.pt", weights_only=False)
+    assert best["epoch"] == best_epoch
+    assert best["best_score"] == pytest.approx(max(scores), abs=1e-3)
+    if best_epoch == len(log) - 1:  # best.pt is a copy of that epoch's last.pt
+        assert (run_dir / "best.pt").read_bytes() == (run_dir / "last.pt").read_bytes()
     assert state["contract"]["sample_rate_hz"] == 44100
     assert state["contract"]["n_fft"] == 1024 and state["contract"]["hop_samples"] == 256
     assert state["contract"]["context_frames"] == 21
