@@ -3,9 +3,10 @@
 Parts: latency (JACK round trip vs formula), midi (CC-to-audio delay), compute (per-hop cost,
 offline speed vs Spleeter), stability (xruns: pass-through vs engine, with and without load),
 stop_cycles (the live engine started and stopped 200 times: clean exits vs crashes or hangs),
-quality (BSS Eval report), quality_latency (SDR against latency: oracle mask over window
+quality (BSS Eval report), band_quality (SDR per frequency band on the full-band tracks: the
+8-22 kHz sibilants and cymbals), quality_latency (SDR against latency: oracle mask over window
 lengths, the causal models, online Griffin-Lim, baselines) and train_speed (seconds per training
-step in float32 and bfloat16); the last three need the train and bench extras. Each writes its
+step in float32 and bfloat16); the last four need the train and bench extras. Each writes its
 JSON under benchmarks/results/; the report then draws the plots and regenerates the README's tables.
 """
 
@@ -23,9 +24,22 @@ PARTS = (
     "stability",
     "stop_cycles",
     "quality",
+    "band_quality",
     "quality_latency",
     "train_speed",
 )
+
+
+def _checkpoints(lookahead: bool) -> list[str]:
+    """``--checkpoint NAME=PATH`` arguments: the default model, the U-Net alone (the previous
+    default) and, with ``lookahead``, the 4-frame look-ahead model."""
+    models = {
+        "unsing-causal": "models/pretrained/unsing-default.pt",
+        "unsing-unet-only": "models/experimental/unet-only/unsing-unet-only.pt",
+    }
+    if lookahead:
+        models["unsing-lookahead4"] = "models/experimental/lookahead4/unsing-lookahead4.pt"
+    return [f"--checkpoint={name}={PROJECT_ROOT / path}" for name, path in models.items()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,8 +88,23 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     "--out",
                     str(PROJECT_ROOT / "benchmarks/results/quality.json"),
-                    "--checkpoint",
-                    "unsing-causal=" + str(PROJECT_ROOT / "models/pretrained/unsing-default.pt"),
+                    "--torch-threads",
+                    "2",
+                    *_checkpoints(lookahead=True),
+                    "--readme",
+                    str(PROJECT_ROOT / "README.md"),
+                ]
+            )
+        elif part == "band_quality":
+            from unsing.models import band_quality
+
+            status |= band_quality.main(
+                [
+                    "--out",
+                    str(PROJECT_ROOT / "benchmarks/results/band_quality.json"),
+                    "--methods",
+                    "mixture,centre_cancel,oracle_irm,spleeter",
+                    *_checkpoints(lookahead=False),
                     "--readme",
                     str(PROJECT_ROOT / "README.md"),
                 ]

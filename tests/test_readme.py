@@ -70,3 +70,15 @@ def test_readme_quality_table_is_the_measured_one() -> None:
     assert reports, "no measured quality results committed"
     tables = [render_markdown(report).strip() for report in reports]
     assert readme_block(PROJECT_ROOT / "README.md") in tables
+
+
+def test_readme_band_quality_table_is_the_measured_one() -> None:
+    """The README's per-band table is generated from benchmarks/results/band_quality.json."""
+    import json
+
+    from unsing.models.band_quality import README_END, README_START, render_summary
+
+    report = json.loads((PROJECT_ROOT / "benchmarks/results/band_quality.json").read_text())
+    text = (PROJECT_ROOT / "README.md").read_text()
+    block = text[text.index(README_START) + len(README_START) : text.index(README_END)]
+    assert block.strip() == render_summary(report).strip()
