@@ -4,10 +4,12 @@ Parts: latency (JACK round trip vs formula), midi (CC-to-audio delay), compute (
 offline speed vs Spleeter), stability (xruns: pass-through vs engine, with and without load),
 stop_cycles (the live engine started and stopped 200 times: clean exits vs crashes or hangs),
 quality (BSS Eval report), band_quality (SDR per frequency band on the full-band tracks: the
-8-22 kHz sibilants and cymbals), quality_latency (SDR against latency: oracle mask over window
-lengths, the causal models, online Griffin-Lim, baselines) and train_speed (seconds per training
-step in float32 and bfloat16); the last four need the train and bench extras. Each writes its
-JSON under benchmarks/results/; the report then draws the plots and regenerates the README's tables.
+8-22 kHz sibilants and cymbals), single_source (held-out instrumentals and a cappella vocals
+alone: what comes through untouched, what leaks), quality_latency (SDR against latency: oracle
+mask over window lengths, the causal models, online Griffin-Lim, baselines) and train_speed
+(seconds per training step in float32 and bfloat16); the last five need the train and bench
+extras. Each writes its JSON under benchmarks/results/; the report then draws the plots and
+regenerates the README's tables.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ PARTS = (
     "stop_cycles",
     "quality",
     "band_quality",
+    "single_source",
     "quality_latency",
     "train_speed",
 )
@@ -104,6 +107,20 @@ def main(argv: list[str] | None = None) -> int:
                     str(PROJECT_ROOT / "benchmarks/results/band_quality.json"),
                     "--methods",
                     "mixture,centre_cancel,oracle_irm,spleeter",
+                    *_checkpoints(lookahead=False),
+                    "--readme",
+                    str(PROJECT_ROOT / "README.md"),
+                ]
+            )
+        elif part == "single_source":
+            from unsing.models import single_source
+
+            status |= single_source.main(
+                [
+                    "--out",
+                    str(PROJECT_ROOT / "benchmarks/results/single_source.json"),
+                    "--methods",
+                    "mixture,centre_cancel,spleeter",
                     *_checkpoints(lookahead=False),
                     "--readme",
                     str(PROJECT_ROOT / "README.md"),

@@ -1,0 +1,314 @@
+"""Instrumentals must come through untouched, a cappella singing must go: one source at a time.
+
+``python -m unsing.models.single_source --out benchmarks/results/single_source.json``
+
+A karaoke host hears the accompaniment estimate (vocal gain 0). During an instrumental break it
+should be the music itself; during an a cappella line it should be silence. Training shows the
+model instrumental-only examples for the first reason, and the BSS Eval table cannot tell
+whether that worked: every item there has both sources. This report feeds each held-out
+validation track's stems alone (the MIR-1K held-out singers' accompaniment and voice channels,
+the everything-is-free track ``sodium``'s stems, the MUSDB18 sample's, the iKala clip's), as
+the live engine would meet them, and measures per item:
+
+* ``kept_sdr_db``: SDR of the stem that should keep the input (accompaniment for an
+  instrumental, vocals for a cappella) against the input, ``10 log10(sum x^2 / sum (x - kept)^2)``
+  over the whole item, all channels: how unchanged it comes through (higher is better);
+* ``removed_level_db``: energy of the other stem relative to the input's,
+  ``10 log10(sum removed^2 / sum x^2)``: how much of it leaks to the wrong output (lower is
+  better; for an a cappella input, the voice left in the karaoke track);
+* ``worst_second_kept_sdr_db``: the 10th percentile of ``kept_sdr_db`` over the item's 1 s
+  windows (windows 40 dB below the item's mean power are skipped): the bad seconds.
+
+A set's numbers are medians over its items. ``mixture`` (no separation: both outputs are the
+input) is the reference, and ``centre_cancel`` (the classic karaoke button) the baseline: on a
+mono input it takes everything out of the karaoke track.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unsing.models.baselines import OracleSeparator, make_separators
+from unsing.models.quality import (
+    SAMPLE_RATE_HZ,
+    VALIDATION_SETS,
+    _git_commit,
+    default_data_root,
+)
+
+#: What each input is, and which output stem should keep it: (name, stem fed, index kept).
+INPUTS: tuple[tuple[str, str, int], ...] = (
+    ("instrumental", "accompaniment", 1),
+    ("a_cappella", "vocals", 0),
+)
+METRICS = ("kept_sdr_db", "removed_level_db", "worst_second_kept_sdr_db")
+DEFAULT_METHODS = ("mixture", "centre_cancel", "spleeter")
+#: Windows of the per-second score and the power below the item's mean that is skipped.
+WINDOW_S = 1.0
+SILENT_WINDOW_DB = -40.0
+WORST_PERCENTILE = 10.0
+
+
+def _ratio_db(numerator: float, denominator: float) -> float:
+    if denominator <= 0.0:
+        return math.inf if numerator > 0.0 else math.nan
+    if numerator <= 0.0:
+        return -math.inf
+    return 10.0 * math.log10(numerator / denominator)
+
+
+def single_source_scores(
+    source: np.ndarray,
+    kept: np.ndarray,
+    removed: np.ndarray,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
+) -> dict[str, float]:
+    """Scores of one item (see the module docstring); all arrays ``(channels, samples)``.
+
+    ``source`` is the input (one source alone), ``kept`` the output stem that should equal it,
+    ``removed`` the one that should be silent."""
+    source = np.asarray(source, np.float64)
+    error = source - np.asarray(kept, np.float64)
+    removed = np.asarray(removed, np.float64)
+    source_energy = float(np.sum(source**2))
+    window = max(1, round(WINDOW_S * sample_rate_hz))
+    count = max(1, source.shape[-1] // window)
+    source_windows = np.array(
+        [np.sum(source[:, i * window : (i + 1) * window] ** 2) for i in range(count)]
+    )
+    error_windows = np.array(
+        [np.sum(error[:, i * window : (i + 1) * window] ** 2) for i in range(count)]
+    )
+    loud = source_windows > source_windows.mean() * 10.0 ** (SILENT_WINDOW_DB / 10.0)
+    per_second = [
+        _ratio_db(s, e) for s, e in zip(source_windows[loud], error_windows[loud], strict=True)
+    ]
+    # nearest rank, no interpolation: exact (infinite) seconds stay infinite
+    worst = (
+        float(np.percentile(per_second, WORST_PERCENTILE, method="lower"))
+        if per_second
+        else math.nan
+    )
+    return {
+        "kept_sdr_db": _ratio_db(source_energy, float(np.sum(error**2))),
+        "removed_level_db": _ratio_db(float(np.sum(removed**2)), source_energy),
+        "worst_second_kept_sdr_db": worst,
+    }
+
+
+def _json_db(value: float) -> float | str | None:
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return round(float(value), 2)
+
+
+def _median(values: Sequence[float]) -> float:
+    finite_or_inf = [v for v in values if not math.isnan(v)]
+    return float(np.median(finite_or_inf)) if finite_or_inf else math.nan
+
+
+def single_source_report(
+    separators: Mapping[str, Any],
+    data_root: Path | str | None = None,
+    sets: Sequence[str] | None = None,
+    max_items_per_set: int | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Score every separator on every held-out stem alone.
+
+    Returns JSON-able ``{"metadata", "sets": {set: {"items": n, "duration_s": s}}, "results":
+    {set: {input: {method: {metric: dB}}}}, "per_item": {set: {item: {input: {method:
+    {metric: dB}}}}}}`` with ``input`` in ``instrumental`` / ``a_cappella``."""
+    root = Path(data_root) if data_root is not None else default_data_root()
+    set_names = list(sets) if sets is not None else list(VALIDATION_SETS)
+    unknown = [name for name in set_names if name not in VALIDATION_SETS]
+    if unknown:
+        raise ValueError(f"unknown set(s) {unknown}: allowed {', '.join(VALIDATION_SETS)}")
+    oracles = [
+        name for name, separator in separators.items() if isinstance(separator, OracleSeparator)
+    ]
+    if oracles:
+        raise ValueError(
+            f"{oracles}: an oracle needs both sources; score it with the quality report"
+        )
+    results: dict[str, Any] = {}
+    per_item: dict[str, Any] = {}
+    set_info: dict[str, Any] = {}
+    for set_name in set_names:
+        raw: dict[str, dict[str, list[dict[str, float]]]] = {
+            name: {method: [] for method in separators} for name, _, _ in INPUTS
+        }
+        per_item[set_name] = {}
+        duration_s = 0.0
+        seconds = dict.fromkeys(separators, 0.0)
+        for item in VALIDATION_SETS[set_name].load(root, max_items_per_set):
+            duration_s += item.duration_s
+            per_item[set_name][item.name] = {}
+            for input_name, stem, kept_index in INPUTS:
+                source = item.vocals if stem == "vocals" else item.accompaniment
+                per_item[set_name][item.name][input_name] = {}
+                for method, separator in separators.items():
+                    start = time.perf_counter()
+                    estimates = separator(source, SAMPLE_RATE_HZ)
+                    seconds[method] += time.perf_counter() - start
+                    scores = single_source_scores(
+                        source, estimates[kept_index], estimates[1 - kept_index]
+                    )
+                    raw[input_name][method].append(scores)
+                    per_item[set_name][item.name][input_name][method] = {
+                        k: _json_db(v) for k, v in scores.items()
+                    }
+                    if progress is not None:
+                        progress(
+                            f"{set_name} {item.name} {input_name} {method}: kept SDR "
+                            f"{scores['kept_sdr_db']:.2f} dB, removed "
+                            f"{scores['removed_level_db']:.2f} dB"
+                        )
+        set_info[set_name] = {
+            "items": len(per_item[set_name]),
+            "duration_s": round(duration_s, 2),
+            "separation_s": {m: round(s, 2) for m, s in seconds.items()},
+        }
+        results[set_name] = {
+            input_name: {
+                method: {
+                    metric: _json_db(_median([s[metric] for s in raw[input_name][method]]))
+                    for metric in METRICS
+                }
+                for method in separators
+            }
+            for input_name, _, _ in INPUTS
+        }
+    return {
+        "metadata": {
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "git_commit": _git_commit(),
+            "sample_rate_hz": SAMPLE_RATE_HZ,
+            "data_root": str(root),
+            "max_items_per_set": max_items_per_set,
+        },
+        "sets": set_info,
+        "results": results,
+        "per_item": per_item,
+    }
+
+
+def _cell(value: float | str | None) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, str):
+        return value
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """The set-level medians as one Markdown table."""
+    lines = [
+        "| set | input | method | kept SDR | removed level | worst second's kept SDR |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for set_name, inputs in report["results"].items():
+        info = report["sets"][set_name]
+        label = f"{set_name} ({info['items']} items, {info['duration_s']:.0f} s)"
+        for input_name, methods in inputs.items():
+            for method, scores in methods.items():
+                cells = " | ".join(_cell(scores[metric]) for metric in METRICS)
+                lines.append(f"| {label} | {input_name} | {method} | {cells} |")
+    metadata = report["metadata"]
+    lines += [
+        "",
+        "dB, medians over items. instrumental: the accompaniment stem alone as the input, kept = "
+        "the accompaniment output; a_cappella: the vocal stem alone, kept = the vocals output. "
+        "kept SDR: higher is better; removed level: the other output's energy relative to the "
+        "input, lower is better; worst second: 10th percentile over 1 s windows. "
+        f"Measured {metadata['date']}"
+        + (f", commit {metadata['git_commit'][:10]}" if metadata.get("git_commit") else "")
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+README_START = "<!-- single-source:start (generated by python -m unsing.models.single_source) -->"
+README_END = "<!-- single-source:end -->"
+
+
+def update_readme(readme: Path, markdown: str) -> None:
+    """Replace the block between :data:`README_START` and :data:`README_END` with ``markdown``."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.index(README_START), text.index(README_END)
+    readme.write_text(
+        text[: start + len(README_START)] + "\n" + markdown.strip() + "\n" + text[end:],
+        encoding="utf-8",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: score each stem alone, write JSON and Markdown."""
+    parser = argparse.ArgumentParser(
+        prog="python -m unsing.models.single_source", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--out", type=Path, required=True, help="JSON results file to write")
+    parser.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_METHODS),
+        help="comma-separated baselines from: mixture, centre_cancel, spleeter",
+    )
+    parser.add_argument(
+        "--sets", default=",".join(VALIDATION_SETS), help="comma-separated validation sets"
+    )
+    parser.add_argument("--max-items", type=int, default=None, help="at most N items per set")
+    parser.add_argument("--data-root", type=Path, default=None, help="the shared/data folder")
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="NAME=PATH.pt",
+        help="also score a trained unsing checkpoint, run causally (repeatable)",
+    )
+    parser.add_argument("--readme", type=Path, default=None, help="also put the table here")
+    args = parser.parse_args(argv)
+    methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    sets = [name.strip() for name in args.sets.split(",") if name.strip()]
+    try:
+        separators = make_separators(methods)
+        for item in args.checkpoint:
+            name, _, path = item.rpartition("=")
+            from unsing.models.separator import CheckpointSeparator
+
+            separators[name or Path(path).stem] = CheckpointSeparator(path)
+        report = single_source_report(
+            separators,
+            data_root=args.data_root,
+            sets=sets,
+            max_items_per_set=args.max_items,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except (ValueError, ImportError, FileNotFoundError) as error:
+        print(f"single_source: error: {error}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    markdown = render_markdown(report)
+    args.out.with_suffix(".md").write_text(markdown, encoding="utf-8")
+    if args.readme is not None:
+        update_readme(args.readme, markdown)
+    print(markdown)
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
