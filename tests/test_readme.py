@@ -82,3 +82,15 @@ def test_readme_band_quality_table_is_the_measured_one() -> None:
     text = (PROJECT_ROOT / "README.md").read_text()
     block = text[text.index(README_START) + len(README_START) : text.index(README_END)]
     assert block.strip() == render_summary(report).strip()
+
+
+def test_readme_single_source_table_is_the_measured_one() -> None:
+    """The README's one-source-alone table is generated from results/single_source.json."""
+    import json
+
+    from unsing.models.single_source import README_END, README_START, render_markdown
+
+    report = json.loads((PROJECT_ROOT / "benchmarks/results/single_source.json").read_text())
+    text = (PROJECT_ROOT / "README.md").read_text()
+    block = text[text.index(README_START) + len(README_START) : text.index(README_END)]
+    assert block.strip() == render_markdown(report).strip()
