@@ -3,10 +3,10 @@
 An example is either an excerpt of a real song's stems (their true relative level) or a random
 vocal excerpt over a random accompaniment excerpt from another song at a random relative level.
 Then: optional reverb on the voice, instrumental-only examples (vocals silent, so the model learns
-to leave music untouched), stereo panning and width, channel swap, polarity, a random filter
-on the whole mix, and a random overall level. Optionally (``pitch_shift_semitones`` > 0) the
-voice of a random mix is resampled up or down a few semitones, so that a few dozen singers stand
-for more voices.
+to leave music untouched), optionally voice-only examples (accompaniment silent), stereo panning
+and width, channel swap, polarity, a random filter on the whole mix, and a random overall level.
+Optionally (``pitch_shift_semitones`` > 0) the voice of a random mix is resampled up or down a
+few semitones, so that a few dozen singers stand for more voices.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ class AugmentSettings:
 
     real_pair_probability: float = 0.35
     instrumental_only_probability: float = 0.1
+    #: Voice-only examples (accompaniment silent), drawn with the same random number as the
+    #: instrumental-only ones, so that 0 leaves every example as it was.
+    vocal_only_probability: float = 0.0
     vocal_to_accompaniment_db: tuple[float, float] = (-12.0, 6.0)
     reverb_probability: float = 0.15
     filter_probability: float = 0.25
@@ -169,8 +172,11 @@ class RandomMixer:
         vocals *= np.float32(10.0 ** (relative_db / 20.0))
         if rng.random() < s.reverb_probability:
             vocals = self._reverb(vocals)
-        if rng.random() < s.instrumental_only_probability:
+        only = rng.random()
+        if only < s.instrumental_only_probability:
             vocals[:] = 0.0
+        elif only < s.instrumental_only_probability + s.vocal_only_probability:
+            accompaniment[:] = 0.0
         vocals = self._pan(vocals, rng.uniform(-0.3, 0.3))
         accompaniment = self._widen(accompaniment, rng.uniform(0.6, 1.4))
         if rng.random() < 0.5:

@@ -506,6 +506,7 @@ def train(
             AugmentSettings(
                 real_pair_probability=settings.real_pair_probability,
                 pitch_shift_semitones=settings.pitch_shift_semitones,
+                vocal_only_probability=settings.vocal_only_probability,
             ),
         )
         batches = epoch_batches(draw, pin_memory=device.type == "cuda")

@@ -43,6 +43,23 @@ def test_instrumental_only_examples_have_silent_vocals() -> None:
         assert np.all(vocals == 0) and rms_db(accompaniment) > -60
 
 
+def test_voice_only_examples_have_silent_accompaniment_and_off_changes_nothing() -> None:
+    settings = dataclasses.replace(
+        AugmentSettings(), instrumental_only_probability=0.0, vocal_only_probability=1.0
+    )
+    mixer = RandomMixer(tone_pool(), RATE, RATE, np.random.default_rng(2), settings)
+    for _ in range(10):
+        mixture, vocals, accompaniment = mixer.sample()
+        assert np.all(accompaniment == 0) and rms_db(vocals) > -60
+        np.testing.assert_array_equal(mixture, vocals)
+    # shares: 10% instrumental-only, 30% voice-only, the rest both (one draw decides)
+    shared = dataclasses.replace(AugmentSettings(), vocal_only_probability=0.3)
+    mixer = RandomMixer(tone_pool(), RATE, RATE, np.random.default_rng(4), shared)
+    kinds = [(np.any(v != 0), np.any(a != 0)) for _, v, a in (mixer.sample() for _ in range(400))]
+    assert 0.05 < kinds.count((False, True)) / 400 < 0.15
+    assert 0.24 < kinds.count((True, False)) / 400 < 0.36
+
+
 def random_mixes_only(**changes: float) -> AugmentSettings:
     """Random mixes with nothing but level, panning, width, swap and polarity (and changes)."""
     return dataclasses.replace(

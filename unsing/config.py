@@ -204,6 +204,9 @@ class TrainConfig:
         min=0.0,
         max=12.0,
     )
+    vocal_only_probability: float = _key(
+        "share of voice-only examples (accompaniment silent; 0: off)", min=0.0, max=0.9
+    )
     precision: str = _key("arithmetic of the network in training steps", choices=TRAIN_PRECISIONS)
     ema_decay: float = _key(
         "moving-average decay of the shipped weights (0: off)", min=0.0, max=0.99999
