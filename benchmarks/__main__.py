@@ -45,6 +45,20 @@ def _checkpoints(lookahead: bool) -> list[str]:
     return [f"--checkpoint={name}={PROJECT_ROOT / path}" for name, path in models.items()]
 
 
+#: Score reports on the held-out material: part -> (module in unsing.models, its arguments).
+SCORE_REPORTS: dict[str, tuple[str, list[str]]] = {
+    "quality": ("quality", ["--torch-threads", "2", *_checkpoints(lookahead=True)]),
+    "band_quality": (
+        "band_quality",
+        ["--methods", "mixture,centre_cancel,oracle_irm,spleeter", *_checkpoints(lookahead=False)],
+    ),
+    "single_source": (
+        "single_source",
+        ["--methods", "mixture,centre_cancel,spleeter", *_checkpoints(lookahead=False)],
+    ),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen parts in order, then the report."""
     parser = argparse.ArgumentParser(prog="python -m unsing.benchmarks")
@@ -84,48 +98,14 @@ def main(argv: list[str] | None = None) -> int:
             from unsing.benchmarks import train_speed
 
             status |= train_speed.main(["--steps", "2"] if args.quick else [])
-        elif part == "quality":
-            from unsing.models import quality
+        elif part in SCORE_REPORTS:
+            import importlib
 
-            status |= quality.main(
-                [
-                    "--out",
-                    str(PROJECT_ROOT / "benchmarks/results/quality.json"),
-                    "--torch-threads",
-                    "2",
-                    *_checkpoints(lookahead=True),
-                    "--readme",
-                    str(PROJECT_ROOT / "README.md"),
-                ]
-            )
-        elif part == "band_quality":
-            from unsing.models import band_quality
-
-            status |= band_quality.main(
-                [
-                    "--out",
-                    str(PROJECT_ROOT / "benchmarks/results/band_quality.json"),
-                    "--methods",
-                    "mixture,centre_cancel,oracle_irm,spleeter",
-                    *_checkpoints(lookahead=False),
-                    "--readme",
-                    str(PROJECT_ROOT / "README.md"),
-                ]
-            )
-        elif part == "single_source":
-            from unsing.models import single_source
-
-            status |= single_source.main(
-                [
-                    "--out",
-                    str(PROJECT_ROOT / "benchmarks/results/single_source.json"),
-                    "--methods",
-                    "mixture,centre_cancel,spleeter",
-                    *_checkpoints(lookahead=False),
-                    "--readme",
-                    str(PROJECT_ROOT / "README.md"),
-                ]
-            )
+            module_name, extra = SCORE_REPORTS[part]
+            report_main = importlib.import_module(f"unsing.models.{module_name}").main
+            out = PROJECT_ROOT / f"benchmarks/results/{part}.json"
+            readme = ["--readme", str(PROJECT_ROOT / "README.md")]
+            status |= report_main(["--out", str(out), *extra, *readme])
         elif part == "quality_latency":
             from unsing.benchmarks import quality_latency
 

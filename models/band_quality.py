@@ -23,9 +23,7 @@ band is read as such.
 
 from __future__ import annotations
 
-import argparse
 import datetime
-import json
 import math
 import sys
 import time
@@ -36,14 +34,20 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
-from unsing.models.baselines import make_separators
 from unsing.models.quality import (
     SAMPLE_RATE_HZ,
     STEMS,
     VALIDATION_SETS,
     _git_commit,
     _separate,
+    build_separators,
+    comma_list,
     default_data_root,
+    json_number,
+    measured_line,
+    report_parser,
+    table_cell,
+    write_report,
 )
 
 #: Bands in Hz: ``(name, low, high)``, ``low <= f < high`` (the top band includes Nyquist).
@@ -111,14 +115,6 @@ def band_sdr_db(
     return sdr
 
 
-def _json_db(value: float) -> float | str | None:
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return round(float(value), 2)
-
-
 def band_report(
     separators: Mapping[str, Any],
     data_root: Path | str | None = None,
@@ -148,7 +144,7 @@ def band_report(
                 total = float(np.sum(np.square(reference, dtype=np.float64)))  # Parseval
                 with np.errstate(divide="ignore", invalid="ignore"):
                     share_db = 10.0 * np.log10(energies / total)
-                shares[stem] = {n: _json_db(v) for n, v in zip(names, share_db, strict=True)}
+                shares[stem] = {n: json_number(v, 2) for n, v in zip(names, share_db, strict=True)}
             scores: dict[str, Any] = {}
             seconds: dict[str, float] = {}
             for method, separator in separators.items():
@@ -158,7 +154,9 @@ def band_report(
                 scores[method] = {}
                 for stem in STEMS:
                     sdr = band_sdr_db(references[stem], estimates[stem], SAMPLE_RATE_HZ, bands_hz)
-                    scores[method][stem] = {n: _json_db(v) for n, v in zip(names, sdr, strict=True)}
+                    scores[method][stem] = {
+                        n: json_number(v, 2) for n, v in zip(names, sdr, strict=True)
+                    }
                 if progress is not None:
                     high = scores[method]["vocals"].get("8-22 kHz")
                     progress(f"{set_name} {track.name} {method}: vocals SDR 8-22 kHz {high} dB")
@@ -182,15 +180,6 @@ def band_report(
     }
 
 
-def _cell(value: float | str | None) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, str):
-        return value
-    text = f"{value:.2f}"
-    return "0.00" if text == "-0.00" else text
-
-
 def render_markdown(report: Mapping[str, Any]) -> str:
     """One table per track and stem: rows = methods (plus the energy share), columns = bands."""
     names = [band[0] for band in report["bands"]]
@@ -204,19 +193,15 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                     "| | " + " | ".join(names) + " |",
                     "|---|" + "---:|" * len(names),
                     "| energy share (dB) | "
-                    + " | ".join(_cell(track["energy_share_db"][stem][n]) for n in names)
+                    + " | ".join(table_cell(track["energy_share_db"][stem][n]) for n in names)
                     + " |",
                 ]
                 for method, scores in track["sdr_db"].items():
-                    cells = " | ".join(_cell(scores[stem][n]) for n in names)
+                    cells = " | ".join(table_cell(scores[stem][n]) for n in names)
                     lines.append(f"| {method} SDR | {cells} |")
                 lines.append("")
     metadata = report["metadata"]
-    lines.append(
-        f"{metadata['metric']}. Measured {metadata['date']}"
-        + (f", commit {metadata['git_commit'][:10]}" if metadata.get("git_commit") else "")
-        + "."
-    )
+    lines.append(f"{metadata['metric']}. {measured_line(metadata)}")
     return "\n".join(lines) + "\n"
 
 
@@ -235,18 +220,16 @@ def render_summary(report: Mapping[str, Any], bands: Sequence[str] = SUMMARY_BAN
         for track_name, track in tracks.items():
             label = f"{set_name} / {track_name}"
             for stem in STEMS:
-                shares = " | ".join(_cell(track["energy_share_db"][stem][n]) for n in bands)
+                shares = " | ".join(table_cell(track["energy_share_db"][stem][n]) for n in bands)
                 lines.append(f"| {label} | {stem} | energy share (dB) | {shares} |")
                 for method, scores in track["sdr_db"].items():
-                    cells = " | ".join(_cell(scores[stem][n]) for n in bands)
+                    cells = " | ".join(table_cell(scores[stem][n]) for n in bands)
                     lines.append(f"| {label} | {stem} | {method} SDR | {cells} |")
     metadata = report["metadata"]
     lines += [
         "",
         f"{metadata['metric']}; energy share: the band's share of the stem's energy. "
-        f"Measured {metadata['date']}"
-        + (f", commit {metadata['git_commit'][:10]}" if metadata.get("git_commit") else "")
-        + ".",
+        + measured_line(metadata),
     ]
     return "\n".join(lines) + "\n"
 
@@ -255,51 +238,18 @@ README_START = "<!-- band-quality:start (generated by python -m unsing.models.ba
 README_END = "<!-- band-quality:end -->"
 
 
-def update_readme(readme: Path, markdown: str) -> None:
-    """Replace the block between :data:`README_START` and :data:`README_END` with ``markdown``."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.index(README_START), text.index(README_END)
-    readme.write_text(
-        text[: start + len(README_START)] + "\n" + markdown.strip() + "\n" + text[end:],
-        encoding="utf-8",
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: score per band, write JSON and Markdown."""
-    parser = argparse.ArgumentParser(
-        prog="python -m unsing.models.band_quality", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--out", type=Path, required=True, help="JSON results file to write")
-    parser.add_argument(
-        "--methods",
-        default=",".join(DEFAULT_METHODS),
-        help="comma-separated baselines from: mixture, centre_cancel, oracle_irm, spleeter",
-    )
-    parser.add_argument(
-        "--sets", default=",".join(DEFAULT_SETS), help="comma-separated validation sets"
-    )
-    parser.add_argument("--data-root", type=Path, default=None, help="the shared/data folder")
-    parser.add_argument(
-        "--checkpoint",
-        action="append",
-        default=[],
-        metavar="NAME=PATH.pt",
-        help="also score a trained unsing checkpoint, run causally (repeatable)",
-    )
-    parser.add_argument(
-        "--readme", type=Path, default=None, help="also put the summary table in this README"
+    parser = report_parser(
+        "python -m unsing.models.band_quality",
+        __doc__.splitlines()[0],
+        ",".join(DEFAULT_METHODS),
+        ",".join(DEFAULT_SETS),
     )
     args = parser.parse_args(argv)
-    methods = [name.strip() for name in args.methods.split(",") if name.strip()]
-    sets = [name.strip() for name in args.sets.split(",") if name.strip()]
+    methods, sets = comma_list(args.methods), comma_list(args.sets)
     try:
-        separators = make_separators(methods)
-        for item in args.checkpoint:
-            name, _, path = item.rpartition("=")
-            from unsing.models.separator import CheckpointSeparator
-
-            separators[name or Path(path).stem] = CheckpointSeparator(path)
+        separators = build_separators(methods, args.checkpoint)
         report = band_report(
             separators,
             data_root=args.data_root,
@@ -309,14 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ImportError, FileNotFoundError) as error:
         print(f"band_quality: error: {error}", file=sys.stderr)
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    markdown = render_markdown(report)
-    args.out.with_suffix(".md").write_text(markdown, encoding="utf-8")
-    if args.readme is not None:
-        update_readme(args.readme, render_summary(report))
-    print(markdown)
-    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    markers = (README_START, README_END)
+    summary = render_summary(report)
+    write_report(args.out, report, render_markdown(report), args.readme, summary, markers)
     return 0
 
 

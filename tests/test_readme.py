@@ -72,25 +72,22 @@ def test_readme_quality_table_is_the_measured_one() -> None:
     assert readme_block(PROJECT_ROOT / "README.md") in tables
 
 
-def test_readme_band_quality_table_is_the_measured_one() -> None:
-    """The README's per-band table is generated from benchmarks/results/band_quality.json."""
+def test_readme_band_and_single_source_tables_are_the_measured_ones() -> None:
+    """The per-band and one-source-alone tables are generated from their results JSON."""
     import json
 
-    from unsing.models.band_quality import README_END, README_START, render_summary
+    from unsing.models import band_quality, single_source
+    from unsing.models.quality import readme_block
 
-    report = json.loads((PROJECT_ROOT / "benchmarks/results/band_quality.json").read_text())
-    text = (PROJECT_ROOT / "README.md").read_text()
-    block = text[text.index(README_START) + len(README_START) : text.index(README_END)]
-    assert block.strip() == render_summary(report).strip()
-
-
-def test_readme_single_source_table_is_the_measured_one() -> None:
-    """The README's one-source-alone table is generated from results/single_source.json."""
-    import json
-
-    from unsing.models.single_source import README_END, README_START, render_markdown
-
-    report = json.loads((PROJECT_ROOT / "benchmarks/results/single_source.json").read_text())
-    text = (PROJECT_ROOT / "README.md").read_text()
-    block = text[text.index(README_START) + len(README_START) : text.index(README_END)]
-    assert block.strip() == render_markdown(report).strip()
+    results = PROJECT_ROOT / "benchmarks" / "results"
+    readme = PROJECT_ROOT / "README.md"
+    band = json.loads((results / "band_quality.json").read_text())
+    assert (
+        readme_block(readme, band_quality.README_START, band_quality.README_END)
+        == band_quality.render_summary(band).strip()
+    )
+    single = json.loads((results / "single_source.json").read_text())
+    assert (
+        readme_block(readme, single_source.README_START, single_source.README_END)
+        == single_source.render_markdown(single).strip()
+    )
