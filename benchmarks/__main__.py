@@ -45,17 +45,19 @@ def _checkpoints(lookahead: bool) -> list[str]:
     return [f"--checkpoint={name}={PROJECT_ROOT / path}" for name, path in models.items()]
 
 
-#: Score reports on the held-out material: part -> (module in unsing.models, its arguments).
-SCORE_REPORTS: dict[str, tuple[str, list[str]]] = {
-    "quality": ("quality", ["--torch-threads", "2", *_checkpoints(lookahead=True)]),
-    "band_quality": (
-        "band_quality",
-        ["--methods", "mixture,centre_cancel,oracle_irm,spleeter", *_checkpoints(lookahead=False)],
-    ),
-    "single_source": (
-        "single_source",
-        ["--methods", "mixture,centre_cancel,spleeter", *_checkpoints(lookahead=False)],
-    ),
+#: Score reports on the held-out material: part (also its module in unsing.models) -> arguments.
+SCORE_REPORTS: dict[str, list[str]] = {
+    "quality": ["--torch-threads", "2", *_checkpoints(lookahead=True)],
+    "band_quality": [
+        "--methods",
+        "mixture,centre_cancel,oracle_irm,spleeter",
+        *_checkpoints(lookahead=False),
+    ],
+    "single_source": [
+        "--methods",
+        "mixture,centre_cancel,spleeter",
+        *_checkpoints(lookahead=False),
+    ],
 }
 
 
@@ -101,11 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         elif part in SCORE_REPORTS:
             import importlib
 
-            module_name, extra = SCORE_REPORTS[part]
-            report_main = importlib.import_module(f"unsing.models.{module_name}").main
+            report_main = importlib.import_module(f"unsing.models.{part}").main
             out = PROJECT_ROOT / f"benchmarks/results/{part}.json"
             readme = ["--readme", str(PROJECT_ROOT / "README.md")]
-            status |= report_main(["--out", str(out), *extra, *readme])
+            status |= report_main(["--out", str(out), *SCORE_REPORTS[part], *readme])
         elif part == "quality_latency":
             from unsing.benchmarks import quality_latency
 

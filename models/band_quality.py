@@ -47,6 +47,7 @@ from unsing.models.quality import (
     measured_line,
     report_parser,
     table_cell,
+    validation_set_names,
     write_report,
 )
 
@@ -101,9 +102,20 @@ def band_sdr_db(
 
     Returns ``(len(bands_hz),)`` dB: +inf for an exact band, NaN for a band where the
     reference has no energy."""
+    signal = band_energies(reference, sample_rate_hz, bands_hz)
+    return _band_sdr_db(signal, reference, estimate, sample_rate_hz, bands_hz)
+
+
+def _band_sdr_db(
+    signal: np.ndarray,
+    reference: np.ndarray,
+    estimate: np.ndarray,
+    sample_rate_hz: int,
+    bands_hz: Sequence[tuple[str, float, float]],
+) -> np.ndarray:
+    """:func:`band_sdr_db` with the reference's band energies ``signal`` already computed."""
     if reference.shape != estimate.shape:
         raise ValueError(f"reference {reference.shape} and estimate {estimate.shape} differ")
-    signal = band_energies(reference, sample_rate_hz, bands_hz)
     error = band_energies(
         np.asarray(reference, np.float64) - np.asarray(estimate, np.float64),
         sample_rate_hz,
@@ -129,9 +141,7 @@ def band_report(
     "separation_s": {method: s}}}}}``; a band's energy share is its energy relative to the
     stem's total, in dB."""
     root = Path(data_root) if data_root is not None else default_data_root()
-    unknown = [name for name in sets if name not in VALIDATION_SETS]
-    if unknown:
-        raise ValueError(f"unknown set(s) {unknown}: allowed {', '.join(VALIDATION_SETS)}")
+    sets = validation_set_names(sets)
     names = [name for name, _, _ in bands_hz]
     report_sets: dict[str, Any] = {}
     for set_name in sets:
@@ -139,8 +149,10 @@ def band_report(
         for track in VALIDATION_SETS[set_name].load(root, None):
             references = {"vocals": track.vocals, "accompaniment": track.accompaniment}
             shares = {}
+            energies_by_stem = {}
             for stem, reference in references.items():
                 energies = band_energies(reference, SAMPLE_RATE_HZ, bands_hz)
+                energies_by_stem[stem] = energies
                 total = float(np.sum(np.square(reference, dtype=np.float64)))  # Parseval
                 with np.errstate(divide="ignore", invalid="ignore"):
                     share_db = 10.0 * np.log10(energies / total)
@@ -153,7 +165,13 @@ def band_report(
                 seconds[method] = round(time.perf_counter() - start, 2)
                 scores[method] = {}
                 for stem in STEMS:
-                    sdr = band_sdr_db(references[stem], estimates[stem], SAMPLE_RATE_HZ, bands_hz)
+                    sdr = _band_sdr_db(
+                        energies_by_stem[stem],
+                        references[stem],
+                        estimates[stem],
+                        SAMPLE_RATE_HZ,
+                        bands_hz,
+                    )
                     scores[method][stem] = {
                         n: json_number(v, 2) for n, v in zip(names, sdr, strict=True)
                     }

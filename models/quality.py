@@ -48,7 +48,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -376,6 +376,17 @@ def _metadata(data_root: Path, max_items_per_set: int | None) -> dict[str, Any]:
     }
 
 
+def validation_set_names(sets: Sequence[str] | None) -> list[str]:
+    """``sets`` checked against :data:`VALIDATION_SETS` (None: all of them, in order).
+
+    Raises ValueError naming the unknown sets and the allowed ones."""
+    set_names = list(sets) if sets is not None else list(VALIDATION_SETS)
+    unknown = [name for name in set_names if name not in VALIDATION_SETS]
+    if unknown:
+        raise ValueError(f"unknown set(s) {unknown}: allowed {', '.join(VALIDATION_SETS)}")
+    return set_names
+
+
 def quality_report(
     separators: Mapping[str, Separator | OracleSeparator],
     data_root: Path | str | None = None,
@@ -402,10 +413,7 @@ def quality_report(
         ``"inf"`` where infinite; ``separation_s`` is the separators' compute time.
     """
     root = Path(data_root) if data_root is not None else default_data_root()
-    set_names = list(sets) if sets is not None else list(VALIDATION_SETS)
-    unknown = [name for name in set_names if name not in VALIDATION_SETS]
-    if unknown:
-        raise ValueError(f"unknown set(s) {unknown}: allowed {', '.join(VALIDATION_SETS)}")
+    set_names = validation_set_names(sets)
     results: dict[str, Any] = {}
     per_track: dict[str, Any] = {}
     set_info: dict[str, Any] = {}

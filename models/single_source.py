@@ -41,6 +41,7 @@ from unsing.models.quality import (
     SAMPLE_RATE_HZ,
     VALIDATION_SETS,
     _git_commit,
+    _median,
     build_separators,
     comma_list,
     default_data_root,
@@ -48,6 +49,7 @@ from unsing.models.quality import (
     measured_line,
     report_parser,
     table_cell,
+    validation_set_names,
     write_report,
 )
 
@@ -72,6 +74,14 @@ def _ratio_db(numerator: float, denominator: float) -> float:
     return 10.0 * math.log10(numerator / denominator)
 
 
+def _window_energies(signal: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """Energy of ``signal`` ``(channels, samples)`` in each whole :data:`WINDOW_S` window
+    (a last partial window dropped; a signal shorter than one window is one window)."""
+    window = max(1, round(WINDOW_S * sample_rate_hz))
+    count = max(1, signal.shape[-1] // window)
+    return np.array([np.sum(signal[:, i * window : (i + 1) * window] ** 2) for i in range(count)])
+
+
 def single_source_scores(
     source: np.ndarray,
     kept: np.ndarray,
@@ -86,14 +96,8 @@ def single_source_scores(
     error = source - np.asarray(kept, np.float64)
     removed = np.asarray(removed, np.float64)
     source_energy = float(np.sum(source**2))
-    window = max(1, round(WINDOW_S * sample_rate_hz))
-    count = max(1, source.shape[-1] // window)
-    source_windows = np.array(
-        [np.sum(source[:, i * window : (i + 1) * window] ** 2) for i in range(count)]
-    )
-    error_windows = np.array(
-        [np.sum(error[:, i * window : (i + 1) * window] ** 2) for i in range(count)]
-    )
+    source_windows = _window_energies(source, sample_rate_hz)
+    error_windows = _window_energies(error, sample_rate_hz)
     loud = source_windows > source_windows.mean() * 10.0 ** (SILENT_WINDOW_DB / 10.0)
     per_second = [
         _ratio_db(s, e) for s, e in zip(source_windows[loud], error_windows[loud], strict=True)
@@ -111,11 +115,6 @@ def single_source_scores(
     }
 
 
-def _median(values: Sequence[float]) -> float:
-    finite_or_inf = [v for v in values if not math.isnan(v)]
-    return float(np.median(finite_or_inf)) if finite_or_inf else math.nan
-
-
 def single_source_report(
     separators: Mapping[str, Any],
     data_root: Path | str | None = None,
@@ -129,10 +128,7 @@ def single_source_report(
     {set: {input: {method: {metric: dB}}}}, "per_item": {set: {item: {input: {method:
     {metric: dB}}}}}}`` with ``input`` in ``instrumental`` / ``a_cappella``."""
     root = Path(data_root) if data_root is not None else default_data_root()
-    set_names = list(sets) if sets is not None else list(VALIDATION_SETS)
-    unknown = [name for name in set_names if name not in VALIDATION_SETS]
-    if unknown:
-        raise ValueError(f"unknown set(s) {unknown}: allowed {', '.join(VALIDATION_SETS)}")
+    set_names = validation_set_names(sets)
     oracles = [
         name for name, separator in separators.items() if isinstance(separator, OracleSeparator)
     ]
