@@ -167,7 +167,7 @@ def test_bad_input_is_one_clear_line(song_path, tmp_path, args, message) -> None
 
 
 def test_status_line_shows_levels_gains_compute_misses_and_xruns() -> None:
-    from unsing.cli_engine import status_line
+    from unsing.cli.engine import status_line
     from unsing.realtime.engine import SeparationEngine
     from unsing.realtime.gains import LiveParameters
     from unsing.realtime.render import render
@@ -194,7 +194,7 @@ def test_stop_signals_end_a_session_as_ctrl_c_and_handlers_come_back() -> None:
     import signal
     import time
 
-    from unsing.cli_engine import stop_on_signals
+    from unsing.cli.engine import stop_on_signals
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a script's `&` job starts
     term_before = signal.getsignal(signal.SIGTERM)

@@ -16,23 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from unsing.cli_midi import add_midi_options, open_inputs
+from unsing.cli.midi import open_inputs
+from unsing.cli.options import add_gain_options, add_midi_options, config_from_args
 from unsing.config import Config, db_to_gain
 from unsing.errors import AudioSystemError
 
 #: Where ``unsing play`` writes when there is no output device and no ``--to``.
 DEFAULT_RENDER_DIR = Path("out")
-
-
-def add_gain_options(parser: argparse.ArgumentParser) -> None:
-    """``--vocal-db`` / ``--accompaniment-db`` / ``--master-db`` shortcuts for engine gains."""
-    parser.add_argument(
-        "--vocal-db", type=float, metavar="DB", help="vocal gain in dB (-120 or less mutes)"
-    )
-    parser.add_argument(
-        "--accompaniment-db", type=float, metavar="DB", help="accompaniment gain in dB"
-    )
-    parser.add_argument("--master-db", type=float, metavar="DB", help="master gain in dB")
 
 
 def add_stream_options(parser: argparse.ArgumentParser, quiet_help: str) -> None:
@@ -102,16 +92,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     separate.add_argument("--quiet", action="store_true", help="no progress bar")
     separate.set_defaults(handler=cmd_separate)
-
-
-def gain_overrides(args: argparse.Namespace) -> dict[str, float]:
-    """Config keys set by the gain shortcuts."""
-    keys = {
-        "engine.vocal_gain_db": getattr(args, "vocal_db", None),
-        "engine.accompaniment_gain_db": getattr(args, "accompaniment_db", None),
-        "engine.master_gain_db": getattr(args, "master_db", None),
-    }
-    return {key: value for key, value in keys.items() if value is not None}
 
 
 def load_model(config: Config) -> Any:
@@ -267,7 +247,6 @@ def _stream_session(
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``unsing run``: live input through the engine."""
-    from unsing.cli import config_from_args
     from unsing.realtime.engine import SeparationEngine
     from unsing.realtime.stream import EngineStream
 
@@ -298,7 +277,6 @@ def _has_output_device() -> bool:
 
 def cmd_play(args: argparse.Namespace) -> int:
     """``unsing play``: a song through the engine, to a device or a file."""
-    from unsing.cli import config_from_args
     from unsing.realtime.audio_file import read_song, to_engine
 
     config = config_from_args(args)
@@ -379,7 +357,6 @@ def _play_to_device(
 
 def cmd_separate(args: argparse.Namespace) -> int:
     """``unsing separate``: vocals.wav and accompaniment.wav, aligned with the song."""
-    from unsing.cli import config_from_args
     from unsing.realtime.audio_file import from_engine, read_song, to_engine, write_wav
     from unsing.realtime.engine import SeparationEngine
     from unsing.realtime.offline import separate_offline

@@ -1,63 +1,22 @@
-"""The ``unsing`` command line.
-
-User mistakes (a bad config, no such device, no audio system, a broken model file) end with
-one line on stderr and exit status 1, never a traceback. Exit status 2 is a usage error.
-"""
+"""``unsing info`` and ``unsing devices``: the configuration, the model contract, the latency
+and the audio devices."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from unsing import __version__
-from unsing.cli_engine import gain_overrides
-from unsing.cli_engine import register as register_engine_commands
-from unsing.cli_midi import register as register_midi_commands
-from unsing.config import Config, db_to_gain, load_config, to_jsonable
-from unsing.errors import AudioSystemError, ModelFileError, UnsingError
+from unsing.cli.options import config_from_args
+from unsing.config import Config, db_to_gain, to_jsonable
+from unsing.errors import AudioSystemError, ModelFileError
 from unsing.latency import Latency
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
-    common = argparse.ArgumentParser(add_help=False)
-    group = common.add_argument_group("configuration")
-    group.add_argument(
-        "--config",
-        metavar="PATH",
-        help="config file overlaid on the shipped config.yaml (default: $UNSING_CONFIG if set)",
-    )
-    group.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="SECTION.KEY=VALUE",
-        action="append",
-        default=[],
-        help="override one config key, e.g. --set stft.n_fft=2048 (repeatable)",
-    )
-    group.add_argument("--input", metavar="DEV", help="input device: index or name substring")
-    group.add_argument("--output", metavar="DEV", help="output device: index or name substring")
-    group.add_argument("--host-api", metavar="NAME", help="host API substring, e.g. JACK")
-    group.add_argument(
-        "--blocksize",
-        type=int,
-        metavar="SAMPLES",
-        help="samples per audio callback (a multiple of stft.hop_samples)",
-    )
-    group.add_argument("--model", metavar="PATH", help="ONNX model file")
-
-    parser = argparse.ArgumentParser(
-        prog="unsing",
-        description="Live karaoke vocal remover: removes the lead vocal in real time; MIDI "
-        "knobs set how much vocal and accompaniment come through.",
-    )
-    parser.add_argument("--version", action="version", version=f"unsing {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
+def register(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``unsing devices`` and ``unsing info`` to ``commands`` (argparse subparsers)."""
     devices = commands.add_parser(
         "devices", parents=[common], help="list audio devices (host API, channels, sample rate)"
     )
@@ -81,113 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("--hops", type=int, default=2000, help="hops to time with --bench")
     info.set_defaults(handler=cmd_info)
-
-    register_engine_commands(commands, common)
-    register_midi_commands(commands, common)
-
-    train = commands.add_parser(
-        "train",
-        parents=[common],
-        help="train the U-Net (needs the train extra: torch)",
-        description="Train the U-Net on the audio under train.data_root; settings come from the "
-        "train section of config.yaml. Distributed: torchrun --nproc_per_node N -m "
-        "unsing.models.train [same options].",
-    )
-    train.add_argument(
-        "--name", metavar="NAME", help="run folder under train.runs_dir (default: a timestamp)"
-    )
-    train.add_argument("--resume", action="store_true", help="continue the run from last.pt")
-    train.add_argument(
-        "--max-steps", type=int, metavar="N", help="stop after N optimizer steps (smoke tests)"
-    )
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument(
-        "--init",
-        metavar="CHECKPOINT",
-        help="fine-tune: start from this checkpoint's weights with a fresh schedule",
-    )
-    train.set_defaults(handler=cmd_train)
-
-    export = commands.add_parser(
-        "export",
-        help="export a checkpoint to ONNX (streaming + window graphs), check parity",
-        description="Writes MODEL.onnx (streaming graph: one frame + state per hop) and "
-        "MODEL.window.onnx (window graph), the model contract in their metadata, and "
-        "checks PyTorch vs onnxruntime parity on random input and real audio.",
-    )
-    export.add_argument("checkpoint", metavar="CHECKPOINT.pt")
-    export.add_argument("-o", "--out", required=True, metavar="MODEL.onnx")
-    export.add_argument(
-        "--audio",
-        metavar="FILE",
-        help="real audio for the parity check (default: the demo song if found)",
-    )
-    export.set_defaults(handler=cmd_export)
-    return parser
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    """``unsing export``: checkpoint -> ONNX graphs, parity printed; exit 1 if it fails."""
-    try:
-        from unsing.export.export_checkpoint import export_checkpoint
-    except ImportError as error:
-        raise UnsingError(
-            f"export needs torch and onnx ({error}); install the train extra: "
-            f"`.venv/bin/pip install -e '.[train]'`"
-        ) from None
-    checkpoint = Path(args.checkpoint)
-    if not checkpoint.is_file():
-        raise UnsingError(f"{checkpoint}: checkpoint not found")
-    audio = Path(args.audio) if args.audio else _default_parity_audio()
-    report = export_checkpoint(checkpoint, Path(args.out), audio)
-    print("\n".join(report.lines()))
-    return 0 if report.ok else 1
-
-
-def _default_parity_audio() -> Path | None:
-    from unsing import PROJECT_ROOT
-
-    for candidate in sorted(((PROJECT_ROOT or Path.cwd()) / "assets").rglob("*.ogg")):
-        return candidate
-    return None
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    """``unsing train``: train the U-Net."""
-    config = config_from_args(args)
-    try:
-        from unsing.models.train import run_from_args
-    except ImportError as error:
-        raise UnsingError(
-            f"training needs torch ({error}); install the train extra: "
-            f"`.venv/bin/pip install -e '.[train]'`"
-        ) from None
-    return run_from_args(config, args)
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    """Load the configuration with the command-line overrides applied."""
-    overrides: list[str] = list(args.overrides)
-    named = {
-        "audio.input_device": args.input,
-        "audio.output_device": args.output,
-        "audio.host_api": args.host_api,
-        "audio.blocksize_samples": args.blocksize,
-        "model.path": args.model,
-        "midi.port_pattern": getattr(args, "midi_port", None),
-        "midi.api": getattr(args, "midi_api", None),
-    }
-    extra: dict[str, Any] = {key: value for key, value in named.items() if value is not None}
-    extra.update(gain_overrides(args))
-    config = load_config(
-        args.config, overrides + [f"{k}={_yaml_scalar(v)}" for k, v in extra.items()]
-    )
-    return config
-
-
-def _yaml_scalar(value: Any) -> str:
-    """A value as YAML text that parses back to the same string or number."""
-    return json.dumps(value) if isinstance(value, str) else str(value)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -343,21 +195,3 @@ def format_info(
         f"{latency.stream_delay_samples} (what `separate` compensates)"
     )
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``unsing`` console script; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except UnsingError as error:
-        print(f"unsing: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("unsing: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from unsing import PROJECT_ROOT
-from unsing.config import GAIN_PARAMS, MIDI_APIS, MIDI_MODES, MIDI_PARAMS, Config, load_config
+from unsing.cli.options import add_midi_api_option, add_midi_port_option, config_from_args
+from unsing.config import GAIN_PARAMS, MIDI_MODES, MIDI_PARAMS, Config, load_config
 from unsing.errors import ConfigError
 
 #: A 14-bit LSB must follow its MSB within this long to be learned as a pair.
@@ -23,13 +24,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     sub = midi.add_subparsers(dest="midi_command", metavar="SUBCOMMAND", required=True)
     ports = sub.add_parser("ports", parents=[common], help="list MIDI input ports")
     ports.set_defaults(handler=cmd_ports)
-    _api_option(ports)
+    add_midi_api_option(ports)
 
     monitor = sub.add_parser(
         "monitor", parents=[common], help="print incoming MIDI messages, decoded"
     )
-    _api_option(monitor)
-    _port_option(monitor)
+    add_midi_api_option(monitor)
+    add_midi_port_option(monitor)
     monitor.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     monitor.set_defaults(handler=cmd_monitor)
 
@@ -42,8 +43,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "file's comments and layout. A 14-bit pair (CC n and n+32) is detected.",
     )
     learn.add_argument("param", choices=MIDI_PARAMS, metavar="PARAM", help=", ".join(MIDI_PARAMS))
-    _api_option(learn)
-    _port_option(learn)
+    add_midi_api_option(learn)
+    add_midi_port_option(learn)
     learn.add_argument(
         "--mode",
         choices=MIDI_MODES,
@@ -51,30 +52,6 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     learn.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
     learn.set_defaults(handler=cmd_learn)
-
-
-def _api_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--midi-api", choices=MIDI_APIS, help="RtMidi API (midi.api)")
-
-
-def _port_option(parser: argparse.ArgumentParser, default: str = ", else all") -> None:
-    parser.add_argument(
-        "--midi-port",
-        metavar="PATTERN",
-        help=f"MIDI inputs to open: a regular expression (default midi.port_pattern{default})",
-    )
-
-
-def add_midi_options(parser: argparse.ArgumentParser) -> None:
-    """``--midi-port`` / ``--midi-api`` for ``run`` and ``play``."""
-    _port_option(parser, default="; empty: no MIDI")
-    _api_option(parser)
-
-
-def _config(args: argparse.Namespace) -> Config:
-    from unsing.cli import config_from_args
-
-    return config_from_args(args)
 
 
 def open_inputs(config: Config, handler: Any, pattern: str) -> Any:
@@ -99,7 +76,7 @@ def cmd_ports(args: argparse.Namespace) -> int:
     """``unsing midi ports``."""
     from unsing.realtime.midi_ports import list_input_ports
 
-    config = _config(args)
+    config = config_from_args(args)
     api = config.midi.api
     ports = list_input_ports(api)
     if not ports:
@@ -119,7 +96,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from unsing.realtime.midi_control import ControlMap, describe_message
     from unsing.realtime.midi_ports import MidiWatcher
 
-    config = _config(args)
+    config = config_from_args(args)
     incoming: queue.SimpleQueue = queue.SimpleQueue()
     inputs = open_inputs(
         config, lambda message, port: incoming.put((message, port)), _all_by_default(config)
@@ -203,7 +180,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
     """``unsing midi learn PARAM``."""
     from unsing.config_edit import set_midi_mapping
 
-    config = _config(args)
+    config = config_from_args(args)
     target = Path(args.config) if args.config else PROJECT_ROOT / "config.yaml"
     incoming: queue.SimpleQueue = queue.SimpleQueue()
     inputs = open_inputs(

@@ -1,0 +1,124 @@
+"""What every ``unsing`` command shares: the configuration options, the config they build,
+and how a command's error becomes one line on stderr.
+
+The command modules (engine, midi, info, model) import this module; it imports none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from unsing.config import MIDI_APIS, Config, load_config
+from unsing.errors import UnsingError
+
+
+def common_parser() -> argparse.ArgumentParser:
+    """The parent parser of the commands that load the configuration (``--config``, ``--set``,
+    devices, ``--blocksize``, ``--model``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("configuration")
+    group.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file overlaid on the shipped config.yaml (default: $UNSING_CONFIG if set)",
+    )
+    group.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="SECTION.KEY=VALUE",
+        action="append",
+        default=[],
+        help="override one config key, e.g. --set stft.n_fft=2048 (repeatable)",
+    )
+    group.add_argument("--input", metavar="DEV", help="input device: index or name substring")
+    group.add_argument("--output", metavar="DEV", help="output device: index or name substring")
+    group.add_argument("--host-api", metavar="NAME", help="host API substring, e.g. JACK")
+    group.add_argument(
+        "--blocksize",
+        type=int,
+        metavar="SAMPLES",
+        help="samples per audio callback (a multiple of stft.hop_samples)",
+    )
+    group.add_argument("--model", metavar="PATH", help="ONNX model file")
+    return common
+
+
+def add_gain_options(parser: argparse.ArgumentParser) -> None:
+    """``--vocal-db`` / ``--accompaniment-db`` / ``--master-db`` shortcuts for engine gains."""
+    parser.add_argument(
+        "--vocal-db", type=float, metavar="DB", help="vocal gain in dB (-120 or less mutes)"
+    )
+    parser.add_argument(
+        "--accompaniment-db", type=float, metavar="DB", help="accompaniment gain in dB"
+    )
+    parser.add_argument("--master-db", type=float, metavar="DB", help="master gain in dB")
+
+
+def add_midi_api_option(parser: argparse.ArgumentParser) -> None:
+    """``--midi-api`` (midi.api)."""
+    parser.add_argument("--midi-api", choices=MIDI_APIS, help="RtMidi API (midi.api)")
+
+
+def add_midi_port_option(parser: argparse.ArgumentParser, default: str = ", else all") -> None:
+    """``--midi-port`` (midi.port_pattern); ``default`` ends the help's default clause."""
+    parser.add_argument(
+        "--midi-port",
+        metavar="PATTERN",
+        help=f"MIDI inputs to open: a regular expression (default midi.port_pattern{default})",
+    )
+
+
+def add_midi_options(parser: argparse.ArgumentParser) -> None:
+    """``--midi-port`` / ``--midi-api`` for ``run`` and ``play``."""
+    add_midi_port_option(parser, default="; empty: no MIDI")
+    add_midi_api_option(parser)
+
+
+def gain_overrides(args: argparse.Namespace) -> dict[str, float]:
+    """Config keys set by the gain shortcuts."""
+    keys = {
+        "engine.vocal_gain_db": getattr(args, "vocal_db", None),
+        "engine.accompaniment_gain_db": getattr(args, "accompaniment_db", None),
+        "engine.master_gain_db": getattr(args, "master_db", None),
+    }
+    return {key: value for key, value in keys.items() if value is not None}
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Load the configuration with the command-line overrides applied."""
+    overrides: list[str] = list(args.overrides)
+    named = {
+        "audio.input_device": args.input,
+        "audio.output_device": args.output,
+        "audio.host_api": args.host_api,
+        "audio.blocksize_samples": args.blocksize,
+        "model.path": args.model,
+        "midi.port_pattern": getattr(args, "midi_port", None),
+        "midi.api": getattr(args, "midi_api", None),
+    }
+    extra: dict[str, Any] = {key: value for key, value in named.items() if value is not None}
+    extra.update(gain_overrides(args))
+    return load_config(
+        args.config, overrides + [f"{k}={_yaml_scalar(v)}" for k, v in extra.items()]
+    )
+
+
+def _yaml_scalar(value: Any) -> str:
+    """A value as YAML text that parses back to the same string or number."""
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    """Run the parsed command's handler: a user mistake (``UnsingError``) ends as one line on
+    stderr and exit status 1, Ctrl-C as status 130, never a traceback."""
+    try:
+        return int(args.handler(args) or 0)
+    except UnsingError as error:
+        print(f"unsing: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("unsing: interrupted", file=sys.stderr)
+        return 130
