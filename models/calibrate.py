@@ -80,17 +80,14 @@ def calibrated_mask(mask: torch.Tensor, slope: float, bias: float) -> torch.Tens
 
 def fold_calibration(model: CausalUNet, slope: float, bias: float) -> None:
     """Fold the calibration into ``model.head`` in place (exact: the head is a 1x1 conv); the
-    low-band network's output layer is scaled by ``slope`` (mode ``add``: it adds to the head's
-    logits, bias included) or calibrated like the head (mode ``replace``: its logits replace
-    the head's in its bins)."""
+    low-band network's output layer, which adds to the head's logits (bias included), is scaled
+    by ``slope``."""
     with torch.no_grad():
         model.head.weight.mul_(slope)
         model.head.bias.mul_(slope).add_(bias)
         if model.low_band is not None:
             model.low_band.out.weight.mul_(slope)
             model.low_band.out.bias.mul_(slope)
-            if model.config.low_band_mode == "replace":
-                model.low_band.out.bias.add_(bias)
 
 
 def without_calibration(
@@ -100,15 +97,17 @@ def without_calibration(
 ) -> dict[str, torch.Tensor]:
     """The weights before :func:`fold_calibration` (its exact inverse, up to rounding): a
     fine-tune starts from the trained network and is calibrated afresh afterwards.
-    ``low_band_mode`` is the architecture's (``add`` for models without a low band)."""
+    ``low_band_mode``: the architecture's, accepted for callers that pass it; only ``add``
+    exists."""
+    if low_band_mode != "add":
+        raise ValueError(f"low_band_mode {low_band_mode!r}: only 'add' exists")
     slope, bias = float(calibration["slope"]), float(calibration["bias"])
     state = dict(model_state)
     state["head.weight"] = model_state["head.weight"] / slope
     state["head.bias"] = (model_state["head.bias"] - bias) / slope
     if "low_band.out.weight" in model_state:
-        low_band_bias = bias if low_band_mode == "replace" else 0.0
         state["low_band.out.weight"] = model_state["low_band.out.weight"] / slope
-        state["low_band.out.bias"] = (model_state["low_band.out.bias"] - low_band_bias) / slope
+        state["low_band.out.bias"] = model_state["low_band.out.bias"] / slope
     return state
 
 

@@ -20,7 +20,9 @@ to every channel, and the everything-is-free training tracks (stereo, true level
 Loss: the squared error of the mask against the ideal ratio mask ``|V| / (|V| + |A|)`` of the
 long-window STFT, weighted by the mixture's power in each bin and frame, each clip's weights
 normalised to mean 1: the error energy of a masked bin is about ``|X|^2 (M - IRM)^2``, so the
-loud bins count as SDR counts them, and each clip counts alike (see ``fit_low_band``).
+loud bins count as SDR counts them, and each clip counts alike. (The training loop's magnitude
+L1 weights by ``|X|``, not ``|X|^2``: with it the same kind of band network came out 0.6-0.9 dB
+worse on MIR-1K, docs/experiments/lowband-replace.md.)
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +47,13 @@ from unsing.long_band import LongBandLayout
 from unsing.models import spectral
 from unsing.models.atomic_save import save_atomically
 from unsing.models.augment import AugmentSettings, RandomMixer
-from unsing.models.data import Manifest, build_training_pool
-from unsing.models.fit_low_band import (
-    CROP_FRAMES,
-    WARM_FRAMES,
-    FitSchedule,
-    crop_starts,
-    eif_training_tracks,
-    fit_steps,
-    training_clips,
+from unsing.models.data import (
+    EIF_VALIDATION_TRACKS,
+    MIR1K_VALIDATION_SINGERS,
+    Manifest,
+    build_training_pool,
+    load_audio,
+    mir1k_clip_paths,
 )
 from unsing.models.unet import (
     LONG_BAND_POWER_FLOOR,
@@ -64,6 +66,12 @@ from unsing.stft import LongWindowSpec, StftSpec
 
 #: frames of a clip's long-window spectrogram computed at once (0.5 GB for stereo stems)
 SEGMENT_FRAMES = 8192
+
+#: Frames per training crop, the first frames of a crop left out of the loss (at least; see
+#: :func:`long_band_loss`) and crops per optimizer step.
+CROP_FRAMES = 128
+WARM_FRAMES = 32
+BATCH_CROPS = 32
 
 
 #: the masks the band can learn (:func:`mask_target`)
@@ -279,6 +287,122 @@ def long_band_loss(
     target = examples["target"][index].permute(0, 2, 3, 1)
     weight = examples["weight"][index].permute(0, 2, 3, 1)
     return (weight * (mask - target).square())[..., warm_frames:].mean()
+
+
+def crop_starts(clip: torch.Tensor, crop_frames: int) -> np.ndarray:
+    """Frame indices where a crop of ``crop_frames`` lies inside one clip."""
+    ids = clip.numpy()
+    if len(ids) < crop_frames:
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(ids[crop_frames - 1 :] == ids[: len(ids) - crop_frames + 1])
+
+
+def training_clips(
+    data_root: Path, rate: int, excluded: tuple[str, ...], manifest: Manifest
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """MIR-1K training clips as ``(vocals, accompaniment)``, ``(1, samples)`` each, at 0 dB."""
+    folder = data_root / "mir1k" / "audio"
+    paths = mir1k_clip_paths(folder, singers_excluded=(*MIR1K_VALIDATION_SINGERS, *excluded))
+    if not paths:
+        raise FileNotFoundError(f"no MIR-1K training clips in {folder}")
+    clips = []
+    for path in paths:
+        audio = load_audio(path, rate)
+        vocals, accompaniment = audio[1:2], audio[0:1]
+        vocal_energy = float(np.sum(np.square(vocals, dtype=np.float64)))
+        accompaniment_energy = float(np.sum(np.square(accompaniment, dtype=np.float64)))
+        if vocal_energy <= 0 or accompaniment_energy <= 0:
+            continue
+        vocals = vocals * np.float32(math.sqrt(accompaniment_energy / vocal_energy))
+        manifest.add(path, "training", audio.shape[1] / rate, "MIR-1K research use")
+        clips.append((vocals, accompaniment))
+    return clips
+
+
+def eif_training_tracks(
+    data_root: Path, rate: int, manifest: Manifest
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The everything-is-free training tracks (not the validation track) as stereo
+    ``(vocals, accompaniment)`` at their true level."""
+    folder = data_root / "everything-is-free"
+    tracks = []
+    for track in sorted(p for p in folder.iterdir() if (p / "vocals.ogg").is_file()):
+        if track.name in EIF_VALIDATION_TRACKS:
+            continue
+        vocals = load_audio(track / "vocals.ogg", rate)
+        accompaniment = load_audio(track / "accompaniment.ogg", rate)
+        samples = min(vocals.shape[1], accompaniment.shape[1])
+        for name in ("vocals", "accompaniment"):
+            manifest.add(track / f"{name}.ogg", "training", samples / rate, "CC0")
+        tracks.append((vocals[:, :samples], accompaniment[:, :samples]))
+    if not tracks:
+        raise FileNotFoundError(f"no everything-is-free training tracks in {folder}")
+    return tracks
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSchedule:
+    """Steps, peak learning rate (one-cycle), validation interval and the crop generator."""
+
+    steps: int
+    learning_rate: float
+    log_every: int
+    rng: np.random.Generator
+
+
+def fit_steps(
+    model: CausalUNet,
+    module: torch.nn.Module,
+    loss_of: Callable[[CausalUNet, dict[str, torch.Tensor], torch.Tensor], torch.Tensor],
+    examples: dict[str, torch.Tensor],
+    starts: np.ndarray,
+    schedule: FitSchedule,
+    validate: Callable[[], dict[str, Any]],
+    log_path: Path,
+    started: float,
+) -> dict[str, Any]:
+    """Adam with a one-cycle schedule on ``module``'s parameters: random crops of
+    ``CROP_FRAMES`` frames from ``starts``, ``loss_of(model, examples, index)``; every
+    ``log_every`` steps (and at the end) the model is validated and a record is appended to
+    ``log_path`` and printed. Returns the last record; leaves ``model`` in eval mode."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=schedule.learning_rate)
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, schedule.learning_rate, schedule.steps
+    )
+    module.train()
+    log_path.unlink(missing_ok=True)
+    losses: list[float] = []
+    record: dict[str, Any] = {}
+    window_started = time.time()  # examples per second: optimizer steps since the last log
+    for step in range(1, schedule.steps + 1):
+        chosen = schedule.rng.choice(starts, BATCH_CROPS)
+        index = torch.from_numpy(chosen[:, None] + np.arange(CROP_FRAMES)[None])
+        loss = loss_of(model, examples, index)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        one_cycle.step()
+        losses.append(loss.item())
+        if step % schedule.log_every and step != schedule.steps:
+            continue
+        model.eval()
+        record = {
+            "epoch": (step - 1) // schedule.log_every,
+            "step": step,
+            "loss": round(float(np.mean(losses)), 5),
+            "learning_rate": one_cycle.get_last_lr()[0],
+            "examples_per_s": round(len(losses) * BATCH_CROPS / (time.time() - window_started), 2),
+            "elapsed_s": round(time.time() - started, 1),
+            "validation_sdr_db": validate(),
+        }
+        losses = []
+        with log_path.open("a") as log:
+            log.write(json.dumps(record) + "\n")
+        print(json.dumps(record), flush=True)
+        module.train()
+        window_started = time.time()
+    model.eval()
+    return record
 
 
 def load_base(path: Path) -> dict[str, Any]:

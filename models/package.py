@@ -145,9 +145,8 @@ def _low_band_text(arch: dict[str, Any], train: dict[str, Any], rate: int, n_fft
     if not bins:
         return ""
     alone = " (trained alone on the frozen U-Net)" if train.get("train_only_low_band") else ""
-    role = "making" if arch.get("low_band_mode") == "replace" else "correcting"
     return (
-        f"; low-band network over the lowest {arch['low_band_input_bins']} bins {role} the "
+        f"; low-band network over the lowest {arch['low_band_input_bins']} bins correcting the "
         f"mask of bins 0-{bins - 1} (0-{(bins - 0.5) * rate / n_fft:.0f} Hz), "
         f"{arch['low_band_channels']} channels, dilations {arch['low_band_dilations']}{alone}"
     )

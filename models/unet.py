@@ -34,13 +34,11 @@ U-Net's mask, split by a crossover.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import InitVar, asdict, dataclass, field
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-from unsing.config import LOW_BAND_MODES
 
 #: Added to the long band's powers before the log (the input of silence stays finite).
 LONG_BAND_POWER_FLOOR = 1e-8
@@ -66,11 +64,10 @@ class UNetConfig:
     low_band_input_bins: int = 64
     low_band_channels: int = 128
     low_band_dilations: tuple[int, ...] = (1, 2, 4, 8)
-    #: ``add``: the low-band network corrects the U-Net's logits of its bins; ``replace``: its
-    #: output *is* those logits (the U-Net's are discarded there). Fitted on MIR-1K a replacing
-    #: band generalises to new singers about as well as the shipped correction and loses 2-3 dB
-    #: on real productions (benchmarks/results/experiments/lowband-replace.md): not shipped.
-    low_band_mode: str = "add"
+    #: Accepted, not stored: descriptions and callers may name ``add`` (the low band corrects
+    #: the U-Net's logits), the only mode there is. ``replace`` (its output *is* those logits)
+    #: was an experiment that did not ship (docs/experiments/lowband-replace.md): refused.
+    low_band_mode: InitVar[str] = "add"
     #: Optional long-window band (0: none): window length in samples of the long-window STFT,
     #: bins of it the band network reads (log powers) and bins it outputs a mask for, its
     #: crossover to the U-Net's mask (in the long STFT's bins, so without a sample rate: the
@@ -87,17 +84,18 @@ class UNetConfig:
     long_band_unet_input: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, low_band_mode: str) -> None:
+        if low_band_mode != "add":
+            raise ValueError(
+                f"low_band_mode {low_band_mode!r}: only 'add' exists (the low-band network "
+                "corrects the U-Net's logits); 'replace' was an experiment that did not ship"
+            )
         net_bins = self.bins - 1
         levels = len(self.widths)
         if net_bins & (net_bins - 1) or net_bins < 2 ** (levels + 1):
             raise ValueError(
                 f"bins - 1 = {net_bins} must be a power of two >= "
                 f"{2 ** (levels + 1)} for {levels} levels"
-            )
-        if self.low_band_mode not in LOW_BAND_MODES:
-            raise ValueError(
-                f"low_band_mode {self.low_band_mode!r}: allowed {', '.join(LOW_BAND_MODES)}"
             )
         if self.low_band_bins and not (
             self.low_band_bins <= self.low_band_input_bins <= net_bins
@@ -175,13 +173,11 @@ class UNetConfig:
         if not self.low_band_bins:  # models without one keep their old description
             for key in [k for k in data if k.startswith("low_band")]:
                 data.pop(key)
-        elif self.low_band_mode == "add":  # described as before the mode existed
-            data.pop("low_band_mode")
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> UNetConfig:
-        """Inverse of :meth:`as_dict`."""
+        """Inverse of :meth:`as_dict` (a description naming ``low_band_mode: add`` loads)."""
         values = dict(data)
         values["widths"] = tuple(values["widths"])
         values["tcn_dilations"] = tuple(values["tcn_dilations"])
@@ -481,9 +477,7 @@ class CausalUNet(nn.Module):
         logits = self.head(self.head_up(x))
         if self.low_band is not None:
             low = self.config.low_band_bins
-            band = self.low_band(normalised)
-            if self.config.low_band_mode == "add":
-                band = logits[:, :, :low] + band
+            band = logits[:, :, :low] + self.low_band(normalised)
             logits = torch.cat([band, logits[:, :, low:]], dim=2)
         mask = torch.sigmoid(logits)
         mask = torch.cat([mask, mask[:, :, -1:]], dim=2)

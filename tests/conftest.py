@@ -85,12 +85,11 @@ def write_tiny_checkpoint(
     path: Path,
     tcn_dilations: tuple[int, ...] = (1, 2, 4),
     low_band_bins: int = 0,
-    low_band_mode: str = "add",
     long_band: bool = False,
 ) -> Path:
     """A random-weight checkpoint of a tiny U-Net (non-trivial batch-norm statistics) with the
     contract fields a trained one has; ``low_band_bins`` > 0 adds a small low-band network
-    (random output layer, not the zeros it starts from) in ``low_band_mode``; ``long_band`` a
+    (random output layer, not the zeros it starts from); ``long_band`` a
     small long-window band (4096 samples, 60 input bins, 40 mask bins, crossover at long bins
     20-36, 215-387 Hz). Needs torch."""
     torch = require_module("torch")
@@ -103,7 +102,6 @@ def write_tiny_checkpoint(
         low_band_bins=low_band_bins,
         low_band_channels=8,
         low_band_dilations=(1, 2),
-        low_band_mode=low_band_mode,
         long_band_analysis_samples=4096 if long_band else 0,
         long_band_input_bins=60,
         long_band_bins=40,

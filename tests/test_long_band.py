@@ -613,3 +613,28 @@ def test_long_band_loss_skips_the_bands_own_past_when_longer_than_the_warm_up() 
         assert float(long_band_loss(model, examples, index)) == pytest.approx(loss, rel=1e-6)
         examples["target"][past] = 1.0 - examples["target"][past]  # the first frame scored
         assert float(long_band_loss(model, examples, index)) != pytest.approx(loss, rel=1e-6)
+
+
+def test_crops_never_straddle_two_clips() -> None:
+    torch = require_module("torch")
+    from unsing.models.fit_long_band import crop_starts
+
+    clip = torch.tensor([0] * 5 + [1] * 3 + [2] * 6)
+    assert list(crop_starts(clip, 4)) == [0, 1, 8, 9, 10]
+    assert len(crop_starts(clip, 20)) == 0
+
+
+def test_eif_training_tracks_leave_the_validation_track_out_and_stay_stereo(tmp_path) -> None:
+    require_module("torch")
+    from test_train import write_tree
+
+    from unsing.models.data import Manifest
+    from unsing.models.fit_long_band import eif_training_tracks
+
+    data_root = write_tree(tmp_path / "data")
+    manifest = Manifest()
+    tracks = eif_training_tracks(data_root, 44100, manifest)
+    paths = [entry["path"] for entry in manifest.as_dict()["entries"]]
+    assert len(tracks) == 1 and all("lithium" in p for p in paths) and len(paths) == 2
+    vocals, accompaniment = tracks[0]
+    assert vocals.shape == accompaniment.shape and vocals.shape[0] == 2

@@ -206,36 +206,11 @@ def test_a_low_band_network_wider_than_the_unet_in_time_is_refused() -> None:
         )
 
 
-def test_a_replacing_low_band_network_alone_makes_its_bins_and_streams_exactly() -> None:
-    """Mode ``replace``: the mask of the low bins is sigmoid(low band) whatever the U-Net says
-    there; the other bins are the U-Net's; frame-by-frame evaluation equals the offline one."""
-    from dataclasses import replace
-
-    from unsing.models.unet import StreamingUNet
-
-    config = replace(LOW_BAND, low_band_mode="replace", low_band_input_bins=16)
-    model = eval_model(config)
-    plain = CausalUNet(SMALL).eval()
-    plain.load_state_dict({k: v for k, v in model.state_dict().items() if "low_band" not in k})
-    torch.manual_seed(5)
-    magnitude = torch.rand(1, 2, 513, 50) * 4
-    with torch.no_grad():
-        torch.nn.init.normal_(model.low_band.out.weight, std=0.5)
-        torch.nn.init.normal_(model.low_band.out.bias, std=0.5)
-        mask = model(magnitude)
-        normalised = torch.log1p(magnitude[:, :, :-1]) * model.input_scale + model.input_shift
-        expected_low = torch.sigmoid(model.low_band(normalised))
-        torch.testing.assert_close(mask[:, :, :7], expected_low, rtol=0, atol=1e-6)
-        torch.testing.assert_close(mask[:, :, 7:], plain(magnitude)[:, :, 7:], rtol=0, atol=0)
-        streaming = StreamingUNet(model)
-        states = streaming.initial_states()
-        frames = []
-        for t in range(magnitude.shape[-1]):
-            frame, *states = streaming(magnitude[..., t : t + 1], *states)
-            frames.append(frame)
-    torch.testing.assert_close(torch.cat(frames, dim=-1), mask, rtol=0, atol=1e-5)
-    assert config.as_dict()["low_band_mode"] == "replace"
-    assert "low_band_mode" not in LOW_BAND.as_dict()  # mode add: described as before
-    assert UNetConfig.from_dict(config.as_dict()) == config
-    with pytest.raises(ValueError, match="low_band_mode"):
-        replace(LOW_BAND, low_band_mode="multiply")
+def test_the_only_low_band_mode_is_add_and_old_descriptions_naming_it_load() -> None:
+    """Descriptions written while a ``replace`` mode existed name ``low_band_mode: add``: they
+    load as the same architecture. ``replace`` (an experiment that did not ship) is refused."""
+    described = {**LOW_BAND.as_dict(), "low_band_mode": "add"}
+    assert "low_band_mode" not in LOW_BAND.as_dict()
+    assert UNetConfig.from_dict(described) == LOW_BAND
+    with pytest.raises(ValueError, match="low_band_mode 'replace'"):
+        UNetConfig.from_dict({**described, "low_band_mode": "replace"})
