@@ -1,4 +1,5 @@
-"""The README's performance tables are generated from the committed benchmark results."""
+"""The performance tables of docs/performance.md are generated from the committed benchmark
+results."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from unsing.benchmarks import report
 RESULTS = PROJECT_ROOT / "benchmarks/results"
 
 
-def test_readme_performance_block_matches_the_committed_results() -> None:
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(re.escape(report.START) + r"\n(.*?)\n" + re.escape(report.END), readme, re.S)
-    assert match, "README has no performance block"
+def test_docs_performance_block_matches_the_committed_results() -> None:
+    doc = (PROJECT_ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    match = re.search(re.escape(report.START) + r"\n(.*?)\n" + re.escape(report.END), doc, re.S)
+    assert match, "docs/performance.md has no performance block"
     assert match.group(1) == report.performance_block(RESULTS), (
-        "README is stale: run python -m unsing.benchmarks.report --readme README.md"
+        "docs/performance.md is stale: run python -m unsing.benchmarks.report "
+        "--doc docs/performance.md"
     )
 
 
@@ -30,7 +32,7 @@ def test_report_draws_plots_and_rewrites_only_its_block(tmp_path: Path) -> None:
         png.unlink()
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\n{report.START}\nold\n{report.END}\n\ntail\n", encoding="utf-8")
-    assert report.main(["--results", str(results), "--readme", str(readme)]) == 0
+    assert report.main(["--results", str(results), "--doc", str(readme)]) == 0
     text = readme.read_text(encoding="utf-8")
     assert text.startswith("# title\n\n") and text.endswith("\n\ntail\n")
     assert "old" not in text and "| default (model) |" in text
