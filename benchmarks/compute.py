@@ -50,9 +50,9 @@ def _music_frames(config: Config, seconds: float = 30.0) -> np.ndarray:
     """(samples, channels) float32 of the demo song at the engine's rate."""
     from unsing.realtime.audio_file import read_song, to_engine
 
-    audio = to_engine(read_song(DEMO), config.audio.sample_rate_hz, config.audio.channels)
-    start = 30 * config.audio.sample_rate_hz
-    return audio[start : start + round(seconds * config.audio.sample_rate_hz)]
+    audio = to_engine(read_song(DEMO), config.contract.sample_rate_hz, config.contract.channels)
+    start = 30 * config.contract.sample_rate_hz
+    return audio[start : start + round(seconds * config.contract.sample_rate_hz)]
 
 
 def per_hop(config: Config, model_path: Path, hops: int, paced: bool = False) -> dict[str, Any]:
@@ -65,10 +65,10 @@ def per_hop(config: Config, model_path: Path, hops: int, paced: bool = False) ->
     from unsing.realtime.engine import SeparationEngine
     from unsing.realtime.onnx_model import OnnxMaskModel
 
-    hop = config.stft.hop_samples
-    hop_period_ms = 1000.0 * hop / config.audio.sample_rate_hz
+    hop = config.contract.stft.hop_samples
+    hop_period_ms = 1000.0 * hop / config.contract.sample_rate_hz
     model = OnnxMaskModel(config, model_path)
-    music = _music_frames(config, seconds=(hops + 200) * hop / config.audio.sample_rate_hz)
+    music = _music_frames(config, seconds=(hops + 200) * hop / config.contract.sample_rate_hz)
     engine = SeparationEngine(config, model, deadline=False)
     output = np.zeros((hop, engine.output_channels), np.float32)
     for start in range(0, 200 * hop, hop):  # warm-up
@@ -80,7 +80,7 @@ def per_hop(config: Config, model_path: Path, hops: int, paced: bool = False) ->
     paced_ms = _paced_engine_ms(engine, music, hops, hop_period_ms) if paced else None
     model.reset()
 
-    spec = StftSpec.from_config(config.stft)
+    spec = config.contract.stft
     signal = music.T.astype(np.float64)
     layout = model.long_band  # a long band's inputs follow the STFT's bins
     long_spectrum = stft(signal, layout.spec) if layout is not None else None
@@ -130,7 +130,7 @@ def offline_speed(config: Config, spleeter: bool) -> dict[str, Any]:
     from unsing.realtime.render import render
 
     song = read_song(DEMO)
-    audio = to_engine(song, config.audio.sample_rate_hz, config.audio.channels)
+    audio = to_engine(song, config.contract.sample_rate_hz, config.contract.channels)
     model = OnnxMaskModel(config)
     results: dict[str, Any] = {"song": DEMO.name, "song_seconds": round(song.seconds, 2)}
     started = time.perf_counter()
@@ -159,7 +159,7 @@ def offline_speed(config: Config, spleeter: bool) -> dict[str, Any]:
 def run(hops: int, spleeter: bool, config_path: Path | None = None) -> dict[str, Any]:
     """Every variant (of the model ``config_path``'s overlay names, default: the config's);
     the result document."""
-    from unsing.export.options import quantize_dynamic
+    from unsing.benchmarks.export_options import quantize_dynamic
     from unsing.realtime.onnx_model import window_graph_path
 
     rows = []

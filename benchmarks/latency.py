@@ -88,9 +88,9 @@ def measure_one(config: Config, use_model: bool) -> dict[str, Any]:
     sd = import_sounddevice()
     sd._terminate()
     sd._initialize()
-    rate = config.audio.sample_rate_hz
-    bins = config.stft.n_fft // 2 + 1
-    model = OnnxMaskModel(config) if use_model else ConstantMask(config.audio.channels, bins)
+    rate = config.contract.sample_rate_hz
+    bins = config.contract.stft.n_fft // 2 + 1
+    model = OnnxMaskModel(config) if use_model else ConstantMask(config.contract.channels, bins)
     engine = SeparationEngine(config, model, LiveParameters(1.0, 1.0, 1.0), deadline=True)
     signal = probe_signal(rate)
     probe = ProbeClient(jack, signal, rate // 2, "unsing-bench-latency")

@@ -56,7 +56,7 @@ def measure(config: Config, moves: int = 10, interval_s: float = 0.4) -> dict[st
     from unsing.realtime.onnx_model import OnnxMaskModel
     from unsing.realtime.stream import EngineStream
 
-    rate = config.audio.sample_rate_hz
+    rate = config.contract.sample_rate_hz
     sd = import_sounddevice()
     sd._terminate()
     sd._initialize()
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(
         overrides=["audio.host_api=JACK", f"midi.mappings=[{MAPPING}]", "midi.api=jack"]
     )
-    server = ensure_jack_server(config.audio.sample_rate_hz, config.audio.blocksize_samples)
+    server = ensure_jack_server(config.contract.sample_rate_hz, config.audio.blocksize_samples)
     try:
         result = measure(config, args.moves)
     finally:

@@ -228,7 +228,7 @@ def run(seconds: float, load_seconds: float, config: Config) -> dict[str, Any]:
 
     music, _ = soundfile.read(DEMO, dtype="float32", always_2d=True)
     music = np.ascontiguousarray(music.T)
-    server = ensure_jack_server(config.audio.sample_rate_hz, config.audio.blocksize_samples)
+    server = ensure_jack_server(config.contract.sample_rate_hz, config.audio.blocksize_samples)
     try:
         from unsing.devices import query_devices
 
@@ -261,10 +261,10 @@ def run(seconds: float, load_seconds: float, config: Config) -> dict[str, Any]:
     return {
         "machine": describe_machine(),
         "config": {
-            "sample_rate_hz": config.audio.sample_rate_hz,
+            "sample_rate_hz": config.contract.sample_rate_hz,
             "blocksize_samples": config.audio.blocksize_samples,
-            "n_fft": config.stft.n_fft,
-            "hop_samples": config.stft.hop_samples,
+            "n_fft": config.contract.stft.n_fft,
+            "hop_samples": config.contract.stft.hop_samples,
             "model": str(config.model.path.name),
             "graph": config.model.graph,
             "intra_op_threads": config.model.intra_op_threads,

@@ -109,7 +109,7 @@ def one_cycle(mode: str, signal_name: str, streaming_s: float, work: Path) -> di
 def run_cycles(cycles: int, seed: int) -> dict[str, Any]:
     """``cycles`` start/stop cycles, modes and signals alternating; the result document."""
     config = load_config()
-    server = ensure_jack_server(config.audio.sample_rate_hz, config.audio.blocksize_samples)
+    server = ensure_jack_server(config.contract.sample_rate_hz, config.audio.blocksize_samples)
     rng = random.Random(seed)
     results = []
     try:

@@ -27,7 +27,7 @@ import numpy as np
 
 from unsing.benchmarks.machine import cpuinfo_field, describe_machine
 from unsing.benchmarks.stability import RESULTS
-from unsing.config import TRAIN_PRECISIONS, Config, load_config
+from unsing.models.recipe import TRAIN_PRECISIONS, Recipe, load_recipe
 
 
 def cpu_flags() -> list[str]:
@@ -37,7 +37,7 @@ def cpu_flags() -> list[str]:
 
 
 def training_step(
-    config: Config, widths: tuple[int, ...], precision: str
+    config: Recipe, widths: tuple[int, ...], precision: str
 ) -> tuple[Callable[[], float], int]:
     """One training step of the U-Net with ``widths`` as a callable (returns the loss), and the
     network's parameter count."""
@@ -47,18 +47,15 @@ def training_step(
 
     from unsing.models.train import Loss, optimizer_step, unet_config
     from unsing.models.unet import CausalUNet
-    from unsing.stft import StftSpec
 
     settings = config.train
     torch.manual_seed(0)
     model = CausalUNet(dataclasses.replace(unet_config(config), widths=widths))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
-    loss_fn = Loss(
-        StftSpec.from_config(config.stft), settings.waveform_loss_weight, settings.waveform_loss
-    )
-    samples = int(settings.excerpt_seconds * config.audio.sample_rate_hz)
+    loss_fn = Loss(config.stft, settings.waveform_loss_weight, settings.waveform_loss)
+    samples = int(settings.excerpt_seconds * config.model.sample_rate_hz)
     rng = np.random.default_rng(0)
-    shape = (settings.batch_size, config.audio.channels, samples)
+    shape = (settings.batch_size, config.model.channels, samples)
     vocals, accompaniment = (
         torch.from_numpy(0.1 * rng.standard_normal(shape).astype(np.float32)) for _ in range(2)
     )
@@ -71,7 +68,7 @@ def training_step(
     return step, sum(p.numel() for p in model.parameters())
 
 
-def time_precisions(config: Config, widths: tuple[int, ...], steps: int) -> list[dict[str, Any]]:
+def time_precisions(config: Recipe, widths: tuple[int, ...], steps: int) -> list[dict[str, Any]]:
     """Seconds per step of each precision for ``widths``: two warm-up steps each, then the
     precisions' steps interleaved, so that a slow spell of the machine hits all of them."""
     import torch
@@ -107,7 +104,7 @@ def time_precisions(config: Config, widths: tuple[int, ...], steps: int) -> list
     return rows
 
 
-def run(config: Config, widths_list: list[tuple[int, ...]], steps: int) -> dict[str, Any]:
+def run(config: Recipe, widths_list: list[tuple[int, ...]], steps: int) -> dict[str, Any]:
     """All precisions for each width; speed-ups against float32 of the same width."""
     rows = [row for widths in widths_list for row in time_precisions(config, widths, steps)]
     for row in rows:
@@ -149,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "train_speed.json")
     args = parser.parse_args(argv)
-    config = load_config()
+    config = load_recipe()
     widths_list = [tuple(config.train.widths), *(args.widths or [])]
     result = run(config, widths_list, args.steps)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -53,13 +53,6 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from unsing import __version__
-from unsing.config import (
-    WAVEFORM_LOSSES,
-    Config,
-    default_config_path,
-    load_config,
-    to_jsonable,
-)
 from unsing.errors import ConfigError
 from unsing.long_band import LongBandLayout
 from unsing.models import spectral
@@ -69,59 +62,50 @@ from unsing.models.batches import EpochDraw, epoch_batches
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
 from unsing.models.ema import WeightAverage
 from unsing.models.metrics import sdr_db
+from unsing.models.recipe import (
+    WAVEFORM_LOSSES,
+    Recipe,
+    add_recipe_arguments,
+    recipe_from_args,
+)
 from unsing.models.transfer import transfer_state, transferable
 from unsing.models.unet import CausalUNet, UNetConfig, lookahead_aligned
 from unsing.provenance import git_commit
+from unsing.schema import to_jsonable
 from unsing.stft import StftSpec
 
 
-def unet_config(config: Config) -> UNetConfig:
-    """The architecture ``config`` asks for. Its context must match ``model.context_frames``
-    where the user set that (a config file of theirs, ``--set``); the shipped config.yaml's
-    value describes the shipped model (a U-Net with a long-window band, fitted by
-    ``fit_long_band``, sees more frames than the U-Net this trains), so left at that the run's
-    context is the architecture's."""
-    train = config.train
+def unet_config(recipe: Recipe) -> UNetConfig:
+    """The architecture ``recipe`` asks for (its context follows from it)."""
+    train = recipe.train
     try:
-        arch = UNetConfig(
-            audio_channels=config.audio.channels,
-            bins=config.stft.n_fft // 2 + 1,
+        return UNetConfig(
+            audio_channels=recipe.model.channels,
+            bins=recipe.stft.bins,
             widths=train.widths,
             tcn_channels=train.tcn_channels,
             tcn_dilations=train.tcn_dilations,
-            lookahead_frames=config.model.lookahead_frames,
+            lookahead_frames=recipe.model.lookahead_frames,
             low_band_bins=train.low_band_bins,
             low_band_input_bins=train.low_band_input_bins,
-            low_band_mode=train.low_band_mode,
             low_band_channels=train.low_band_channels,
             low_band_dilations=train.low_band_dilations,
         )
     except ValueError as error:  # combinations the keys' own ranges cannot catch
         raise ConfigError(
-            "stft.n_fft, train.widths, train.tcn_dilations and train.low_band_* do not make "
-            f"a model: {error}"
+            f"{recipe.origin('train.widths')}: model.n_fft, train.widths, train.tcn_dilations "
+            f"and train.low_band_* do not make a model: {error}"
         ) from None
-    context_is_the_shipped_default = config.origin("model.context_frames") == str(
-        default_config_path()
-    )
-    if arch.context_frames != config.model.context_frames and not context_is_the_shipped_default:
-        raise ConfigError(
-            f"{config.origin('model.context_frames')}: model.context_frames = "
-            f"{config.model.context_frames}: the architecture (train.widths, "
-            f"train.tcn_dilations, model.lookahead_frames) gives {arch.context_frames} frames "
-            f"of context; set model.context_frames: {arch.context_frames}"
-        )
-    return arch
 
 
-def contract(config: Config, arch: UNetConfig) -> dict[str, Any]:
+def contract(recipe: Recipe, arch: UNetConfig) -> dict[str, Any]:
     """What a consumer of the model must agree with."""
     return {
-        "sample_rate_hz": config.audio.sample_rate_hz,
-        "n_fft": config.stft.n_fft,
-        "hop_samples": config.stft.hop_samples,
-        "window": config.stft.window,
-        "channels": config.audio.channels,
+        "sample_rate_hz": recipe.model.sample_rate_hz,
+        "n_fft": recipe.stft.n_fft,
+        "hop_samples": recipe.stft.hop_samples,
+        "window": recipe.stft.window,
+        "channels": recipe.model.channels,
         "context_frames": arch.context_frames,
         "lookahead_frames": arch.lookahead_frames,
         "mask": "vocals = mask * X, accompaniment = (1 - mask) * X (X: complex mixture STFT)",
@@ -341,20 +325,20 @@ def freeze_outside_low_band(model: CausalUNet) -> None:
             module.eval()
 
 
-def run_validation_set(config: Config, manifest: Manifest) -> list[ValidationItem]:
+def run_validation_set(recipe: Recipe, manifest: Manifest) -> list[ValidationItem]:
     """The per-epoch validation items of a run (``train.validation_*``), recorded in
     ``manifest``."""
     return build_validation_set(
-        config.train.data_root,
-        config.audio.sample_rate_hz,
-        mir1k_clips=config.train.validation_mir1k_clips,
-        eif_seconds=config.train.validation_eif_seconds,
+        recipe.train.data_root,
+        recipe.model.sample_rate_hz,
+        mir1k_clips=recipe.train.validation_mir1k_clips,
+        eif_seconds=recipe.train.validation_eif_seconds,
         manifest=manifest,
     )
 
 
 def checkpoint_record(
-    config: Config,
+    recipe: Recipe,
     arch: UNetConfig,
     manifest: dict[str, Any],
     commit: str,
@@ -362,15 +346,15 @@ def checkpoint_record(
     init_record: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """What every checkpoint of a run carries besides its weights: the contract, the
-    architecture, the config, the data manifest's digest, the code and the start it came from."""
+    architecture, the recipe, the data manifest's digest, the code and the start it came from."""
     return {
         "architecture": arch.as_dict(),
-        "contract": contract(config, arch),
-        "seed": config.train.seed,
+        "contract": contract(recipe, arch),
+        "seed": recipe.train.seed,
         "git_commit": commit,
         "manifest_sha1": manifest["sha1"],
         "manifest_summary": {k: v for k, v in manifest.items() if k != "entries"},
-        "config": to_jsonable(config),
+        "config": to_jsonable(recipe),
         "validation_sdr_db": validation_sdr_db,
         "torch_version": torch.__version__,
         "machine": platform.platform(),
@@ -386,7 +370,7 @@ def seed_everything(seed: int) -> None:
 
 
 def train(
-    config: Config,
+    recipe: Recipe,
     run_dir: Path,
     resume: bool = False,
     max_steps: int | None = None,
@@ -397,7 +381,7 @@ def train(
     """Train (or resume) the U-Net; returns the run folder.
 
     Args:
-        config: the merged configuration (its ``train`` section drives the run).
+        recipe: the merged configuration (its ``train`` section drives the run).
         run_dir: the run folder.
         resume: continue from ``run_dir/last.pt``.
         max_steps: stop after this many optimizer steps in total (tests, smoke runs).
@@ -416,14 +400,14 @@ def train(
     )
     if distributed:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    settings = config.train
+    settings = recipe.train
     torch.set_num_threads(settings.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolutions
     seed_everything(settings.seed + rank)
-    arch = unet_config(config)
-    spec = StftSpec.from_config(config.stft)
-    rate = config.audio.sample_rate_hz
+    arch = unet_config(recipe)
+    spec = recipe.stft
+    rate = recipe.model.sample_rate_hz
     is_main = rank == 0
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -436,11 +420,11 @@ def train(
         mir1k_excluded_singers=settings.calibration_singers,
     )
     if validation_items is None:
-        validation_items = run_validation_set(config, manifest)
+        validation_items = run_validation_set(recipe, manifest)
     manifest_dict = manifest.as_dict()
     if is_main:
         (run_dir / "manifest.json").write_text(json.dumps(manifest_dict, indent=1))
-        (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=1))
+        (run_dir / "config.json").write_text(json.dumps(to_jsonable(recipe), indent=1))
 
     model = CausalUNet(arch).to(device)
     optimizer = torch.optim.AdamW(
@@ -564,7 +548,7 @@ def train(
                 "step": step,
                 "best_score": max(best_score, score),
                 **checkpoint_record(
-                    config, arch, manifest_dict, commit, record["validation_sdr_db"], init_record
+                    recipe, arch, manifest_dict, commit, record["validation_sdr_db"], init_record
                 ),
                 "world_size": world_size,
             }
@@ -656,20 +640,21 @@ def load_checkpoint(path: Path | str) -> tuple[CausalUNet, dict[str, Any]]:
     return model.eval(), state
 
 
-def run_from_args(config: Config, args: argparse.Namespace) -> int:
-    """Run training for parsed ``unsing train`` arguments."""
+def run_from_args(recipe: Recipe, args: argparse.Namespace) -> int:
+    """Run training for parsed ``unsing train`` arguments (``--max-steps`` caps the stage's
+    own ``max_steps``)."""
     name = args.name or time.strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(config.train.runs_dir) / name
+    run_dir = Path(recipe.train.runs_dir) / name
     if (run_dir / "last.pt").exists() and not args.resume:
         raise ConfigError(
-            f"{run_dir} already holds a run; pass --resume to continue it or "
-            f"choose another --run NAME"
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --name"
         )
+    caps = [steps for steps in (recipe.max_steps, args.max_steps) if steps is not None]
     train(
-        config,
+        recipe,
         run_dir,
         resume=args.resume,
-        max_steps=args.max_steps,
+        max_steps=min(caps) if caps else None,
         quiet=args.quiet,
         init_checkpoint=Path(args.init) if getattr(args, "init", None) else None,
     )
@@ -680,8 +665,7 @@ def run_from_args(config: Config, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m unsing.models.train`` (what torchrun launches)."""
     parser = argparse.ArgumentParser(prog="python -m unsing.models.train")
-    parser.add_argument("--config", default=None)
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    add_recipe_arguments(parser)
     parser.add_argument("--name", default=None)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--max-steps", type=int, default=None)
@@ -689,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", default=None)
     args = parser.parse_args(argv)
     try:
-        return run_from_args(load_config(args.config, args.overrides), args)
+        return run_from_args(recipe_from_args(args), args)
     except ConfigError as error:
         print(f"unsing: error: {error}", file=sys.stderr)
         return 1

@@ -44,7 +44,7 @@ from unsing.long_band import LongBandLayout
 from unsing.realtime.gains import GainSmoother, LiveParameters
 from unsing.realtime.resynthesis import OnlineGriffinLim, OverlapAddResynthesis
 from unsing.realtime.stats import EngineStats, counter_index
-from unsing.stft import StftSpec, StreamingIstft, StreamingStft
+from unsing.stft import StreamingIstft, StreamingStft
 
 #: Weight of the newest inference time in the running estimate the deadline check uses.
 _INFERENCE_ESTIMATE_WEIGHT = 0.1
@@ -96,7 +96,7 @@ class SeparationEngine:
 
     Args:
         config: stft, model look-ahead, engine settings; ``audio.channels`` is the channel count.
-        model: the mask model (its look-ahead must be ``config.model.lookahead_frames``).
+        model: the mask model (its look-ahead must be ``config.contract.lookahead_frames``).
         parameters: live gain targets (default: ``engine.*_gain_db``); ignored with ``stems``.
         stems: output ``2 * channels`` columns, vocals then accompaniment, instead of the mix.
         blocksize_samples: the block size callers will use (default ``audio.blocksize_samples``);
@@ -115,8 +115,8 @@ class SeparationEngine:
         blocksize_samples: int | None = None,
         deadline: bool = False,
     ) -> None:
-        spec = StftSpec.from_config(config.stft)
-        channels = config.audio.channels
+        spec = config.contract.stft
+        channels = config.contract.channels
         if (model.channels, model.bins) != (channels, spec.bins):
             raise ValueError(
                 f"model takes {model.channels} channels x {model.bins} bins, the engine "
@@ -129,11 +129,11 @@ class SeparationEngine:
         self.stems = stems
         self.parameters = parameters or LiveParameters.from_config(config)
         hop = spec.hop_samples
-        rate = config.audio.sample_rate_hz
+        rate = config.contract.sample_rate_hz
         self.hop_samples = hop
         self.hop_seconds = hop / rate
         self.smoother = GainSmoother(self.parameters, hop, rate, config.engine.gain_smoothing_ms)
-        self.lookahead_frames = config.model.lookahead_frames
+        self.lookahead_frames = config.contract.lookahead_frames
         engine = config.engine
         outputs = 2 if stems else 1
         self.output_channels = outputs * channels
@@ -262,8 +262,8 @@ class SeparationEngine:
         cost); done before the stream opens, they cannot make the first callbacks late. The
         deadline is off meanwhile, so that every hop runs the model (a skipped hop warms nothing)
         and the deadline's running estimate of an inference ends at the warmed-up cost."""
-        rate = self.config.audio.sample_rate_hz
-        block = np.zeros((self.hop_samples, self.config.audio.channels), np.float32)
+        rate = self.config.contract.sample_rate_hz
+        block = np.zeros((self.hop_samples, self.config.contract.channels), np.float32)
         out = np.zeros((self.hop_samples, self.output_channels), np.float32)
         fraction, self._deadline_fraction = self._deadline_fraction, None
         try:

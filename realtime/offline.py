@@ -16,7 +16,7 @@ import numpy as np
 from unsing.config import Config
 from unsing.long_band import hybrid_vocals, model_input
 from unsing.realtime.engine import MaskModel
-from unsing.stft import StftSpec, istft, stft
+from unsing.stft import istft, stft
 
 
 def masks_for(
@@ -57,17 +57,17 @@ def separate_offline(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vocals and accompaniment of ``audio`` ``(samples, channels)``, each float32 of the same
     shape, aligned with the input."""
-    spec = StftSpec.from_config(config.stft)
+    spec = config.contract.stft
     signal = np.asarray(audio, np.float64).T  # (channels, samples)
     spectrum = stft(signal, spec)
     layout = model.long_band
     if layout is not None:  # the low band from the long-window STFT (unsing.long_band)
         long_spectrum = stft(signal, layout.spec)
         magnitude = model_input(spectrum, long_spectrum, layout)
-        masks = masks_for(model, magnitude, config.model.lookahead_frames, progress)
+        masks = masks_for(model, magnitude, config.contract.lookahead_frames, progress)
         vocals = hybrid_vocals(signal, spectrum, long_spectrum, masks, layout)
         return vocals.T.astype(np.float32), (signal - vocals).T.astype(np.float32)
-    masks = masks_for(model, np.abs(spectrum), config.model.lookahead_frames, progress)
+    masks = masks_for(model, np.abs(spectrum), config.contract.lookahead_frames, progress)
     spectrum *= masks  # now the vocals' spectrum
     vocals = istft(spectrum, spec, signal.shape[1])
     # the masks are complementary and the STFT reconstructs exactly (1e-10): the accompaniment's

@@ -16,20 +16,9 @@ from typing import Any
 import numpy as np
 
 from unsing.config import Config
+from unsing.contract import MODEL_OWNED_KEYS, contract_from_metadata
 from unsing.errors import ModelFileError
 from unsing.long_band import LongBandLayout
-from unsing.stft import StftSpec
-
-#: Contract keys the engine needs, and the config value each must equal.
-_CONTRACT_CHECKS = (
-    ("unsing.sample_rate_hz", "audio.sample_rate_hz", lambda c: c.audio.sample_rate_hz),
-    ("unsing.n_fft", "stft.n_fft", lambda c: c.stft.n_fft),
-    ("unsing.hop_samples", "stft.hop_samples", lambda c: c.stft.hop_samples),
-    ("unsing.window", "stft.window", lambda c: c.stft.window),
-    ("unsing.channels", "audio.channels", lambda c: c.audio.channels),
-    ("unsing.context_frames", "model.context_frames", lambda c: c.model.context_frames),
-    ("unsing.lookahead_frames", "model.lookahead_frames", lambda c: c.model.lookahead_frames),
-)
 
 
 def window_graph_path(streaming_path: Path) -> Path:
@@ -76,8 +65,8 @@ class OnnxMaskModel:
             raise ModelFileError(f"{self.path}: not a valid ONNX model ({first})") from None
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self._check_contract(config)
-        self.channels = config.audio.channels
-        self.bins = config.stft.n_fft // 2 + 1
+        self.channels = config.contract.channels
+        self.bins = config.contract.stft.n_fft // 2 + 1
         self.long_band = self._long_band(config)
         self.input_bins = int(self.metadata.get("unsing.input_bins", self.bins))
         self.output_bins = int(self.metadata.get("unsing.output_bins", self.bins))
@@ -136,7 +125,7 @@ class OnnxMaskModel:
                 "long_band_bins": band["output_bins"],
                 "long_band_crossover_bins": band["crossover_bins"],
             }
-            return LongBandLayout.from_architecture(architecture, StftSpec.from_config(config.stft))
+            return LongBandLayout.from_architecture(architecture, config.contract.stft)
         except (ValueError, KeyError, TypeError) as error:
             raise ModelFileError(
                 f"{self.path}: its long band contract is not usable ({error}); re-export it"
@@ -161,23 +150,22 @@ class OnnxMaskModel:
         )
 
     def _check_contract(self, config: Config) -> None:
+        """This file's contract must be the one the engine was built for (``config.contract``,
+        read from ``model.path``): a window graph beside a streaming graph of another model, or
+        a model given by path that the engine was not configured for, is refused."""
         if self.metadata.get("unsing.graph") != self.graph:
             raise ModelFileError(
                 f"{self.path}: not an unsing {self.graph} graph (metadata unsing.graph = "
                 f"{self.metadata.get('unsing.graph')!r}); re-export it with `unsing export`"
             )
-        for key, config_key, value_of in _CONTRACT_CHECKS:
-            if key not in self.metadata:
+        mine = contract_from_metadata(self.metadata, str(self.path))
+        expected = config.contract
+        for name in MODEL_OWNED_KEYS.values():
+            if mine.value(name) != expected.value(name):
                 raise ModelFileError(
-                    f"{self.path}: the model contract lacks {key}; re-export "
-                    f"it with `unsing export`"
-                )
-            expected = value_of(config)
-            if self.metadata[key] != str(expected):
-                raise ModelFileError(
-                    f"{self.path}: model {key.split('.', 1)[1]} = {self.metadata[key]} but "
-                    f"{config_key} = {expected} in {config.origin(config_key)}; set "
-                    f"{config_key}: {self.metadata[key]} or use a model exported for it"
+                    f"{self.path}: model {name} = {mine.value(name)} but the engine was set up "
+                    f"for {name} = {expected.value(name)} (from {expected.source}); run it "
+                    f"with --model {self.path}"
                 )
         needed = "unsing.state_shapes" if self.graph == "streaming" else "unsing.window_frames"
         if needed not in self.metadata or "unsing.window_frames" not in self.metadata:

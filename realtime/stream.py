@@ -81,23 +81,23 @@ class DeviceLatency:
 
 def check_device(sd: Any, device: AudioDevice, direction: str, config: Config) -> None:
     """Raise a one-line error if ``device`` cannot run at the configured rate and channels."""
-    audio = config.audio
+    contract = config.contract
     check = sd.check_input_settings if direction == "input" else sd.check_output_settings
     try:
         check(
             device=device.index,
-            channels=audio.channels,
+            channels=contract.channels,
             dtype="float32",
-            samplerate=audio.sample_rate_hz,
+            samplerate=contract.sample_rate_hz,
         )
     except Exception as error:  # sd.PortAudioError, ValueError
         reason = str(error).strip()
         raise AudioSystemError(
-            f"{direction} device {device.describe()} cannot run {audio.channels} channels at "
-            f"{audio.sample_rate_hz} Hz ({reason}); its default rate is "
-            f"{device.default_sample_rate_hz:g} Hz. The model runs at "
-            f"audio.sample_rate_hz = {audio.sample_rate_hz}: set the device (or the JACK/OS "
-            f"mixer) to that rate, or choose another device with --{direction}"
+            f"{direction} device {device.describe()} cannot run {contract.channels} channels "
+            f"at {contract.sample_rate_hz} Hz ({reason}); its default rate is "
+            f"{device.default_sample_rate_hz:g} Hz. The model ({contract.source}) runs at "
+            f"{contract.sample_rate_hz} Hz: set the device (or the JACK/OS mixer) to that "
+            f"rate, or choose another device with --{direction}"
         ) from None
 
 
@@ -130,10 +130,10 @@ class EngineStream:
         self.stop_timed_out = False
         audio = config.audio
         devices = query_devices()
-        channels = audio.channels
-        self.output_device = find_configured_device(audio, "output", devices)
+        channels = config.contract.channels
+        self.output_device = find_configured_device(audio, "output", devices, channels)
         self.input_device = (
-            None if song is not None else find_configured_device(audio, "input", devices)
+            None if song is not None else find_configured_device(audio, "input", devices, channels)
         )
         for device, direction in ((self.input_device, "input"), (self.output_device, "output")):
             if device is not None:
@@ -202,9 +202,10 @@ class EngineStream:
     def start(self) -> None:
         """Warm the engine up, open and start the stream (errors as :class:`AudioSystemError`)."""
         self.engine.warm_up()
-        sd, audio = self.sd, self.config.audio
+        sd, audio, contract = self.sd, self.config.audio, self.config.contract
+        channels = contract.channels
         common = {
-            "samplerate": audio.sample_rate_hz,
+            "samplerate": contract.sample_rate_hz,
             "blocksize": audio.blocksize_samples,
             "dtype": "float32",
             "latency": "low",
@@ -213,14 +214,14 @@ class EngineStream:
             if self.song is None:
                 self._stream = sd.Stream(
                     device=(self.input_device.index, self.output_device.index),
-                    channels=audio.channels,
+                    channels=channels,
                     callback=self._duplex_callback,
                     **common,
                 )
             else:
                 self._stream = sd.OutputStream(
                     device=self.output_device.index,
-                    channels=audio.channels,
+                    channels=channels,
                     callback=self._song_callback,
                     **common,
                 )
@@ -248,7 +249,9 @@ class EngineStream:
         errors: list[BaseException] = []
 
         audio = self.config.audio
-        settle_s = max(STOP_SETTLE_S, 4 * audio.blocksize_samples / audio.sample_rate_hz)
+        settle_s = max(
+            STOP_SETTLE_S, 4 * audio.blocksize_samples / self.config.contract.sample_rate_hz
+        )
 
         def stop_and_close() -> None:
             try:
@@ -281,7 +284,7 @@ class EngineStream:
 
     def latency(self) -> DeviceLatency:
         """Device latency PortAudio reported when the stream opened, plus the engine's."""
-        rate = self.config.audio.sample_rate_hz
+        rate = self.config.contract.sample_rate_hz
         input_s, output_s = self._device_latency_s
         return DeviceLatency(
             sample_rate_hz=rate,

@@ -184,23 +184,24 @@ def find_device(
     if chosen.channels(direction) < min_channels:
         raise AudioSystemError(
             f"{direction} device {chosen.describe()} has {chosen.channels(direction)} "
-            f"{direction} channel(s), {min_channels} needed (audio.channels); pick another "
-            f"device with {flag} (audio.channels must match the model)"
+            f"{direction} channel(s), {min_channels} needed (the model's channels); pick "
+            f"another device with {flag}"
         )
     return chosen
 
 
 def find_configured_device(
-    audio: AudioConfig, direction: Direction, devices: Sequence[AudioDevice]
+    audio: AudioConfig, direction: Direction, devices: Sequence[AudioDevice], channels: int
 ) -> AudioDevice:
-    """The ``direction`` device ``audio`` selects, with ``audio.channels`` channels.
+    """The ``direction`` device ``audio`` selects, with at least ``channels`` channels (the
+    model's).
 
     Raises:
         AudioSystemError: as :func:`find_device`, naming the config key to change.
     """
     spec = audio.input_device if direction == "input" else audio.output_device
     try:
-        return find_device(spec, direction, devices, audio.host_api, audio.channels)
+        return find_device(spec, direction, devices, audio.host_api, channels)
     except AudioSystemError as error:
         if spec is None or not devices:
             raise
@@ -208,12 +209,13 @@ def find_configured_device(
 
 
 def find_stream_devices(
-    audio: AudioConfig, devices: Sequence[AudioDevice]
+    audio: AudioConfig, devices: Sequence[AudioDevice], channels: int
 ) -> tuple[AudioDevice, AudioDevice]:
-    """The (input, output) devices ``audio`` selects (see :func:`find_configured_device`)."""
+    """The (input, output) devices ``audio`` selects for ``channels`` channels (see
+    :func:`find_configured_device`)."""
     return (
-        find_configured_device(audio, "input", devices),
-        find_configured_device(audio, "output", devices),
+        find_configured_device(audio, "input", devices, channels),
+        find_configured_device(audio, "output", devices, channels),
     )
 
 

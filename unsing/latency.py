@@ -37,12 +37,12 @@ class Latency:
     @classmethod
     def from_config(cls, config: Config) -> Latency:
         """The latency the configuration implies."""
-        hop = config.stft.hop_samples
+        hop = config.contract.stft.hop_samples
         griffin_lim = config.engine.resynthesis == "griffin_lim"
         return cls(
-            sample_rate_hz=config.audio.sample_rate_hz,
-            window_samples=config.stft.n_fft,
-            model_lookahead_samples=config.model.lookahead_frames * hop,
+            sample_rate_hz=config.contract.sample_rate_hz,
+            window_samples=config.contract.stft.n_fft,
+            model_lookahead_samples=config.contract.lookahead_frames * hop,
             griffin_lim_lookahead_samples=(
                 config.engine.griffin_lim_lookahead_frames * hop if griffin_lim else 0
             ),

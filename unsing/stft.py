@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import get_window
 
-from unsing.config import WINDOWS, StftConfig
+#: The analysis windows (periodic) the STFT knows.
+WINDOWS = ("hann", "hamming", "blackman", "sqrt_hann")
 
 #: The smallest overlap sum of squared windows, relative to its largest, that still counts as
 #: reconstructable (smaller sums would amplify noise by more than 40 dB).
@@ -49,11 +50,6 @@ class StftSpec:
             raise ValueError(
                 f"n_fft {self.n_fft} must be even and a multiple of hop_samples {self.hop_samples}"
             )
-
-    @classmethod
-    def from_config(cls, config: StftConfig) -> StftSpec:
-        """The spec for the ``stft`` section of the configuration."""
-        return cls(config.n_fft, config.hop_samples, config.window)
 
     @property
     def bins(self) -> int:

@@ -282,7 +282,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     song = read_song(args.song)
     model = load_model(config)
-    audio = to_engine(song, config.audio.sample_rate_hz, config.audio.channels)
+    audio = to_engine(song, config.contract.sample_rate_hz, config.contract.channels)
     target = args.to
     fallback = DEFAULT_RENDER_DIR / f"{song.path.stem}.karaoke.wav"
     chosen = config.audio.output_device is not None or config.audio.host_api is not None
@@ -316,7 +316,7 @@ def _render_to_file(
     from unsing.realtime.render import render, rich_progress
 
     engine = SeparationEngine(config, model)
-    rate = config.audio.sample_rate_hz
+    rate = config.contract.sample_rate_hz
     update, close = rich_progress(f"{song.path.name}", rate) if not quiet else (None, None)
     started = time.perf_counter()
     try:
@@ -365,7 +365,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     song = read_song(args.song)
     model = load_model(config)
-    rate, channels = config.audio.sample_rate_hz, config.audio.channels
+    rate, channels = config.contract.sample_rate_hz, config.contract.channels
     audio = to_engine(song, rate, channels)
     update, close = (None, None) if args.quiet else rich_progress(song.path.name, rate)
     started = time.perf_counter()
@@ -378,7 +378,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         else:
             frames_progress = None
             if update is not None:
-                hop = config.stft.hop_samples
+                hop = config.contract.stft.hop_samples
 
                 def frames_progress(done: int, total: int) -> None:
                     update(min(done * hop, audio.shape[0]), audio.shape[0])

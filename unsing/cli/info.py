@@ -57,48 +57,67 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    """``unsing info``: configuration, model contract and latency."""
+    """``unsing info``: configuration, the model's contract and the latency they imply."""
     from unsing.model_file import read_model_info
 
     config = config_from_args(args)
-    latency = Latency.from_config(config)
-    model_path = Path(args.model_path) if args.model_path else config.model.path
+    if args.model_path:
+        config = config.with_model(Path(args.model_path))
+    model_path = config.model.path
     model: dict[str, Any] = {"path": str(model_path)}
+    latency: Latency | None = None
     try:
         model_info = read_model_info(model_path)
         model.update(
             contract=model_info.metadata, inputs=model_info.inputs, outputs=model_info.outputs
         )
+        latency = Latency.from_config(config)
     except ModelFileError as error:
         if args.model_path:  # the user asked about this file: a bad one is an error
             raise
         model["error"] = str(error)
-    stream_devices = describe_stream_devices(config)
-    if args.bench:
-        model["per_hop_ms"] = bench_model(config, model_path, args.hops)
+    stream_devices = describe_stream_devices(config, latency is not None)
+    if args.bench and latency is not None:
+        model["per_hop_ms"] = bench_model(config, args.hops)
     if args.json:
         report = {
             "unsing_version": __version__,
             "config": to_jsonable(config),
-            "latency": latency.as_dict(),
+            "model_settings": _contract_dict(config) if latency is not None else None,
+            "latency": latency.as_dict() if latency is not None else None,
             "model": model,
             "devices": stream_devices,
         }
         print(json.dumps(report, indent=2))
     else:
         print(format_info(config, latency, model, stream_devices))
-    return 0
+    return 0 if latency is not None or not args.bench else 1
 
 
-def bench_model(config: Config, model_path: Path, hops: int) -> dict[str, float]:
-    """Per-hop model cost as the engine would run it (contract checked against the config)."""
+def _contract_dict(config: Config) -> dict[str, Any]:
+    """The model-owned settings, as ``unsing info --json`` shows them."""
+    contract = config.contract
+    return {
+        "sample_rate_hz": contract.sample_rate_hz,
+        "channels": contract.channels,
+        "n_fft": contract.stft.n_fft,
+        "hop_samples": contract.stft.hop_samples,
+        "window": contract.stft.window,
+        "context_frames": contract.context_frames,
+        "lookahead_frames": contract.lookahead_frames,
+    }
+
+
+def bench_model(config: Config, hops: int) -> dict[str, float]:
+    """Per-hop cost of ``config``'s model as the engine runs it."""
     from unsing.realtime.onnx_model import OnnxMaskModel, measure_per_hop_ms
 
-    return measure_per_hop_ms(OnnxMaskModel(config, model_path), hops)
+    return measure_per_hop_ms(OnnxMaskModel(config), hops)
 
 
-def describe_stream_devices(config: Config) -> dict[str, str]:
-    """The devices the configuration selects, or why there are none.
+def describe_stream_devices(config: Config, model_ok: bool = True) -> dict[str, str]:
+    """The devices the configuration selects for the model's channels (2 when the model
+    cannot be read), or why there are none.
 
     Raises:
         AudioSystemError: a device was asked for by name, index or host API and is not there.
@@ -108,7 +127,8 @@ def describe_stream_devices(config: Config) -> dict[str, str]:
     audio = config.audio
     asked = any(v is not None for v in (audio.input_device, audio.output_device, audio.host_api))
     try:
-        input_device, output_device = find_stream_devices(audio, query_devices())
+        channels = config.contract.channels if model_ok else 2
+        input_device, output_device = find_stream_devices(audio, query_devices(), channels)
     except AudioSystemError as error:
         if asked:
             raise
@@ -125,51 +145,63 @@ def _gain_text(gain_db: float) -> str:
 
 
 def format_info(
-    config: Config, latency: Latency, model: dict[str, Any], stream_devices: dict[str, str]
+    config: Config,
+    latency: Latency | None,
+    model: dict[str, Any],
+    stream_devices: dict[str, str],
 ) -> str:
-    """Human-readable ``unsing info``."""
-    audio, stft, engine, midi = config.audio, config.stft, config.engine, config.midi
-    hop_ms = latency.ms(stft.hop_samples)
+    """Human-readable ``unsing info`` (``latency`` None: the model could not be read)."""
+    audio, engine, midi = config.audio, config.engine, config.midi
     midi_ports = f"ports matching {midi.port_pattern!r}" if midi.port_pattern else "off"
     lines = [
         f"unsing {__version__}",
         f"config        {config.source}",
-        f"audio         {audio.sample_rate_hz} Hz, {audio.channels} ch, block "
-        f"{audio.blocksize_samples} samples; input {_or_default(audio.input_device)}, output "
-        f"{_or_default(audio.output_device)}, host API {_or_default(audio.host_api, 'any')}",
+        f"audio         block {audio.blocksize_samples} samples; input "
+        f"{_or_default(audio.input_device)}, output {_or_default(audio.output_device)}, host "
+        f"API {_or_default(audio.host_api, 'any')}",
         "              "
         + (
             f"no devices: {stream_devices['error']}"
             if "error" in stream_devices
             else f"input {stream_devices['input']}; output {stream_devices['output']}"
         ),
-        f"stft          n_fft {stft.n_fft}, hop {stft.hop_samples} ({hop_ms:.2f} ms), "
-        f"{stft.window} window, {stft.n_fft // 2 + 1} bins",
         f"model         {model['path']}",
-        f"              context {config.model.context_frames} frames, lookahead "
-        f"{config.model.lookahead_frames}, {config.model.graph} graph, threads "
+        f"              {config.model.graph} graph, threads "
         f"{config.model.intra_op_threads}/{config.model.inter_op_threads} (intra/inter)",
     ]
-    if "error" in model:
+    if latency is None:
         lines.append(f"              not loaded: {model['error']}")
     else:
-        contract = model.get("contract") or {}
-        if not contract:
-            lines.append("              the file carries no contract metadata")
-        for key, value in sorted(contract.items()):
+        contract = config.contract
+        stft = contract.stft
+        hop_ms = latency.ms(stft.hop_samples)
+        lines += [
+            f"              settings from the model file: {contract.sample_rate_hz} Hz, "
+            f"{contract.channels} ch; STFT n_fft {stft.n_fft}, hop {stft.hop_samples} "
+            f"({hop_ms:.2f} ms), {stft.window} window, {stft.bins} bins; context "
+            f"{contract.context_frames} frames, lookahead {contract.lookahead_frames}",
+        ]
+        for key, value in sorted((model.get("contract") or {}).items()):
             lines.append(f"              {key}: {value}")
         for kind in ("inputs", "outputs"):
             for name, shape in model.get(kind, {}).items():
                 lines.append(f"              {kind[:-1]} {name}: {shape}")
+    deadline = (
+        f" ({engine.deadline_hop_fraction * latency.ms(config.contract.stft.hop_samples):.2f} ms)"
+        if latency is not None
+        else ""
+    )
     lines += [
         f"engine        {engine.resynthesis}; vocals {_gain_text(engine.vocal_gain_db)}, "
         f"accompaniment {_gain_text(engine.accompaniment_gain_db)}, master "
         f"{_gain_text(engine.master_gain_db)}; smoothing {engine.gain_smoothing_ms:g} ms; late "
-        f"inference ({engine.deadline_hop_fraction * hop_ms:.2f} ms): {engine.deadline_policy}",
+        f"inference{deadline}: {engine.deadline_policy}",
         f"midi          {midi_ports} ({midi.api}), channel {midi.channel or 'any'}, "
         f"{len(midi.mappings)} mappings",
-        f"latency       (samples at {latency.sample_rate_hz} Hz, ms)",
     ]
+    if latency is None:
+        return "\n".join(lines)
+    lines.append(f"latency       (samples at {latency.sample_rate_hz} Hz, ms)")
     terms = [
         ("window (n_fft)", latency.window_samples),
         ("model lookahead", latency.model_lookahead_samples),
@@ -181,7 +213,7 @@ def format_info(
         lines.append(f"  {name:<24}{samples:>7}  {latency.ms(samples):7.2f} ms")
     lines.append(f"  {'+ device buffers':<24}{'':>7}  reported when a stream runs")
     if "per_hop_ms" in model:
-        cost, hop_ms = model["per_hop_ms"], latency.ms(stft.hop_samples)
+        cost, hop_ms = model["per_hop_ms"], latency.ms(config.contract.stft.hop_samples)
         lines.append(
             f"per-hop cost  {config.model.graph} graph, {cost['hops']} hops, threads "
             f"{config.model.intra_op_threads}/{config.model.inter_op_threads}: "

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from unsing.cli.options import config_from_args
 from unsing.errors import UnsingError
+from unsing.models.recipe import add_recipe_arguments, recipe_from_args
 
 #: How to get torch when ``train`` or ``export`` cannot import it.
 INSTALL_TRAIN_EXTRA = (
@@ -20,18 +20,22 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     """Add ``unsing train`` and ``unsing export`` to ``commands`` (argparse subparsers)."""
     train = commands.add_parser(
         "train",
-        parents=[common],
-        help="train the U-Net (needs the train extra: torch)",
-        description="Train the U-Net on the audio under train.data_root; settings come from the "
-        "train section of config.yaml. Distributed: torchrun --nproc_per_node N -m "
+        help="train the U-Net from a recipe file (needs the train extra: torch)",
+        description="Train the U-Net on the audio under train.data_root; every setting comes "
+        "from a recipe file (models/recipes/default.yaml: the shipped model's, with its "
+        "stages; docs/training.md). Distributed: torchrun --nproc_per_node N -m "
         "unsing.models.train [same options].",
     )
+    add_recipe_arguments(train)
     train.add_argument(
         "--name", metavar="NAME", help="run folder under train.runs_dir (default: a timestamp)"
     )
     train.add_argument("--resume", action="store_true", help="continue the run from last.pt")
     train.add_argument(
-        "--max-steps", type=int, metavar="N", help="stop after N optimizer steps (smoke tests)"
+        "--max-steps",
+        type=int,
+        metavar="N",
+        help="stop after N optimizer steps (at most the stage's max_steps; smoke tests)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument(
@@ -82,10 +86,10 @@ def _default_parity_audio() -> Path | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """``unsing train``: train the U-Net."""
-    config = config_from_args(args)
+    """``unsing train``: train one stage of a recipe."""
+    recipe = recipe_from_args(args)
     try:
         from unsing.models.train import run_from_args
     except ImportError as error:
         raise UnsingError(f"training needs torch ({error}); {INSTALL_TRAIN_EXTRA}") from None
-    return run_from_args(config, args)
+    return run_from_args(recipe, args)

@@ -31,7 +31,7 @@ def common_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         action="append",
         default=[],
-        help="override one config key, e.g. --set stft.n_fft=2048 (repeatable)",
+        help="override one config key, e.g. --set engine.vocal_gain_db=-12 (repeatable)",
     )
     group.add_argument("--input", metavar="DEV", help="input device: index or name substring")
     group.add_argument("--output", metavar="DEV", help="output device: index or name substring")
@@ -40,9 +40,13 @@ def common_parser() -> argparse.ArgumentParser:
         "--blocksize",
         type=int,
         metavar="SAMPLES",
-        help="samples per audio callback (a multiple of stft.hop_samples)",
+        help="samples per audio callback (a multiple of the model's hop)",
     )
-    group.add_argument("--model", metavar="PATH", help="ONNX model file")
+    group.add_argument(
+        "--model",
+        metavar="PATH",
+        help="ONNX model file to run (its file states its sample rate, STFT and context)",
+    )
     return common
 
 
