@@ -443,8 +443,13 @@ def quality_summary(document: dict[str, Any]) -> list[str]:
     return lines
 
 
-def performance_summary(latency: dict[str, Any] | None, compute: dict[str, Any] | None) -> str:
-    """A Markdown list: the default latency (formula and measured) and the per-hop compute."""
+def performance_summary(
+    latency: dict[str, Any] | None,
+    compute: dict[str, Any] | None,
+    stability: dict[str, Any] | None = None,
+) -> str:
+    """A Markdown list: the default latency (formula and measured), the per-hop compute and the
+    xruns in a real callback against a pass-through callback."""
     parts = []
     if latency is not None:
         row = latency["rows"][0]
@@ -484,6 +489,17 @@ def performance_summary(latency: dict[str, Any] | None, compute: dict[str, Any] 
             f"{text}; {machine['cpu']}, {machine['logical_cores']} logical cores, "
             f"{machine['date_utc'][:10]}."
         )
+    runs = {(run["kind"], run["load_processes"]): run for run in (stability or {}).get("runs", [])}
+    engine_run, reference = runs.get(("engine", 0)), runs.get(("pass_through", 0))
+    if stability is not None and engine_run is not None and reference is not None:
+        parts.append(
+            f"**In a real callback** (JACK, {engine_run['seconds']:g} s, no extra load): the "
+            f"engine {engine_run['xruns']} xruns against {reference['xruns']} for a pass-through "
+            f"callback in the same session, {engine_run.get('deadline_misses', 0)} deadline "
+            f"misses; {stability['machine']['cpu']}, {stability['machine']['logical_cores']} "
+            f"logical cores, {stability['machine']['date_utc'][:10]} ([the default model on a "
+            "2-core VM](docs/performance.md#the-default-model-on-a-2-core-vm))."
+        )
     parts.append("Everything measured: [docs/performance.md](docs/performance.md).")
     return "\n".join(f"- {part}" for part in parts)
 
@@ -494,7 +510,8 @@ def summary_block(results: Path) -> str:
     quality = _load("quality", results)
     if quality is not None:
         parts.append("\n".join(quality_summary(quality)))
-    parts.append(performance_summary(_load("latency", results), _load("compute", results)))
+    documents = (_load(name, results) for name in ("latency", "compute", "stability"))
+    parts.append(performance_summary(*documents))
     return "\n\n".join(parts)
 
 
