@@ -9,7 +9,7 @@ alone: what comes through untouched, what leaks), quality_latency (SDR against l
 mask over window lengths, the causal models, online Griffin-Lim, baselines) and train_speed
 (seconds per training step in float32 and bfloat16); the last five need the train and bench
 extras. Each writes its JSON under benchmarks/results/; the report then draws the plots and
-regenerates the tables of docs/quality.md and docs/performance.md and the README's summary.
+regenerates the README's tables.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ PARTS = (
 
 def _checkpoints(lookahead: bool) -> list[str]:
     """``--checkpoint NAME=PATH`` arguments: the default model, the U-Net alone (the previous
-    default) and, with ``lookahead``, the 4-frame look-ahead model."""
+    default) and, with ``lookahead``, the 4-frame look-ahead model (both in lab/models/)."""
     models = {
         "unsing-causal": "models/pretrained/unsing-default.pt",
-        "unsing-unet-only": "models/experimental/unet-only/unsing-unet-only.pt",
+        "unsing-unet-only": "lab/models/unet-only/unsing-unet-only.pt",
     }
     if lookahead:
-        models["unsing-lookahead4"] = "models/experimental/lookahead4/unsing-lookahead4.pt"
+        models["unsing-lookahead4"] = "lab/models/lookahead4/unsing-lookahead4.pt"
     return [f"--checkpoint={name}={PROJECT_ROOT / path}" for name, path in models.items()]
 
 
@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
             report_main = importlib.import_module(f"unsing.models.{part}").main
             out = PROJECT_ROOT / f"benchmarks/results/{part}.json"
-            doc = ["--doc", str(PROJECT_ROOT / "docs/quality.md")]
-            status |= report_main(["--out", str(out), *SCORE_REPORTS[part], *doc])
+            readme = ["--readme", str(PROJECT_ROOT / "README.md")]
+            status |= report_main(["--out", str(out), *SCORE_REPORTS[part], *readme])
         elif part == "quality_latency":
             from unsing.benchmarks import quality_latency
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"--checkpoint={path.parent.name}={path}"
                 for path in sorted((PROJECT_ROOT / "runs").glob("sweep-*/last.pt"))
             ]
-            ahead = PROJECT_ROOT / "models/experimental/lookahead4/unsing-lookahead4.pt"
+            ahead = PROJECT_ROOT / "lab/models/lookahead4/unsing-lookahead4.pt"
             points = [f"--checkpoint=shipped={shipped}", f"--checkpoint=lookahead4={ahead}"]
             points += [*trained, "--griffin-lim=0:4", "--griffin-lim=3:4"]
             # MIR-1K is mono; the stereo MUSDB18 sample also scores centre-channel cancellation
@@ -125,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             status |= quality_latency.main([*points, *sets, *quick])
     from unsing.benchmarks import report
 
-    docs = ["--doc", str(PROJECT_ROOT / "docs/performance.md")]
-    status |= report.main([*docs, "--summary", str(PROJECT_ROOT / "README.md")])
+    status |= report.main(["--readme", str(PROJECT_ROOT / "README.md")])
     return status
 
 

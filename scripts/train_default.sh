@@ -31,7 +31,7 @@
 # The shipped model's stage 3 started from the shipped stage-2 weights with their calibration
 # removed (runs/default-v3's, up to rounding): run lowband-v6.
 # The shipped stage 5 started from the shipped stage-4 model (now
-# models/experimental/unet-only/unsing-unet-only.pt).
+# lab/models/unet-only/unsing-unet-only.pt).
 # Interrupted? Run the same command again: each stage resumes from its last epoch's checkpoint
 # (stage 5, which has no epochs, starts again unless it finished), and a finished stage is left
 # as it is.

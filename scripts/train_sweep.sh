@@ -3,7 +3,7 @@
 # Every point is the shipped model (its mask calibration removed again by --init: the trained
 # network, runs/default-v3/last.pt) fine-tuned with one recipe -- 2 epochs of 250 steps, peak
 # learning rate 1e-3, seed 1236, raw weights (no moving average), the recipe of
-# models/experimental/lookahead4 -- into one setting,
+# lab/models/lookahead4 -- into one setting,
 # so that the points differ in that setting only (a new n_fft warm-starts by resampling the
 # frequency-dependent weights: models/transfer.py). 25-70 minutes per point on 2 CPU cores
 # (hop 128 doubles the frames).

@@ -380,10 +380,18 @@ def test_online_griffin_lim_makes_masked_frames_more_consistent(config, model, s
 
 
 @pytest.mark.parametrize("blocksize", [65, 256])
-def test_shipped_look_ahead_model_streams_as_offline(signal, blocksize) -> None:
+def test_look_ahead_model_streams_as_offline(signal, blocksize) -> None:
+    """The 4-frame look-ahead model (lab/models/lookahead4)."""
     from unsing import PROJECT_ROOT
 
-    config = load_config(str(PROJECT_ROOT / "models/experimental/lookahead4/config.yaml"))
+    model_path = PROJECT_ROOT / "lab/models/lookahead4/unsing-lookahead4.onnx"
+    config = load_config(
+        overrides=[
+            f"model.path={model_path}",
+            "model.context_frames=77",
+            "model.lookahead_frames=4",
+        ]
+    )
     assert config.model.lookahead_frames == 4
     model = OnnxMaskModel(config)
     vocals, accompaniment = separate_offline(config, model, signal)
@@ -396,18 +404,21 @@ def test_shipped_look_ahead_model_streams_as_offline(signal, blocksize) -> None:
 
 @pytest.mark.parametrize("blocksize", [65, 100, 256])
 @pytest.mark.parametrize(
-    ("overlay", "context_frames", "long_band"),
-    [(None, 143, True), ("models/experimental/unet-only/config.yaml", 81, False)],
+    ("model_path", "context_frames", "long_band"),
+    [(None, 143, True), ("lab/models/unet-only/unsing-unet-only.onnx", 81, False)],
     ids=["default", "unet-only"],
 )
 def test_shipped_model_streams_as_offline(
-    signal, blocksize, overlay, context_frames, long_band
+    signal, blocksize, model_path, context_frames, long_band
 ) -> None:
     """The default model (a U-Net and a long-window band) and the previous default (the U-Net
-    alone): streamed block by block as offline, at the same latency."""
+    alone, lab/models/unet-only): streamed block by block as offline, at the same latency."""
     from unsing import PROJECT_ROOT
 
-    config = load_config(None if overlay is None else str(PROJECT_ROOT / overlay))
+    overrides = []
+    if model_path is not None:
+        overrides = [f"model.path={PROJECT_ROOT / model_path}", "model.context_frames=81"]
+    config = load_config(overrides=overrides)
     assert config.model.context_frames == context_frames
     model = OnnxMaskModel(config)
     assert (model.long_band is not None) == long_band

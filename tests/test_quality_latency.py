@@ -20,7 +20,7 @@ def test_quality_latency_points_and_plot(tmp_path: Path) -> None:
     from unsing.benchmarks import quality_latency
 
     shipped = PROJECT_ROOT / "models/pretrained/unsing-default.pt"
-    ahead = PROJECT_ROOT / "models/experimental/lookahead4/unsing-lookahead4.pt"
+    ahead = PROJECT_ROOT / "lab/models/lookahead4/unsing-lookahead4.pt"
     document = quality_latency.run(
         [f"shipped={shipped}", f"ahead={ahead}"],
         ["ikala"],

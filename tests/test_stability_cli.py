@@ -11,7 +11,9 @@ from conftest import PROJECT_ROOT
 from unsing.benchmarks import stability
 
 
-def test_a_config_overlay_and_overrides_reach_the_measurement(monkeypatch, tmp_path: Path) -> None:
+def test_a_config_overlay_and_overrides_reach_the_measurement(
+    monkeypatch, tmp_path: Path, write_config
+) -> None:
     seen = {}
 
     def fake_run(seconds: float, load_seconds: float, config) -> dict:
@@ -19,15 +21,15 @@ def test_a_config_overlay_and_overrides_reach_the_measurement(monkeypatch, tmp_p
         return {"runs": []}
 
     monkeypatch.setattr(stability, "run", fake_run)
-    overlay = PROJECT_ROOT / "models/experimental/unet-only/config.yaml"
+    model = PROJECT_ROOT / "lab/models/unet-only/unsing-unet-only.onnx"
+    overlay = write_config(f"model:\n  path: {model}\n")
     out = tmp_path / "stability.json"
     argv = ["--config", str(overlay), "--seconds", "3", "--load-seconds", "0", "--cpu", "-1"]
     assert (
         stability.main([*argv, "--set", "engine.deadline_hop_fraction=0.7", "--out", str(out)]) == 0
     )
     config = seen["config"]
-    assert config.model.path.name == "unsing-unet-only.onnx"
-    assert config.model.context_frames == 81
+    assert config.model.path == model
     assert config.engine.deadline_hop_fraction == 0.7
     assert config.audio.host_api == "JACK"
     assert (seen["seconds"], seen["load_seconds"]) == (3.0, 0.0)

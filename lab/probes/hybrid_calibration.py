@@ -3,7 +3,7 @@ U-Net's, applied above the crossover, and the band's, below it) raise SDR on *tr
 material (the calibration singers and everything-is-free training tracks, as
 ``unsing.models.calibrate`` uses)? The band's input keeps the uncalibrated U-Net mask.
 
-Usage: python probes/hybrid_calibration.py runs/u2-psm/last.pt
+Usage: python lab/probes/hybrid_calibration.py runs/u2-psm/last.pt
 """
 
 from __future__ import annotations

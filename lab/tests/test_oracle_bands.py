@@ -1,14 +1,14 @@
-"""The oracle-band diagnosis: which band of a mask costs how much SDR."""
+"""The oracle-band diagnosis (lab/oracle_bands.py): which band of a mask costs how much SDR."""
 
 from __future__ import annotations
 
 import numpy as np
-from conftest import require_module
+import pytest
 
-torch = require_module("torch")
+torch = pytest.importorskip("torch")
 
+from lab.oracle_bands import band_variants, diagnose, render  # noqa: E402
 from unsing.models.data import ValidationItem  # noqa: E402
-from unsing.models.oracle_bands import band_variants, diagnose, render  # noqa: E402
 from unsing.stft import StftSpec  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Where does a model lose against the oracle mask? ``python -m unsing.models.oracle_bands CKPT``.
+"""Where does a model lose against the oracle mask? ``python -m lab.oracle_bands CKPT``.
 
 On held-out MIR-1K (or any validation items) it scores, median fast SDR over items:
 - the model's causal mask and the oracle ideal ratio mask ``|V| / (|V| + |A|)``;
@@ -7,6 +7,8 @@ On held-out MIR-1K (or any validation items) it scores, median fast SDR over ite
 - the oracle smoothed over a few frequency bins: how much a mask's frequency resolution is worth.
 
 It writes the table as JSON and prints it. A diagnosis, not a benchmark: it uses the true stems.
+Run from the repository root (``lab`` is not installed); its first result is
+docs/experiments/sdr-sweep-v1.md (data: benchmarks/results/experiments/oracle-bands-v1.json).
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def render(table: dict[str, dict[str, float]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m unsing.models.oracle_bands", description=__doc__.splitlines()[0]
+        prog="python -m lab.oracle_bands", description=__doc__.splitlines()[0]
     )
     parser.add_argument("checkpoint", type=Path, help="a training checkpoint (.pt)")
     parser.add_argument("--data-root", type=Path, default=None, help="the shared/data folder")

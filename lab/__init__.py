@@ -1,0 +1,1 @@
+"""Experiments that did not ship: not installed with unsing (see lab/README.md)."""
