@@ -9,7 +9,7 @@ alone: what comes through untouched, what leaks), quality_latency (SDR against l
 mask over window lengths, the causal models, online Griffin-Lim, baselines) and train_speed
 (seconds per training step in float32 and bfloat16); the last five need the train and bench
 extras. Each writes its JSON under benchmarks/results/; the report then draws the plots and
-regenerates the README's tables.
+regenerates the tables of docs/quality.md and docs/performance.md and the README's summary.
 """
 
 from __future__ import annotations
@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
             report_main = importlib.import_module(f"unsing.models.{part}").main
             out = PROJECT_ROOT / f"benchmarks/results/{part}.json"
-            readme = ["--readme", str(PROJECT_ROOT / "README.md")]
-            status |= report_main(["--out", str(out), *SCORE_REPORTS[part], *readme])
+            doc = ["--doc", str(PROJECT_ROOT / "docs/quality.md")]
+            status |= report_main(["--out", str(out), *SCORE_REPORTS[part], *doc])
         elif part == "quality_latency":
             from unsing.benchmarks import quality_latency
 
@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             status |= quality_latency.main([*points, *sets, *quick])
     from unsing.benchmarks import report
 
-    status |= report.main(["--readme", str(PROJECT_ROOT / "README.md")])
+    docs = ["--doc", str(PROJECT_ROOT / "docs/performance.md")]
+    status |= report.main([*docs, "--summary", str(PROJECT_ROOT / "README.md")])
     return status
 
 
