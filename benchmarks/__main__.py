@@ -6,10 +6,12 @@ stop_cycles (the live engine started and stopped 200 times: clean exits vs crash
 quality (BSS Eval report), band_quality (SDR per frequency band on the full-band tracks: the
 8-22 kHz sibilants and cymbals), single_source (held-out instrumentals and a cappella vocals
 alone: what comes through untouched, what leaks), quality_latency (SDR against latency: oracle
-mask over window lengths, the causal models, online Griffin-Lim, baselines) and train_speed
-(seconds per training step in float32 and bfloat16); the last five need the train and bench
-extras. Each writes its JSON under benchmarks/results/; the report then draws the plots and
-regenerates the tables of docs/quality.md and docs/performance.md and the README's summary.
+mask over window lengths, the causal models, online Griffin-Lim, baselines), train_speed
+(seconds per training step in float32 and bfloat16) and export_options (the streaming graph
+optimised and quantised to int8: per-hop cost and SDR change against fp32); the last six need
+the train and bench extras. Each writes its JSON under benchmarks/results/; the report then
+draws the plots and regenerates the tables of docs/quality.md and docs/performance.md and the
+README's summary.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ PARTS = (
     "single_source",
     "quality_latency",
     "train_speed",
+    "export_options",
 )
 
 
@@ -100,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
             from unsing.benchmarks import train_speed
 
             status |= train_speed.main(["--steps", "2"] if args.quick else [])
+        elif part == "export_options":
+            from unsing.benchmarks import export_options
+
+            result = ["--out", str(PROJECT_ROOT / "benchmarks/results/export_options.json")]
+            quick = ["--hops", "300", "--mir1k-clips", "2"] if args.quick else []
+            status |= export_options.main([*result, *quick])
         elif part in SCORE_REPORTS:
             import importlib
 

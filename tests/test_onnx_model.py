@@ -137,30 +137,6 @@ def test_per_hop_cost_is_measured_and_printed(exported) -> None:
     assert "per-hop cost  streaming graph, 50 hops" in result.stdout
 
 
-def test_export_options_are_measured_and_keep_the_contract(exported, tmp_path) -> None:
-    """Every variant (optimised, int8 dynamic, int8 static) loads as an engine model (so its
-    contract survived), is timed, and reports its SDR change against fp32."""
-    require_module("onnxruntime.quantization")
-    from unsing.export.options import measure
-    from unsing.models.data import ValidationItem
-
-    rng = np.random.default_rng(0)
-    item = ValidationItem(
-        "synthetic",
-        "noise",
-        (rng.standard_normal((2, 30000)) * 0.1).astype(np.float32),
-        (rng.standard_normal((2, 30000)) * 0.1).astype(np.float32),
-        44100,
-    )
-    report = measure(load_config(overrides=TINY), exported[1], [item], tmp_path, hops=20)
-    variants = report["variants"]
-    assert set(variants) == {"fp32", "fp32-optimized", "int8-dynamic", "int8-static"}
-    assert variants["fp32"]["sdr_change_vs_fp32_db"] == {"vocals": 0.0, "accompaniment": 0.0}
-    for entry in variants.values():
-        assert entry["per_hop_ms"]["1_thread"]["p50"] > 0
-        assert entry["per_hop_ms"]["2_thread"]["hops"] == 20
-
-
 def test_paced_engine_hops_run_one_per_hop_period(exported) -> None:
     """benchmarks.compute's paced measurement: every hop timed, one hop per period (the wall
     time covers the periods; the per-hop times themselves are not asserted)."""

@@ -1,4 +1,5 @@
-"""Export options that matter for speed, each measured: ``python -m unsing.export.options``.
+"""Export options that matter for speed, each measured:
+``python -m unsing.benchmarks.export_options`` (a part of ``python -m unsing.benchmarks``).
 
 For the streaming graph of a model it writes and measures these variants:
 
@@ -16,6 +17,7 @@ the same streaming path). Results go to JSON; nothing is assumed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import platform
@@ -131,8 +133,10 @@ def separate_streaming(
 def measure(
     config: Config, model_path: Path, items: list[ValidationItem], work_dir: Path, hops: int = 2000
 ) -> dict[str, Any]:
-    """Write every variant into ``work_dir`` and measure it; returns the JSON-able report."""
-    spec = StftSpec.from_config(config.stft)
+    """Write every variant of ``model_path`` into ``work_dir`` and measure it with ``config``'s
+    engine settings; returns the JSON-able report."""
+    config = config.with_model(model_path)
+    spec = config.contract.stft
     calibration_item = max(items, key=lambda item: item.vocals.shape[-1])
     excerpt = calibration_item.mixture[:, : 20 * spec.hop_samples * 43].astype(np.float64)
     layout = OnnxMaskModel(config, model_path).long_band
@@ -154,9 +158,8 @@ def measure(
     for name, path in variants.items():
         entry: dict[str, Any] = {"size_bytes": path.stat().st_size, "per_hop_ms": {}}
         for threads in (1, 2):
-            threaded = load_config(
-                overrides={"model.intra_op_threads": threads, **_contract_overrides(config)}
-            )
+            model_settings = dataclasses.replace(config.model, intra_op_threads=threads)
+            threaded = dataclasses.replace(config, model=model_settings)
             entry["per_hop_ms"][f"{threads}_thread"] = measure_per_hop_ms(
                 OnnxMaskModel(threaded, path), hops
             )
@@ -188,19 +191,10 @@ def measure(
     }
 
 
-def _contract_overrides(config: Config) -> dict[str, Any]:
-    """The keys that must match the model, from ``config`` (so re-loading keeps them)."""
-    return {
-        "model.context_frames": config.model.context_frames,
-        "model.lookahead_frames": config.model.lookahead_frames,
-        "model.graph": config.model.graph,
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command line."""
     parser = argparse.ArgumentParser(
-        prog="python -m unsing.export.options",
+        prog="python -m unsing.benchmarks.export_options",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -208,16 +202,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/export_options.json"))
     parser.add_argument("--work-dir", type=Path, default=Path("runs/export-options"))
     parser.add_argument("--mir1k-clips", type=int, default=8)
+    parser.add_argument("--data-root", type=Path, default=None, help="the shared/data folder")
     parser.add_argument("--hops", type=int, default=2000)
     args = parser.parse_args(argv)
+    from unsing.models.quality import default_data_root
+
     config = load_config()
+    if args.model is not None:
+        config = config.with_model(args.model)
     items = build_validation_set(
-        config.train.data_root,
-        config.audio.sample_rate_hz,
+        args.data_root or default_data_root(),
+        config.contract.sample_rate_hz,
         mir1k_clips=args.mir1k_clips,
         eif_seconds=30.0,
     )
-    report = measure(config, args.model or config.model.path, items, args.work_dir, args.hops)
+    report = measure(config, config.model.path, items, args.work_dir, args.hops)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     for name, entry in report["variants"].items():
