@@ -138,7 +138,6 @@ def test_monitor_prints_decoded_messages(knobs) -> None:
 
 
 def test_learn_writes_the_mapping_into_the_config_file(knobs, tmp_path) -> None:
-    require_module("unsing.config_edit")
     target = tmp_path / "my.yaml"
     target.write_text("# my rig\nmidi:\n  channel: null  # any\n", encoding="utf-8")
     process = subprocess.Popen(
@@ -174,6 +173,12 @@ def test_learn_writes_the_mapping_into_the_config_file(knobs, tmp_path) -> None:
     assert len(learned) == 1
     assert (learned[0].cc, learned[0].cc_lsb, learned[0].channel) == (3, 35, 5)
     assert yaml.safe_load(text)["midi"]["mappings"][0]["cc"] == 3
+    # the file had no mappings: the other defaults it inherited are still there
+    defaults = load_config().midi.mappings
+    assert len(config.midi.mappings) == len(defaults)
+    assert [m for m in config.midi.mappings if m.param != "vocal_gain"] == [
+        m for m in defaults if m.param != "vocal_gain"
+    ]
 
 
 def test_engine_output_gain_follows_the_knob_smoothly(jack_server) -> None:

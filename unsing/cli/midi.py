@@ -6,12 +6,10 @@ import argparse
 import queue
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from unsing import PROJECT_ROOT
 from unsing.cli.options import add_midi_api_option, add_midi_port_option, config_from_args
-from unsing.config import GAIN_PARAMS, MIDI_MODES, MIDI_PARAMS, Config, load_config
+from unsing.config import GAIN_PARAMS, MIDI_MODES, MIDI_PARAMS, Config
 from unsing.errors import ConfigError
 
 #: A 14-bit LSB must follow its MSB within this long to be learned as a pair.
@@ -39,8 +37,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="map the next moved control to PARAM and write it into the config file",
         description="Wait for the next moved knob, fader, encoder or pressed button and map it "
-        "to PARAM in the config file (--config, else the shipped config.yaml), keeping the "
-        "file's comments and layout. A 14-bit pair (CC n and n+32) is detected.",
+        "to PARAM in the config file (--config, else $UNSING_CONFIG, else the shipped "
+        "config.yaml), keeping the file's comments and layout. The mapping replaces those of "
+        "PARAM and of the same control; a file without midi.mappings gets the default "
+        "mappings it inherits written out too. A 14-bit pair (CC n and n+32) is detected.",
     )
     learn.add_argument("param", choices=MIDI_PARAMS, metavar="PARAM", help=", ".join(MIDI_PARAMS))
     add_midi_api_option(learn)
@@ -178,10 +178,10 @@ def _is_control(message: list[int]) -> bool:
 
 def cmd_learn(args: argparse.Namespace) -> int:
     """``unsing midi learn PARAM``."""
-    from unsing.config_edit import set_midi_mapping
+    from unsing.midi_learn_file import learn_target, write_midi_mapping
 
     config = config_from_args(args)
-    target = Path(args.config) if args.config else PROJECT_ROOT / "config.yaml"
+    target = learn_target(args.config)
     incoming: queue.SimpleQueue = queue.SimpleQueue()
     inputs = open_inputs(
         config, lambda message, port: incoming.put(list(message)), _all_by_default(config)
@@ -208,13 +208,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
     finally:
         inputs.close()
     mapping = learned_mapping(args.param, events, args.mode, config)
-    original = target.read_bytes()
-    change = set_midi_mapping(target, mapping)
-    try:
-        load_config(str(target) if args.config else None)
-    except ConfigError as error:
-        target.write_bytes(original)
-        raise ConfigError(f"the learned mapping was not kept: {error}") from None
+    change = write_midi_mapping(target, mapping)
     control = f"note {mapping['note']}" if "note" in mapping else f"CC {mapping['cc']}"
     if "cc_lsb" in mapping:
         control += f"/{mapping['cc_lsb']} (14-bit)"
