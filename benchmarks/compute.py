@@ -30,7 +30,7 @@ from unsing.benchmarks.machine import describe_machine
 from unsing.benchmarks.stability import DEMO, RESULTS
 from unsing.config import Config, load_config
 from unsing.long_band import model_input
-from unsing.stft import StftSpec, stft
+from unsing.stft import stft
 
 _PERCENTILES = (50, 90, 99, 99.9)
 
@@ -65,9 +65,10 @@ def per_hop(config: Config, model_path: Path, hops: int, paced: bool = False) ->
     from unsing.realtime.engine import SeparationEngine
     from unsing.realtime.onnx_model import OnnxMaskModel
 
+    config = config.with_model(model_path)
     hop = config.contract.stft.hop_samples
     hop_period_ms = 1000.0 * hop / config.contract.sample_rate_hz
-    model = OnnxMaskModel(config, model_path)
+    model = OnnxMaskModel(config)
     music = _music_frames(config, seconds=(hops + 200) * hop / config.contract.sample_rate_hz)
     engine = SeparationEngine(config, model, deadline=False)
     output = np.zeros((hop, engine.output_channels), np.float32)

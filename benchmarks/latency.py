@@ -18,6 +18,7 @@ Writes ``benchmarks/results/latency.json`` (with the machine and date).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -31,21 +32,39 @@ from unsing.benchmarks.jack_io import ProbeClient, patch_stream
 from unsing.benchmarks.machine import describe_machine
 from unsing.benchmarks.stability import RESULTS, ensure_jack_server, stop_jack_server
 from unsing.config import Config, load_config
+from unsing.contract import ModelContract
 from unsing.latency import Latency
 
-#: (label, overrides); the first runs the shipped model.
-CONFIGURATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("default (model)", ()),
-    ("block 512", ("audio.blocksize_samples=512",)),
-    ("block 1024", ("audio.blocksize_samples=1024",)),
-    ("n_fft 512 hop 128", ("stft.n_fft=512", "stft.hop_samples=128")),
+#: (label, config overrides, changes to the shipped model's contract: a constant-mask model
+#: with that STFT or look-ahead); the first runs the shipped model itself.
+CONFIGURATIONS: tuple[tuple[str, tuple[str, ...], dict[str, int]], ...] = (
+    ("default (model)", (), {}),
+    ("block 512", ("audio.blocksize_samples=512",), {}),
+    ("block 1024", ("audio.blocksize_samples=1024",), {}),
+    ("n_fft 512 hop 128", (), {"n_fft": 512, "hop_samples": 128}),
     (
         "n_fft 2048 hop 512, block 512",
-        ("stft.n_fft=2048", "stft.hop_samples=512", "audio.blocksize_samples=512"),
+        ("audio.blocksize_samples=512",),
+        {"n_fft": 2048, "hop_samples": 512},
     ),
-    ("look-ahead 2", ("model.lookahead_frames=2",)),
-    ("online Griffin-Lim, look-ahead 3", ("engine.resynthesis=griffin_lim",)),
+    ("look-ahead 2", (), {"lookahead_frames": 2}),
+    ("online Griffin-Lim, look-ahead 3", ("engine.resynthesis=griffin_lim",), {}),
 )
+
+
+def contract_with(contract: ModelContract, changes: dict[str, int]) -> ModelContract:
+    """``contract`` with some of its fields (``n_fft`` and ``hop_samples`` of its STFT) changed."""
+    stft = {key: changes[key] for key in ("n_fft", "hop_samples") if key in changes}
+    rest = {key: value for key, value in changes.items() if key not in stft}
+    return dataclasses.replace(
+        contract, stft=dataclasses.replace(contract.stft, **stft), source="benchmark", **rest
+    )
+
+
+def _as_keys(changes: dict[str, int]) -> list[str]:
+    """Contract changes as the ``section.key=value`` texts the results have always shown."""
+    names = {"n_fft": "stft.n_fft", "hop_samples": "stft.hop_samples"}
+    return [f"{names.get(k, 'model.' + k)}={v}" for k, v in changes.items()]
 
 
 class ConstantMask:
@@ -122,15 +141,18 @@ def measure_one(config: Config, use_model: bool) -> dict[str, Any]:
     }
 
 
-def run(configurations: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, Any]:
+def run(
+    configurations: tuple[tuple[str, tuple[str, ...], dict[str, int]], ...],
+) -> dict[str, Any]:
     """Every configuration on one JACK server; the result document."""
     base = load_config(overrides=["audio.host_api=JACK"])
-    server = ensure_jack_server(base.audio.sample_rate_hz, base.audio.blocksize_samples)
+    server = ensure_jack_server(base.contract.sample_rate_hz, base.audio.blocksize_samples)
     rows = []
     try:
-        for index, (label, overrides) in enumerate(configurations):
-            config = load_config(overrides=["audio.host_api=JACK", *overrides])
-            row = {"configuration": label, "overrides": list(overrides)}
+        for index, (label, overrides, changes) in enumerate(configurations):
+            contract = contract_with(base.contract, changes) if changes else None
+            config = load_config(overrides=["audio.host_api=JACK", *overrides], contract=contract)
+            row = {"configuration": label, "overrides": [*overrides, *_as_keys(changes)]}
             row |= measure_one(config, use_model=index == 0)
             print(f"latency: {json.dumps(row)}", file=sys.stderr, flush=True)
             rows.append(row)

@@ -35,6 +35,7 @@ from unsing.benchmarks.machine import describe_machine
 from unsing.benchmarks.report import measured_on_machine, save_figure
 from unsing.benchmarks.stability import RESULTS
 from unsing.config import Config, load_config
+from unsing.contract import ModelContract
 from unsing.latency import Latency
 from unsing.stft import StftSpec
 
@@ -74,16 +75,20 @@ class EngineGriffinLim:
 
 
 def _contract_config(contract: dict[str, Any]) -> Config:
-    """The engine configuration a model's contract implies, at blocksize = hop."""
+    """The engine configuration for a checkpoint's contract, at blocksize = hop."""
     return load_config(
         overrides=[
-            f"stft.n_fft={contract['n_fft']}",
-            f"stft.hop_samples={contract['hop_samples']}",
             f"audio.blocksize_samples={contract['hop_samples']}",
-            f"model.context_frames={contract['context_frames']}",
-            f"model.lookahead_frames={contract['lookahead_frames']}",
             "model.intra_op_threads=1",
-        ]
+        ],
+        contract=ModelContract(
+            sample_rate_hz=contract["sample_rate_hz"],
+            channels=contract["channels"],
+            stft=StftSpec(contract["n_fft"], contract["hop_samples"], contract["window"]),
+            context_frames=contract["context_frames"],
+            lookahead_frames=contract["lookahead_frames"],
+            source="checkpoint contract",
+        ),
     )
 
 

@@ -161,7 +161,9 @@ def measure(
         engine = SeparationEngine(config, OnnxMaskModel(config), deadline=True)
         stream: Any = EngineStream(config, engine)
     else:
-        device = find_device(None, "input", query_devices(rescan=True), "JACK", audio.channels)
+        device = find_device(
+            None, "input", query_devices(rescan=True), "JACK", config.contract.channels
+        )
 
         def pass_through(indata, outdata, frames, time_info, status) -> None:
             callbacks[0] += 1
@@ -171,9 +173,9 @@ def measure(
 
         stream = sd.Stream(
             device=(device.index, device.index),
-            samplerate=audio.sample_rate_hz,
+            samplerate=config.contract.sample_rate_hz,
             blocksize=audio.blocksize_samples,
-            channels=audio.channels,
+            channels=config.contract.channels,
             dtype="float32",
             callback=pass_through,
             latency="low",

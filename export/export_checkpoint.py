@@ -62,7 +62,7 @@ def export_checkpoint(checkpoint: Path, out: Path, audio: Path | None = None) ->
         out: the streaming graph's path; the window graph goes to ``name.window.onnx``.
         audio: a real recording for the parity check (its first seconds); None: random only.
     """
-    from unsing.models.train import load_checkpoint
+    from unsing.models.checkpoint import load_checkpoint
 
     try:
         model, state = load_checkpoint(checkpoint)

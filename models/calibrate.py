@@ -35,17 +35,18 @@ import torch
 
 from unsing.models import spectral
 from unsing.models.atomic_save import save_atomically
+from unsing.models.checkpoint import load_checkpoint
 from unsing.models.data import (
     EIF_VALIDATION_TRACKS,
     MIR1K_VALIDATION_SINGERS,
     ValidationItem,
+    default_data_root,
     load_everything_is_free,
     load_mir1k_validation,
     mir1k_clip_paths,
     mir1k_singer,
 )
 from unsing.models.metrics import sdr_db
-from unsing.models.quality import default_data_root
 from unsing.models.unet import CausalUNet
 from unsing.stft import StftSpec
 
@@ -252,8 +253,6 @@ def calibrate_checkpoint(
 ) -> Calibration:
     """Fit the calibration for ``checkpoint`` and write ``out``: the same checkpoint with the
     calibration folded into the head and recorded under ``"calibration"``."""
-    from unsing.models.train import load_checkpoint
-
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
     try:

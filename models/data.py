@@ -44,6 +44,11 @@ EIF_VALIDATION_TRACKS = ("sodium",)
 EIF_BAND_LIMITED_TRACKS = ("hydrogen",)
 
 
+def default_data_root() -> Path:
+    """``shared/data`` beside the project's checkout folder (where the data sets live)."""
+    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
 @dataclass
 class Stem:
     """One stereo recording of one source, at the model's sample rate."""

@@ -61,6 +61,7 @@ from unsing.models.data import (
     EIF_VALIDATION_TRACKS,
     MIR1K_VALIDATION_SINGERS,
     ValidationItem,
+    default_data_root,
     load_everything_is_free,
     load_ikala,
     load_mir1k_validation,
@@ -76,11 +77,6 @@ WINDOW_S = 1.0
 HOP_S = 1.0
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def default_data_root() -> Path:
-    """``shared/data`` next to the project root (the project's checkout folder)."""
-    return PROJECT_ROOT.parent / "shared" / "data"
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,28 +1,36 @@
 """Training recipes: the settings that make a model, in YAML files (``models/recipes/``).
 
-A recipe has three sections:
+A recipe has these sections:
 
 * ``model``: the contract the trained model will carry (sample rate, channels, STFT, look-ahead;
   the context follows from the architecture): what the runtime later reads from the model file;
 * ``train``: every training setting (data, schedule, architecture, loss, augmentation,
   validation), documented in docs/training.md;
+* ``long_band``: the long-window band fitted alone on a trained model
+  (``python -m unsing.models.fit_long_band``; its seed, peak learning rate, threads, data and
+  validation come from ``train``);
 * ``stages``: named stages of a chain (``unsing train --recipe FILE --stage NAME``): each
-  overrides keys of ``model``/``train`` and may cap the optimizer steps (``max_steps``).
+  overrides keys of ``model``/``train`` and may cap the optimizer steps (``max_steps``). A stage
+  that sets ``long_band`` is a stage of ``fit_long_band`` (``--stage NAME`` there), not of
+  ``unsing train``;
+* ``extends`` (optional): another recipe file (relative to this one) whose ``model``, ``train``
+  and ``long_band`` this file's sections override; its stages are not inherited. Experiments
+  (``lab/recipes/``) state only what they change from the shipped recipe.
 
 Validated like the runtime config (``unsing.schema``): types, ranges, unknown keys with a "did
-you mean", one-line errors naming the file and the key. ``--set train.key=value`` comes last.
+you mean", one-line errors naming the file and the key. ``--set section.key=value`` comes last.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unsing.contract import ModelContract
 from unsing.errors import ConfigError
 from unsing.schema import (
     load_tree_data,
@@ -36,8 +44,13 @@ from unsing.stft import WINDOWS, StftSpec, window_overlap_ok
 
 WAVEFORM_LOSSES = ("l1", "sdr")
 TRAIN_PRECISIONS = ("float32", "bfloat16")
-#: Keys a stage may set.
-STAGE_KEYS = ("about", "max_steps", "model", "train")
+#: The masks a long band can learn (``fit_long_band.mask_target``).
+MASK_TARGETS = ("irm", "psm")
+#: The sections a recipe file and a stage may set.
+SECTIONS = ("model", "train", "long_band")
+#: Top-level keys of a recipe file, and keys a stage may set.
+RECIPE_KEYS = ("extends", *SECTIONS, "stages")
+STAGE_KEYS = ("about", "max_steps", *SECTIONS)
 
 
 def default_recipe_path() -> Path:
@@ -123,16 +136,49 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class LongBandSection:
+    """The long-window band ``fit_long_band`` adds to a trained model and fits alone: the
+    window, what the band reads and outputs, its network, its material and target, and the
+    optimizer steps. Stored whole in the fitted checkpoint (``fit``)."""
+
+    steps: int = _key("optimizer steps of the fit (one-cycle schedule)", min=1, max=10_000_000)
+    analysis_samples: int = _key(
+        "long analysis window in samples (a multiple of model.hop_samples, >= model.n_fft)",
+        min=64,
+        max=65536,
+    )
+    input_hz: float = _key("top of the band's input, Hz", min=1.0, max=96000.0)
+    crossover_hz: tuple[float, ...] = _key(
+        "[LOW, HIGH]: the band's mask below LOW Hz, the U-Net's above HIGH", min=0.0, max=96000.0
+    )
+    channels: int = _key("channels of the band's temporal stack", min=1, max=4096)
+    dilations: tuple[int, ...] = _key(
+        "dilations of the band's temporal blocks (its past: 2 x their sum frames)", min=1, max=1024
+    )
+    unet_input: bool = _key("the band also reads the U-Net's mask")
+    random_mixes: int = _key(
+        "random mixes of the training pool added to the real pairs (0: none)", min=0, max=100000
+    )
+    random_mix_seconds: float = _key("length of each random mix", min=1.0, max=600.0)
+    target: str = _key(
+        "the mask it learns: ideal ratio (irm) or phase-sensitive (psm)", choices=MASK_TARGETS
+    )
+
+
+@dataclass(frozen=True)
 class Recipe:
     """One stage of a recipe, resolved: the model it makes and how it trains."""
 
     model: ModelSection
     train: TrainConfig
+    long_band: LongBandSection
     #: Where each ``section.key`` came from (the recipe file, its stage, ``--set``).
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
     #: The stage's name (None: the recipe's base settings) and its step cap.
     stage: str | None = None
     max_steps: int | None = None
+    #: The stage sets ``long_band``: a stage of ``fit_long_band``, not of ``unsing train``.
+    fits_long_band: bool = False
 
     def origin(self, key: str) -> str:
         """Where the value of dotted ``key`` came from."""
@@ -142,20 +188,6 @@ class Recipe:
     def stft(self) -> StftSpec:
         """The STFT of the model this recipe makes."""
         return StftSpec(self.model.n_fft, self.model.hop_samples, self.model.window)
-
-    @property
-    def contract(self) -> ModelContract:
-        """The contract of the model this recipe makes (its context: the architecture's)."""
-        from unsing.models.train import unet_config  # torch; recipes load without it
-
-        return ModelContract(
-            sample_rate_hz=self.model.sample_rate_hz,
-            channels=self.model.channels,
-            stft=self.stft,
-            context_frames=unet_config(self).context_frames,
-            lookahead_frames=self.model.lookahead_frames,
-            source=self.origins.get("", "recipe"),
-        )
 
 
 def load_recipe(
@@ -171,18 +203,46 @@ def load_recipe(
         ConfigError: one line naming the file, the stage and key, and what is allowed.
     """
     path = Path(path).expanduser() if path is not None else default_recipe_path()
-    data = with_base_dir(read_yaml(path), path.resolve().parent)
-    stages = data.pop("stages", None) or {}
+    layers, stages = _read_recipe(path, ())
     source = str(path)
-    if not isinstance(stages, dict):
-        raise ConfigError(f"{source}: stages: must be a mapping of stage names, got {stages!r}")
     for name, settings in stages.items():
         _check_stage(source, str(name), settings)
-        _resolve(source, data, str(name), settings, ())  # every stage must validate
+        _resolve(source, layers, str(name), settings, ())  # every stage must validate
     if stage is not None and stage not in stages:
         allowed = ", ".join(map(str, stages)) or "none"
         raise ConfigError(f"{source}: no stage '{stage}' (stages: {allowed})")
-    return _resolve(source, data, stage, stages.get(stage, {}), overrides)
+    return _resolve(source, layers, stage, stages.get(stage, {}), overrides)
+
+
+def _read_recipe(
+    path: Path, extending: tuple[Path, ...]
+) -> tuple[list[tuple[dict[str, Any], str]], dict[str, Any]]:
+    """The layers of sections of recipe ``path`` (those of the file it extends first) and its
+    own stages."""
+    data = with_base_dir(read_yaml(path), path.resolve().parent)
+    source = str(path)
+    for key in data:
+        if key not in RECIPE_KEYS:
+            raise ConfigError(unknown_key_message(str(key), "", RECIPE_KEYS, source))
+    stages = data.pop("stages", None) or {}
+    if not isinstance(stages, dict):
+        raise ConfigError(f"{source}: stages: must be a mapping of stage names, got {stages!r}")
+    layers = []
+    base = data.pop("extends", None)
+    if base is not None:
+        if not isinstance(base, str) or not base:
+            raise ConfigError(f"{source}: extends = {base!r}: must be a recipe file's path")
+        base_path = Path(base).expanduser()
+        if not base_path.is_absolute():
+            base_path = path.parent / base_path
+            tidy = Path(os.path.normpath(base_path))  # models/x.yaml, not lab/../models/x.yaml
+            if tidy.resolve() == base_path.resolve():
+                base_path = tidy
+        chain = (*extending, path.resolve())
+        if base_path.resolve() in chain:
+            raise ConfigError(f"{source}: extends = {base!r}: recipes extending in a circle")
+        layers, _ = _read_recipe(base_path, chain)
+    return [*layers, (data, source)], stages
 
 
 def _check_stage(source: str, name: str, settings: Any) -> None:
@@ -191,28 +251,35 @@ def _check_stage(source: str, name: str, settings: Any) -> None:
     for key in settings:
         if key not in STAGE_KEYS:
             raise ConfigError(unknown_key_message(str(key), f"stages.{name}.", STAGE_KEYS, source))
-
-
-def _resolve(
-    source: str,
-    data: dict[str, Any],
-    stage: str | None,
-    settings: dict[str, Any],
-    overrides: Sequence[str] | Mapping[str, Any],
-) -> Recipe:
-    layers = [(data, source)]
-    if stage is not None:
-        sections = {key: settings[key] for key in ("model", "train") if key in settings}
-        layers.append((sections, f"{source} (stage {stage})"))
-    built, origins = load_tree_data(Recipe, layers, overrides)
+    about = settings.get("about")
+    if about is not None and not isinstance(about, str):
+        raise ConfigError(f"{source}: stages.{name}.about = {about!r}: must be a sentence")
     max_steps = settings.get("max_steps")
     if max_steps is not None and (
         isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
     ):
-        raise ConfigError(
-            f"{source}: stages.{stage}.max_steps = {max_steps!r}: a whole number >= 1"
-        )
-    recipe = Recipe(**built, origins=origins, stage=stage, max_steps=max_steps)
+        raise ConfigError(f"{source}: stages.{name}.max_steps = {max_steps!r}: a whole number >= 1")
+
+
+def _resolve(
+    source: str,
+    layers: Sequence[tuple[dict[str, Any], str]],
+    stage: str | None,
+    settings: dict[str, Any],
+    overrides: Sequence[str] | Mapping[str, Any],
+) -> Recipe:
+    layers = list(layers)
+    if stage is not None:
+        sections = {key: settings[key] for key in SECTIONS if key in settings}
+        layers.append((sections, f"{source} (stage {stage})"))
+    built, origins = load_tree_data(Recipe, layers, overrides)
+    recipe = Recipe(
+        **built,
+        origins=origins,
+        stage=stage,
+        max_steps=settings.get("max_steps"),
+        fits_long_band="long_band" in settings,
+    )
     model = recipe.model
     if model.hop_samples > model.n_fft or model.n_fft % model.hop_samples or model.n_fft % 2:
         raise ConfigError(
@@ -223,6 +290,12 @@ def _resolve(
         raise ConfigError(
             f"{recipe.origin('model.window')}: model.window = {model.window!r}: with hop "
             f"{model.hop_samples} the windows do not overlap enough to reconstruct the signal"
+        )
+    crossover = recipe.long_band.crossover_hz
+    if len(crossover) != 2 or not crossover[0] < crossover[1]:
+        raise ConfigError(
+            f"{recipe.origin('long_band.crossover_hz')}: long_band.crossover_hz = "
+            f"{list(crossover)}: must be [LOW, HIGH] with LOW < HIGH"
         )
     return recipe
 

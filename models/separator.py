@@ -15,7 +15,8 @@ import numpy as np
 import soxr
 import torch
 
-from unsing.models.train import load_checkpoint, separate
+from unsing.models.checkpoint import load_checkpoint
+from unsing.models.train import separate
 from unsing.stft import StftSpec
 
 

@@ -59,6 +59,7 @@ from unsing.models import spectral
 from unsing.models.atomic_save import copy_atomically, save_atomically
 from unsing.models.augment import AugmentSettings
 from unsing.models.batches import EpochDraw, epoch_batches
+from unsing.models.checkpoint import load_checkpoint  # noqa: F401 - part of this API
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
 from unsing.models.ema import WeightAverage
 from unsing.models.metrics import sdr_db
@@ -597,7 +598,7 @@ def _load_init(model: CausalUNet, path: Path, arch: UNetConfig) -> dict[str, Any
             raise ConfigError(
                 f"--init {path}: its architecture {state.get('architecture')} cannot start the "
                 f"configured one {arch.as_dict()} ({reason}); fine-tuning may change "
-                "stft.n_fft, train.tcn_dilations and model.lookahead_frames, not train.widths, "
+                "model.n_fft, train.tcn_dilations and model.lookahead_frames, not train.widths, "
                 "train.tcn_channels or the channels"
             )
         transfer = transfer_state(state["model_state"], source, model)
@@ -632,17 +633,14 @@ def _progress(epoch: int, epochs: int) -> Any:
     return progress
 
 
-def load_checkpoint(path: Path | str) -> tuple[CausalUNet, dict[str, Any]]:
-    """A trained model (eval mode) and its checkpoint dict."""
-    state = torch.load(Path(path), map_location="cpu", weights_only=False)
-    model = CausalUNet(UNetConfig.from_dict(state["architecture"]))
-    model.load_state_dict(state["model_state"])
-    return model.eval(), state
-
-
 def run_from_args(recipe: Recipe, args: argparse.Namespace) -> int:
     """Run training for parsed ``unsing train`` arguments (``--max-steps`` caps the stage's
     own ``max_steps``)."""
+    if recipe.fits_long_band:
+        raise ConfigError(
+            f"{recipe.origin('')}: stage {recipe.stage} fits the long band: run it with "
+            f"python -m unsing.models.fit_long_band --stage {recipe.stage} --init CKPT --name RUN"
+        )
     name = args.name or time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(recipe.train.runs_dir) / name
     if (run_dir / "last.pt").exists() and not args.resume:

@@ -164,7 +164,7 @@ class OnnxMaskModel:
             if mine.value(name) != expected.value(name):
                 raise ModelFileError(
                     f"{self.path}: model {name} = {mine.value(name)} but the engine was set up "
-                    f"for {name} = {expected.value(name)} (from {expected.source}); run it "
+                    f"for {expected.value(name)} (from {expected.source}); run it "
                     f"with --model {self.path}"
                 )
         needed = "unsing.state_shapes" if self.graph == "streaming" else "unsing.window_frames"

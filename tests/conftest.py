@@ -14,9 +14,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
+
+from unsing.config import Config, load_config
+from unsing.contract import ModelContract
+from unsing.stft import StftSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STRICT = os.environ.get("UNSING_STRICT") == "1"
@@ -53,6 +58,34 @@ def jack_server() -> str:
     if probe.returncode != 0:
         require("no JACK server is running (scripts/test.sh starts a dummy one)")
     return os.environ.get("JACK_DEFAULT_SERVER", "default")
+
+
+def model_contract(
+    *,
+    sample_rate_hz: int = 44100,
+    channels: int = 2,
+    n_fft: int = 1024,
+    hop_samples: int = 256,
+    window: str = "hann",
+    context_frames: int = 143,
+    lookahead_frames: int = 0,
+) -> ModelContract:
+    """A model contract (the shipped model's unless told otherwise), for engines whose mask
+    model is not an ONNX file."""
+    return ModelContract(
+        sample_rate_hz=sample_rate_hz,
+        channels=channels,
+        stft=StftSpec(n_fft, hop_samples, window),
+        context_frames=context_frames,
+        lookahead_frames=lookahead_frames,
+        source="test contract",
+    )
+
+
+def engine_config(*overrides: str, **contract: Any) -> Config:
+    """The shipped config with ``overrides`` (``"section.key=value"``), running a model with
+    the contract :func:`model_contract` makes of ``contract``."""
+    return load_config(overrides=list(overrides), contract=model_contract(**contract))
 
 
 @pytest.fixture

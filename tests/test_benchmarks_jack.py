@@ -40,12 +40,16 @@ def test_stability_harness_counts_callbacks_xruns_and_compute(jack_server, tmp_p
 
 
 @pytest.mark.parametrize(
-    ("label", "overrides"),
+    ("label", "overrides", "changes"),
     [latency.CONFIGURATIONS[0], latency.CONFIGURATIONS[4], latency.CONFIGURATIONS[6]],
 )
-def test_measured_round_trip_equals_the_latency_formula(jack_server, label, overrides) -> None:
+def test_measured_round_trip_equals_the_latency_formula(
+    jack_server, label, overrides, changes
+) -> None:
     require_module("jack")
-    config = load_config(overrides=["audio.host_api=JACK", *overrides])
+    shipped = load_config().contract
+    contract = latency.contract_with(shipped, changes) if changes else None
+    config = load_config(overrides=["audio.host_api=JACK", *overrides], contract=contract)
     row = latency.measure_one(config, use_model=label.startswith("default"))
     assert row["error_samples"] == 0, row
     assert row["measured_round_trip_samples"] == row["device_samples"] + (

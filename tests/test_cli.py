@@ -15,6 +15,7 @@ from unsing.config import load_config
 from unsing.errors import AudioSystemError
 from unsing.latency import Latency
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 UNSING = Path(sys.executable).with_name("unsing")
 
 
@@ -62,24 +63,42 @@ def test_info_prints_config_and_latency() -> None:
 
 
 def test_info_json_matches_the_latency_formula_and_flags() -> None:
-    result = run_unsing("info", "--json", "--blocksize", "512", "--set", "model.lookahead_frames=1")
+    result = run_unsing("info", "--json", "--blocksize", "512")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    config = load_config(overrides=["audio.blocksize_samples=512", "model.lookahead_frames=1"])
+    config = load_config(overrides=["audio.blocksize_samples=512"])
     assert report["latency"] == Latency.from_config(config).as_dict()
-    assert report["latency"]["algorithmic_samples"] == 1024 + 256 + 256
+    assert report["latency"]["algorithmic_samples"] == 1024 + 256
     assert report["config"]["audio"]["blocksize_samples"] == 512
     assert report["config"]["engine"]["vocal_gain_db"] == -120.0
     assert report["model"]["contract"]["unsing.context_frames"] == "143"  # the shipped model
+    assert report["model_settings"] == {
+        "sample_rate_hz": 44100,
+        "channels": 2,
+        "n_fft": 1024,
+        "hop_samples": 256,
+        "window": "hann",
+        "context_frames": 143,
+        "lookahead_frames": 0,
+    }
+
+
+def test_another_model_is_one_flag_and_brings_its_own_settings() -> None:
+    """The look-ahead model states 4 frames of look-ahead: its latency follows, no config."""
+    lookahead4 = PROJECT_ROOT / "lab/models/lookahead4/unsing-lookahead4.onnx"
+    result = run_unsing("info", "--json", "--model", str(lookahead4))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["model_settings"]["lookahead_frames"] == 4
+    assert report["latency"]["algorithmic_samples"] == 1024 + 4 * 256
+    assert report["config"]["model"]["path"] == str(lookahead4)
 
 
 def test_info_with_a_user_config_file(tmp_path: Path) -> None:
-    (tmp_path / "mine.yaml").write_text(
-        "stft:\n  n_fft: 2048\n  hop_samples: 512\naudio:\n  blocksize_samples: 512\n"
-    )
+    (tmp_path / "mine.yaml").write_text("audio:\n  blocksize_samples: 512\n")
     result = run_unsing("info", "--json", "--config", "mine.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["latency"]["algorithmic_samples"] == 2048
+    assert json.loads(result.stdout)["latency"]["algorithmic_samples"] == 1024 + 256
 
 
 @pytest.mark.parametrize(
@@ -87,11 +106,11 @@ def test_info_with_a_user_config_file(tmp_path: Path) -> None:
     [
         (
             ["info", "--set", "stft.hop_samples=300"],
-            ["command line: stft.hop_samples = 300: must divide stft.n_fft = 1024"],
+            ["command line: stft.hop_samples: set by the model file (", "unsing-default.onnx"],
         ),
         (
             ["info", "--blocksize", "100"],
-            ["audio.blocksize_samples = 100: must be a multiple of stft.hop_samples"],
+            ["audio.blocksize_samples = 100: must be a multiple of the model's hop_samples = 256"],
         ),
         (
             ["info", "--set", "engine.resyntesis=griffin_lim"],
@@ -130,6 +149,7 @@ def test_info_prints_the_contract_in_the_model_metadata(tmp_path: Path) -> None:
     result = run_unsing("info", str(path))
     assert result.returncode == 0, result.stderr
     assert "sample_rate_hz: 44100" in result.stdout
+    assert "not usable: " in result.stdout and "the model contract lacks" in result.stdout
     assert "input magnitude: [1, 2, 513, 'frames']" in result.stdout
     report = json.loads(run_unsing("info", "--json", "--model", str(path)).stdout)
     assert report["model"]["contract"] == {"sample_rate_hz": "44100", "n_fft": "1024"}

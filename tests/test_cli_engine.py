@@ -147,7 +147,7 @@ def test_play_to_a_file_with_gains(song_path, tmp_path) -> None:
         (["play", "six.wav"], "six.wav: 6 channels; unsing separates mono or stereo"),
         (
             ["play", "song.flac", "--set", "stft.n_fft=2048"],
-            "model n_fft = 1024 but stft.n_fft = 2048 in command line",
+            "command line: stft.n_fft: set by the model file (",
         ),
         (["play", "song.flac", "--model", "broken.onnx"], "broken.onnx: not a valid ONNX model"),
         (["run"], "no audio devices found. Connect a sound card, or"),

@@ -8,30 +8,100 @@ from pathlib import Path
 import pytest
 import yaml
 
-from unsing.config import Config, ConfigError, db_to_gain, load_config
-from unsing.errors import UnsingError
+from unsing.config import Config, ConfigError, db_to_gain, default_config_path, load_config
+from unsing.contract import ModelContract
+from unsing.errors import ModelFileError, UnsingError
+from unsing.model_file import read_model_info
+from unsing.stft import StftSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+SECTIONS = ("audio", "model", "engine", "midi")
 
 
 def test_shipped_config_loads_with_every_key_from_the_file() -> None:
     config = load_config()
     raw = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
-    assert config.audio.sample_rate_hz == raw["audio"]["sample_rate_hz"]
-    assert config.stft.n_fft == raw["stft"]["n_fft"]
-    assert config.stft.hop_samples == raw["stft"]["hop_samples"]
+    assert set(raw) == set(SECTIONS)
+    assert config.audio.blocksize_samples == raw["audio"]["blocksize_samples"]
     assert config.engine.resynthesis == raw["engine"]["resynthesis"]
     assert len(config.midi.mappings) == len(raw["midi"]["mappings"])
-    # every top-level section and key of the dataclasses is present in the shipped file
-    for section in ("audio", "stft", "model", "engine", "midi"):
-        required = {f.name for f in dataclasses.fields(getattr(config, section))}
-        assert required <= set(raw[section]), f"{section}: {required - set(raw[section])}"
+    # every key of the dataclasses is in the shipped file, and nothing else
+    for section in SECTIONS:
+        keys = {f.name for f in dataclasses.fields(getattr(config, section))}
+        assert keys == set(raw[section]), f"{section}: {keys ^ set(raw[section])}"
+
+
+def test_the_package_default_is_the_top_level_config_file() -> None:
+    assert default_config_path() == (PROJECT_ROOT / "config.yaml").resolve()
+
+
+def test_model_settings_come_from_the_model_file() -> None:
+    contract = load_config().contract
+    metadata = read_model_info(PROJECT_ROOT / "models/pretrained/unsing-default.onnx").metadata
+    assert contract.sample_rate_hz == int(metadata["unsing.sample_rate_hz"]) == 44100
+    assert contract.channels == int(metadata["unsing.channels"]) == 2
+    assert contract.stft == StftSpec(1024, 256, "hann")
+    assert contract.context_frames == int(metadata["unsing.context_frames"]) == 143
+    assert contract.lookahead_frames == 0
+    assert contract.source.endswith("unsing-default.onnx")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "audio.sample_rate_hz",
+        "audio.channels",
+        "stft.n_fft",
+        "stft.hop_samples",
+        "stft.window",
+        "model.context_frames",
+        "model.lookahead_frames",
+    ],
+)
+def test_a_model_owned_key_is_an_error_naming_the_model_file(write_config, key: str) -> None:
+    section, name = key.split(".")
+    path = write_config(f"{section}:\n  {name}: 2\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}: {key}: set by the model file (")
+    assert "unsing-default.onnx" in message and "--model PATH" in message
+    message = error_of(overrides=[f"{key}=2", "model.path=other.onnx"])
+    assert message.startswith(f"command line: {key}: set by the model file (")
+    assert str(Path.cwd() / "other.onnx") in message
+
+
+def test_training_settings_are_not_runtime_keys(write_config) -> None:
+    message = error_of(write_config("train:\n  seed: 3\n"))
+    assert "training settings live in recipe files" in message
+    assert "models/recipes/default.yaml" in message
+
+
+def test_another_model_is_one_key(tmp_path: Path) -> None:
+    config = load_config(overrides=[f"model.path={tmp_path / 'missing.onnx'}"])
+    with pytest.raises(ModelFileError, match=r"missing\.onnx: model file not found"):
+        _ = config.contract
+    shipped = load_config()
+    moved = config.with_model(shipped.model.path)
+    assert moved.contract == shipped.contract
+
+
+def test_blocksize_must_be_a_multiple_of_the_models_hop() -> None:
+    config = load_config(overrides=["audio.blocksize_samples=300"])
+    with pytest.raises(ConfigError) as caught:
+        _ = config.contract
+    message = str(caught.value)
+    assert message.startswith("command line: audio.blocksize_samples = 300: must be a multiple")
+    assert "hop_samples = 256" in message and "unsing-default.onnx" in message
+    contract = ModelContract(44100, 2, StftSpec(1200, 300, "hann"), 10)
+    with pytest.raises(ConfigError, match="multiple of the model's hop_samples = 300"):
+        load_config(overrides=["audio.blocksize_samples=256"], contract=contract)
 
 
 def test_config_is_frozen() -> None:
     config = load_config()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        config.stft.n_fft = 2048  # type: ignore[misc]
+        config.audio.blocksize_samples = 512  # type: ignore[misc]
 
 
 def test_relative_model_path_resolves_against_the_file_that_sets_it(write_config) -> None:
@@ -42,34 +112,36 @@ def test_relative_model_path_resolves_against_the_file_that_sets_it(write_config
 
 def test_user_file_overlays_only_the_keys_it_sets(write_config) -> None:
     default = load_config()
-    config = load_config(write_config("stft:\n  n_fft: 2048\naudio:\n  blocksize_samples: 512\n"))
-    assert config.stft.n_fft == 2048
+    config = load_config(
+        write_config("engine:\n  gain_smoothing_ms: 50\naudio:\n  blocksize_samples: 512\n")
+    )
+    assert config.engine.gain_smoothing_ms == 50.0
     assert config.audio.blocksize_samples == 512
-    assert config.stft.hop_samples == default.stft.hop_samples
+    assert config.engine.resynthesis == default.engine.resynthesis
     assert config.midi == default.midi
 
 
 def test_overrides_come_last(write_config) -> None:
-    user = write_config("stft:\n  n_fft: 2048\n")
+    user = write_config("audio:\n  blocksize_samples: 1024\n")
     config = load_config(
         user,
         [
-            "stft.n_fft=512",
+            "audio.blocksize_samples=512",
             "audio.input_device=Focusrite",
             "audio.output_device=3",
             "engine.vocal_gain_db=-6.5",
         ],
     )
-    assert config.stft.n_fft == 512
+    assert config.audio.blocksize_samples == 512
     assert config.audio.input_device == "Focusrite"
     assert config.audio.output_device == 3
     assert config.engine.vocal_gain_db == -6.5
-    assert load_config(overrides={"audio.channels": 1}).audio.channels == 1
+    assert load_config(overrides={"model.intra_op_threads": 2}).model.intra_op_threads == 2
 
 
 def test_config_file_from_environment(write_config, monkeypatch) -> None:
-    monkeypatch.setenv("UNSING_CONFIG", str(write_config("audio:\n  channels: 1\n")))
-    assert load_config().audio.channels == 1
+    monkeypatch.setenv("UNSING_CONFIG", str(write_config("audio:\n  blocksize_samples: 512\n")))
+    assert load_config().audio.blocksize_samples == 512
 
 
 def test_infinite_gain_means_mute() -> None:
@@ -91,35 +163,23 @@ def error_of(*args, **kwargs) -> str:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("stft:\n  hopp: 256\n", ["unknown key 'stft.hopp'", "did you mean 'stft.hop_samples'"]),
-        ("audoi:\n  channels: 2\n", ["unknown key 'audoi'", "did you mean 'audio'"]),
-        ("audio:\n  sample_rate_hz: fast\n", ["audio.sample_rate_hz = 'fast'", "an integer"]),
         (
-            "audio:\n  sample_rate_hz: 1000\n",
-            ["audio.sample_rate_hz = 1000", "from 8000 to 192000"],
+            "audio:\n  blocksiz: 256\n",
+            ["unknown key 'audio.blocksiz'", "did you mean 'audio.blocksize_samples'"],
         ),
-        ("audio:\n  channels: 6\n", ["audio.channels = 6", "allowed: 1, 2"]),
-        ("audio:\n  channels: true\n", ["audio.channels = True", "wrong type"]),
-        ("audio:\n  channels: null\n", ["audio.channels = null", "a value is required"]),
+        ("audoi:\n  blocksize_samples: 256\n", ["unknown key 'audoi'", "did you mean 'audio'"]),
+        ("audio:\n  blocksize_samples: fast\n", ["audio.blocksize_samples = 'fast'", "an integer"]),
+        (
+            "audio:\n  blocksize_samples: 8\n",
+            ["audio.blocksize_samples = 8", "from 16 to 16384"],
+        ),
+        ("model:\n  graph: windowed\n", ["model.graph = 'windowed'", "did you mean 'window'"]),
+        ("model:\n  intra_op_threads: true\n", ["model.intra_op_threads = True", "wrong type"]),
+        (
+            "model:\n  intra_op_threads: null\n",
+            ["model.intra_op_threads = null", "a value is required"],
+        ),
         ("audio: 5\n", ["audio: must be a mapping"]),
-        (
-            "stft:\n  window: hanning\n",
-            [
-                "stft.window = 'hanning'",
-                "did you mean 'hann'",
-                "allowed: hann, hamming, blackman, sqrt_hann",
-            ],
-        ),
-        ("stft:\n  hop_samples: 300\n", ["stft.hop_samples = 300", "must divide stft.n_fft"]),
-        (
-            "stft:\n  n_fft: 1000\n  hop_samples: 1000\n  window: hann\n",
-            ["stft.window = 'hann'", "do not overlap enough"],
-        ),
-        (
-            "audio:\n  blocksize_samples: 300\n",
-            ["audio.blocksize_samples = 300", "multiple of stft.hop_samples = 256"],
-        ),
-        ("model:\n  lookahead_frames: -1\n", ["model.lookahead_frames = -1", "from 0 to 64"]),
         ("model:\n  path: ''\n", ["model.path = ''", "a file path"]),
         ("engine:\n  resynthesis: griffinlim\n", ["did you mean 'griffin_lim'"]),
         ("engine:\n  vocal_gain_db: 40\n", ["engine.vocal_gain_db = 40", "to 24"]),
@@ -133,8 +193,6 @@ def error_of(*args, **kwargs) -> str:
         ),
         ("midi:\n  channel: 17\n", ["midi.channel = 17", "from 1 to 16"]),
         ("midi:\n  mappings: {}\n", ["midi.mappings = {}", "must be a list"]),
-        ("train:\n  widths: []\n", ["train.widths = []", "must list at least one value"]),
-        ("train:\n  widths: [8, x]\n", ["train.widths[1] = 'x'", "an integer"]),
         (
             "midi:\n  mappings:\n    - {param: volume, cc: 1, mode: absolute}\n",
             ["midi.mappings[0].param = 'volume'", "allowed: vocal_gain"],
@@ -206,10 +264,13 @@ def test_same_note_on_different_channels_is_fine(write_config) -> None:
 
 
 def test_override_errors_say_they_came_from_the_command_line() -> None:
-    assert error_of(overrides=["stft.hop_samples=300"]).startswith("command line:")
-    assert "expected section.key=value" in error_of(overrides=["stft.hop_samples"])
-    assert "expected section.key" in error_of(overrides=["n_fft=512"])
-    assert "did you mean 'stft'" in error_of(overrides=["sftf.n_fft=512"])
+    assert error_of(overrides=["audio.blocksize_samples=8"]).startswith("command line:")
+    assert "expected section.key=value" in error_of(overrides=["audio.blocksize_samples"])
+    assert "expected section.key" in error_of(overrides=["blocksize_samples=512"])
+    message = error_of(overrides=["adio.blocksize_samples=512"])
+    assert (
+        message.startswith("command line: unknown key 'adio'") and "did you mean 'audio'" in message
+    )
 
 
 def test_unreadable_files_are_config_errors(tmp_path: Path, write_config) -> None:
@@ -225,7 +286,9 @@ def test_empty_user_file_means_defaults(write_config) -> None:
 
 
 def test_scientific_notation_without_a_dot_is_a_number() -> None:
-    config = load_config(overrides=["train.learning_rate=1e-6", "engine.gain_smoothing_ms=2E1"])
-    assert config.train.learning_rate == 1e-6 and config.engine.gain_smoothing_ms == 20.0
+    config = load_config(
+        overrides=["engine.deadline_hop_fraction=5e-1", "engine.gain_smoothing_ms=2E1"]
+    )
+    assert config.engine.deadline_hop_fraction == 0.5 and config.engine.gain_smoothing_ms == 20.0
     with pytest.raises(ConfigError, match="wrong type"):
-        load_config(overrides=["train.learning_rate=fast"])
+        load_config(overrides=["engine.gain_smoothing_ms=fast"])

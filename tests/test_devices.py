@@ -89,7 +89,7 @@ def test_host_api_filter() -> None:
 def test_too_few_channels() -> None:
     with pytest.raises(
         AudioSystemError,
-        match=r"'USB Mic' .* has 1 input channel\(s\), 2 needed \(audio\.channels\)",
+        match=r"'USB Mic' .* has 1 input channel\(s\), 2 needed \(the model's channels\)",
     ):
         find_device("usb mic", "input", DEVICES, min_channels=2)
     assert find_device("usb mic", "input", DEVICES, min_channels=1).index == 5
@@ -117,11 +117,12 @@ def test_stream_devices_follow_the_audio_config() -> None:
     from unsing.devices import find_stream_devices
 
     audio = load_config(overrides=["audio.input_device=scarlett", "audio.host_api=ALSA"]).audio
-    input_device, output_device = find_stream_devices(audio, DEVICES)
+    input_device, output_device = find_stream_devices(audio, DEVICES, 2)
     assert (input_device.index, output_device.index) == (1, 3)
     audio = load_config(overrides=["audio.output_device=usb mic"]).audio
     with pytest.raises(AudioSystemError, match=r"^audio\.output_device = 'usb mic': no output"):
-        find_stream_devices(audio, DEVICES)
+        find_stream_devices(audio, DEVICES, 2)
     audio = load_config(overrides=["audio.input_device=usb mic"]).audio  # 1 channel, 2 needed
     with pytest.raises(AudioSystemError, match="has 1 input channel"):
-        find_stream_devices(audio, DEVICES)
+        find_stream_devices(audio, DEVICES, 2)
+    assert find_stream_devices(audio, DEVICES, 1)[0].index == 5  # a mono model

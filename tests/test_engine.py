@@ -25,6 +25,7 @@ import types
 
 import numpy as np
 import pytest
+from conftest import engine_config
 
 import unsing.realtime.engine as engine_module
 from unsing.config import load_config
@@ -140,7 +141,7 @@ def test_muted_vocal_outputs_the_accompaniment_estimate(config, model, signal) -
 
 @pytest.mark.parametrize("lookahead", [1, 3])
 def test_model_lookahead_is_aligned_and_declared(signal, lookahead) -> None:
-    config = load_config(overrides=[f"model.lookahead_frames={lookahead}"])
+    config = engine_config(lookahead_frames=lookahead)
     model = FunctionMask(soft_mask, lookahead=lookahead)
     vocals, accompaniment = separate_offline(config, model, signal)
     engine = SeparationEngine(config, model, stems=True, blocksize_samples=65)
@@ -149,9 +150,9 @@ def test_model_lookahead_is_aligned_and_declared(signal, lookahead) -> None:
     np.testing.assert_allclose(stems[:, :2], vocals, atol=TOLERANCE)
     np.testing.assert_allclose(stems[:, 2:], accompaniment, atol=TOLERANCE)
     # against a mask computed directly from each frame's own magnitude (no engine, no model)
-    from unsing.stft import StftSpec, istft, stft
+    from unsing.stft import istft, stft
 
-    spec = StftSpec.from_config(config.stft)
+    spec = config.contract.stft
     spectrum = stft(signal.T.astype(np.float64), spec)
     direct = istft(spectrum * soft_mask(np.abs(spectrum).astype(np.float32), 0), spec, len(signal))
     np.testing.assert_allclose(vocals, direct.T, atol=1e-5)
@@ -178,13 +179,13 @@ def test_gain_changes_are_smooth_and_land_within_the_smoothing_time(config) -> N
     assert _max_step(output) <= 1.01 * _max_step(signal)
     delay = engine.delay_samples
     # the frame that first carries the new gain starts n_fft - hop samples before the switch
-    reached = switch + delay - (config.stft.n_fft - hop)
+    reached = switch + delay - (config.contract.stft.n_fft - hop)
     assert np.abs(output[reached - 2 * hop : reached]).max() > 0.49  # unchanged until then
     smoothing_hops = config.engine.gain_smoothing_ms / 1000 * rate / hop
     settle = switch + delay + int(7 * smoothing_hops * hop) + 1024  # 7 time constants + window
     assert np.abs(output[settle:]).max() < 0.5 * 10 ** (-55 / 20)  # muted: below -55 dB
     # one time constant after the change reached the output (window centre): about 1/e
-    one_tau = reached + int(smoothing_hops * hop) + config.stft.n_fft // 2
+    one_tau = reached + int(smoothing_hops * hop) + config.contract.stft.n_fft // 2
     level = np.abs(output[one_tau - 100 : one_tau + 100]).max() / 0.5
     assert 0.25 < level < 0.5, level
 
@@ -261,7 +262,7 @@ def _run_on_fake_clock(monkeypatch, costs_s: list[float], hops: int) -> list[boo
     monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     config = load_config()
     model = ClockedMask(clock, costs_s)
-    hop = config.stft.hop_samples
+    hop = config.contract.stft.hop_samples
     engine = SeparationEngine(config, model, deadline=True, blocksize_samples=hop)
     block = np.zeros((hop, 2), np.float32)
     out = np.zeros_like(block)
@@ -361,9 +362,9 @@ def test_online_griffin_lim_declares_its_latency_and_keeps_the_identity(signal, 
 
 def test_online_griffin_lim_makes_masked_frames_more_consistent(config, model, signal) -> None:
     """GL's purpose: the output's own STFT magnitude is closer to the masked target."""
-    from unsing.stft import StftSpec, stft
+    from unsing.stft import stft
 
-    spec = StftSpec.from_config(config.stft)
+    spec = config.contract.stft
     gl_config = load_config(overrides=["engine.resynthesis=griffin_lim"])
     parameters = LiveParameters(0.0, 1.0, 1.0)
     ola = render(SeparationEngine(config, FunctionMask(soft_mask), parameters), signal)
@@ -385,14 +386,8 @@ def test_look_ahead_model_streams_as_offline(signal, blocksize) -> None:
     from unsing import PROJECT_ROOT
 
     model_path = PROJECT_ROOT / "lab/models/lookahead4/unsing-lookahead4.onnx"
-    config = load_config(
-        overrides=[
-            f"model.path={model_path}",
-            "model.context_frames=77",
-            "model.lookahead_frames=4",
-        ]
-    )
-    assert config.model.lookahead_frames == 4
+    config = load_config(overrides=[f"model.path={model_path}"])
+    assert (config.contract.lookahead_frames, config.contract.context_frames) == (4, 77)
     model = OnnxMaskModel(config)
     vocals, accompaniment = separate_offline(config, model, signal)
     engine = SeparationEngine(config, model, stems=True, blocksize_samples=blocksize)
@@ -417,9 +412,9 @@ def test_shipped_model_streams_as_offline(
 
     overrides = []
     if model_path is not None:
-        overrides = [f"model.path={PROJECT_ROOT / model_path}", "model.context_frames=81"]
+        overrides = [f"model.path={PROJECT_ROOT / model_path}"]
     config = load_config(overrides=overrides)
-    assert config.model.context_frames == context_frames
+    assert config.contract.context_frames == context_frames
     model = OnnxMaskModel(config)
     assert (model.long_band is not None) == long_band
     if long_band:

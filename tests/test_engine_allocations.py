@@ -26,13 +26,13 @@ PEAK_LIMIT_BYTES = 4096
         ([], True),
         (["engine.resynthesis=griffin_lim"], False),
         (["model.graph=window"], False),
-        (["model.lookahead_frames=0", "engine.deadline_policy=pass_through"], False),
+        (["engine.deadline_policy=pass_through"], False),
     ],
 )
 def test_engine_hops_allocate_no_arrays(overrides, stems) -> None:
     config = load_config(overrides=overrides)
     engine = SeparationEngine(config, OnnxMaskModel(config), deadline=True, stems=stems)
-    hop = config.stft.hop_samples
+    hop = config.contract.stft.hop_samples
     signal = (0.1 * np.random.default_rng(0).standard_normal((hop * 700, 2))).astype(np.float32)
     output = np.zeros((signal.shape[0], engine.output_channels), np.float32)
     for start in range(0, hop * 100, hop):  # warm-up: onnxruntime's arenas, caches

@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import engine_config
 
 from unsing.config import load_config
 from unsing.latency import Latency
-from unsing.stft import StftSpec, StreamingIstft, StreamingStft
+from unsing.stft import StreamingIstft, StreamingStft
 
 
 @pytest.mark.parametrize(
-    ("overrides", "algorithmic_samples"),
+    ("overrides", "contract", "algorithmic_samples"),
     [
-        ([], 1024),
-        (["audio.blocksize_samples=512"], 1024 + 256),
-        (["model.lookahead_frames=2"], 1024 + 2 * 256),
-        (["stft.n_fft=2048", "stft.hop_samples=512", "audio.blocksize_samples=1024"], 2048 + 512),
+        ([], {}, 1024),
+        (["audio.blocksize_samples=512"], {}, 1024 + 256),
+        ([], {"lookahead_frames": 2}, 1024 + 2 * 256),
+        (["audio.blocksize_samples=1024"], {"n_fft": 2048, "hop_samples": 512}, 2048 + 512),
         (
             ["engine.resynthesis=griffin_lim", "engine.griffin_lim_lookahead_frames=3"],
+            {},
             1024 + 3 * 256,
         ),
         # Griffin-Lim look-ahead only counts when Griffin-Lim resynthesises
-        (["engine.griffin_lim_lookahead_frames=3"], 1024),
+        (["engine.griffin_lim_lookahead_frames=3"], {}, 1024),
     ],
 )
-def test_formula(overrides: list[str], algorithmic_samples: int) -> None:
-    config = load_config(overrides=overrides)
+def test_formula(overrides: list[str], contract: dict, algorithmic_samples: int) -> None:
+    config = engine_config(*overrides, **contract)
     latency = Latency.from_config(config)
     assert latency.algorithmic_samples == algorithmic_samples
     assert latency.stream_delay_samples == algorithmic_samples - config.audio.blocksize_samples
@@ -48,7 +50,7 @@ def test_stream_delay_matches_the_streaming_stft_measured_by_cross_correlation()
     """Independent check: push noise through streaming analysis + synthesis and find the delay
     by cross-correlation; it must equal the stream delay the formula gives for blocksize = hop."""
     config = load_config()
-    spec = StftSpec.from_config(config.stft)
+    spec = config.contract.stft
     analysis, synthesis = StreamingStft(spec, 1), StreamingIstft(spec, 1)
     noise = np.random.default_rng(5).standard_normal((1, 64 * spec.hop_samples))
     hops = np.split(noise, 64, axis=1)

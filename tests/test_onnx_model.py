@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_module, write_tiny_checkpoint
+from conftest import engine_config, require_module, write_tiny_checkpoint
 
 torch = require_module("torch")
 require_module("onnx")
@@ -21,7 +21,11 @@ from unsing.models.train import load_checkpoint  # noqa: E402
 from unsing.realtime.onnx_model import OnnxMaskModel, measure_per_hop_ms  # noqa: E402
 
 UNSING = Path(sys.executable).with_name("unsing")
-TINY = ["model.context_frames=33"]  # the tiny model's receptive field
+
+
+def tiny(path: Path, *overrides: str):
+    """The config running the tiny exported model at ``path`` (its contract from the file)."""
+    return load_config(overrides=[f"model.path={path}", *overrides])
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +43,7 @@ def frames(count: int) -> np.ndarray:
 @pytest.mark.parametrize("graph", ["streaming", "window"])
 def test_masks_equal_pytorch_frame_by_frame(exported, graph: str) -> None:
     checkpoint, path = exported
-    config = load_config(overrides=[*TINY, f"model.graph={graph}"])
-    model = OnnxMaskModel(config, path)
+    model = OnnxMaskModel(tiny(path, f"model.graph={graph}"))
     torch_model, _ = load_checkpoint(checkpoint)
     magnitudes = frames(70)
     with torch.no_grad():
@@ -54,7 +57,7 @@ def test_window_graph_keeps_skipped_frames_in_its_window(exported) -> None:
     """Frames the engine's deadline skips still enter the window: each mask the window graph
     computes after skips equals PyTorch's over every frame."""
     checkpoint, path = exported
-    model = OnnxMaskModel(load_config(overrides=[*TINY, "model.graph=window"]), path)
+    model = OnnxMaskModel(tiny(path, "model.graph=window"))
     torch_model, _ = load_checkpoint(checkpoint)
     magnitudes = frames(90)
     with torch.no_grad():
@@ -73,7 +76,7 @@ def test_window_graph_keeps_skipped_frames_in_its_window(exported) -> None:
 
 @pytest.mark.parametrize("graph", ["streaming", "window"])
 def test_reset_starts_a_fresh_stream(exported, graph: str) -> None:
-    model = OnnxMaskModel(load_config(overrides=[*TINY, f"model.graph={graph}"]), exported[1])
+    model = OnnxMaskModel(tiny(exported[1], f"model.graph={graph}"))
     magnitudes = frames(20)
     first = [model(m).copy() for m in magnitudes]
     model.reset()
@@ -82,27 +85,32 @@ def test_reset_starts_a_fresh_stream(exported, graph: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "message"),
+    ("contract", "message"),
     [
-        (["model.context_frames=81"], "model context_frames = 33 but model.context_frames = 81"),
-        (["stft.window=sqrt_hann"], "model window = hann but stft.window = sqrt_hann"),
-        (["audio.channels=1"], "model channels = 2 but audio.channels = 1"),
-        (
-            ["audio.sample_rate_hz=48000"],
-            "model sample_rate_hz = 44100 but audio.sample_rate_hz = 48000",
-        ),
+        ({"context_frames": 81}, "model context_frames = 33 but the engine was set up for 81"),
+        ({"window": "sqrt_hann"}, "model window = hann but the engine was set up for sqrt_hann"),
+        ({"channels": 1}, "model channels = 2 but the engine was set up for 1"),
+        ({"sample_rate_hz": 48000}, "model sample_rate_hz = 44100 but the engine was set up for"),
     ],
 )
-def test_contract_mismatch_is_a_clear_error(exported, overrides, message) -> None:
-    config = load_config(overrides=[*TINY, *overrides])
+def test_a_model_file_the_engine_was_not_set_up_for_is_refused(exported, contract, message):
+    config = engine_config(**{"context_frames": 33, **contract})
     with pytest.raises(ModelFileError) as caught:
         OnnxMaskModel(config, exported[1])
-    assert message in str(caught.value) and "command line" in str(caught.value)
+    assert message in str(caught.value) and "(from test contract)" in str(caught.value)
+    assert f"run it with --model {exported[1]}" in str(caught.value)
     assert "\n" not in str(caught.value)
 
 
+def test_the_shipped_config_runs_another_model_by_its_path_alone(exported) -> None:
+    with pytest.raises(ModelFileError, match="context_frames = 33 but the engine was set up"):
+        OnnxMaskModel(load_config(), exported[1])
+    model = OnnxMaskModel(tiny(exported[1]))
+    assert (model.window_frames, model.channels, model.bins) == (33, 2, 513)
+
+
 def test_foreign_or_missing_model_files(exported, tmp_path) -> None:
-    config = load_config(overrides=TINY)
+    config = tiny(exported[1])
     with pytest.raises(ModelFileError, match="model file not found"):
         OnnxMaskModel(config, tmp_path / "nothing.onnx")
     garbage = tmp_path / "garbage.onnx"
@@ -116,7 +124,7 @@ def test_foreign_or_missing_model_files(exported, tmp_path) -> None:
 
 
 def test_per_hop_cost_is_measured_and_printed(exported) -> None:
-    cost = measure_per_hop_ms(OnnxMaskModel(load_config(overrides=TINY), exported[1]), hops=50)
+    cost = measure_per_hop_ms(OnnxMaskModel(tiny(exported[1])), hops=50)
     assert cost["hops"] == 50 and 0 < cost["p50"] <= cost["p99"] <= cost["max"]
     result = subprocess.run(
         [
@@ -126,8 +134,6 @@ def test_per_hop_cost_is_measured_and_printed(exported) -> None:
             "--bench",
             "--hops",
             "50",
-            "--set",
-            "model.context_frames=33",
         ],
         capture_output=True,
         text=True,
@@ -144,7 +150,7 @@ def test_paced_engine_hops_run_one_per_hop_period(exported) -> None:
 
     from unsing.benchmarks.compute import per_hop
 
-    config = load_config(overrides=TINY)
+    config = tiny(exported[1])
     hops = 40
     started = time.perf_counter()
     result = per_hop(config, exported[1], hops, paced=True)

@@ -71,11 +71,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         model.update(
             contract=model_info.metadata, inputs=model_info.inputs, outputs=model_info.outputs
         )
-        latency = Latency.from_config(config)
     except ModelFileError as error:
-        if args.model_path:  # the user asked about this file: a bad one is an error
+        if args.model_path:  # the user asked about this file: a missing or broken one is an error
             raise
         model["error"] = str(error)
+    else:  # a readable file: describe it, and say why the engine cannot run it if it cannot
+        try:
+            latency = Latency.from_config(config)
+        except ModelFileError as error:
+            model["error"] = str(error)
     stream_devices = describe_stream_devices(config, latency is not None)
     if args.bench and latency is not None:
         model["per_hop_ms"] = bench_model(config, args.hops)
@@ -170,22 +174,21 @@ def format_info(
         f"{config.model.intra_op_threads}/{config.model.inter_op_threads} (intra/inter)",
     ]
     if latency is None:
-        lines.append(f"              not loaded: {model['error']}")
+        lines.append(f"              not usable: {model['error']}")
     else:
         contract = config.contract
         stft = contract.stft
-        hop_ms = latency.ms(stft.hop_samples)
-        lines += [
+        lines.append(
             f"              settings from the model file: {contract.sample_rate_hz} Hz, "
             f"{contract.channels} ch; STFT n_fft {stft.n_fft}, hop {stft.hop_samples} "
-            f"({hop_ms:.2f} ms), {stft.window} window, {stft.bins} bins; context "
-            f"{contract.context_frames} frames, lookahead {contract.lookahead_frames}",
-        ]
-        for key, value in sorted((model.get("contract") or {}).items()):
-            lines.append(f"              {key}: {value}")
-        for kind in ("inputs", "outputs"):
-            for name, shape in model.get(kind, {}).items():
-                lines.append(f"              {kind[:-1]} {name}: {shape}")
+            f"({latency.ms(stft.hop_samples):.2f} ms), {stft.window} window, {stft.bins} bins; "
+            f"context {contract.context_frames} frames, lookahead {contract.lookahead_frames}"
+        )
+    for key, value in sorted((model.get("contract") or {}).items()):
+        lines.append(f"              {key}: {value}")
+    for kind in ("inputs", "outputs"):
+        for name, shape in model.get(kind, {}).items():
+            lines.append(f"              {kind[:-1]} {name}: {shape}")
     deadline = (
         f" ({engine.deadline_hop_fraction * latency.ms(config.contract.stft.hop_samples):.2f} ms)"
         if latency is not None
