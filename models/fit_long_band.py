@@ -7,7 +7,7 @@ mask of the lowest bins in a long-window STFT with the project STFT's latency
 covers its newest 1024 samples). Below the crossover it replaces the U-Net's mask. Bass notes
 and a voice's lowest harmonics share the project STFT's 43 Hz bins; at 10.8 Hz they fall apart,
 and a network that sees them apart separates them better
-(benchmarks/results/experiments/long-window-band.md).
+(docs/experiments/long-window-band.md).
 
 The U-Net is untouched (its weights, calibration included, are copied), so the band is fitted
 alone from precomputed inputs and targets: 3000 steps take minutes on a CPU.

@@ -5,7 +5,7 @@ pretrained separator (Spleeter 2-stems, the peer in the quality report) splits e
 vocals and accompaniment; the pair becomes training material (``train.teacher_labels: DIR``),
 so the student sees real productions, labelled by the teacher. The labels are the teacher's
 estimates, not the truth: used as a random-mix pair, a teacher "vocal" still carries the teacher's
-bleed, so the quality report must show whether it helps (``benchmarks/results/experiments``).
+bleed, so the quality report must show whether it helps (``docs/experiments/teacher-v1.md``).
 
 Layout written (the generic pair-folder layout that ``read_folder_pairs`` reads)::
 

@@ -25,7 +25,7 @@
 #   bfloat16) is that of stages 1-2; stage 3 is bfloat16 either way. bfloat16 autocast runs
 #   stages 1-2 about 2.3 times faster on a CPU with AVX512-BF16 (the whole chain in 1 h 36 min)
 #   but does not reproduce the recipe: measured in
-#   benchmarks/results/experiments/reproduction.md, its stage 4 ended 1.2-1.9 dB below the
+#   docs/experiments/reproduction.md, its stage 4 ended 1.2-1.9 dB below the
 #   shipped one's on three of four sets, its stage 5 within 0.5 dB of the shipped default on
 #   MIR-1K, everything-is-free and iKala, 1.4 dB below on the MUSDB18 excerpt.
 # The shipped model's stage 3 started from the shipped stage-2 weights with their calibration

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Experiment for issue 3's 7 dB target (its run wide-v1 was stopped at epoch 6 of 14; the same
-# architecture trained longer on a GPU: benchmarks/results/experiments/gpu-wide-v1.md): the
+# architecture trained longer on a GPU: docs/experiments/gpu-wide-v1.md): the
 # causal U-Net at twice the widths ([16, 32, 48, 64]: 1.7 M parameters, about 1 ms per hop in
 # the streaming graph, twice the default's) trained from scratch for 14 epochs of 250 steps in
 # bfloat16 autocast (train.precision; about 3 s per step on 2 CPU cores, 3 hours in all), with the
