@@ -62,14 +62,15 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Read one YAML mapping, turning every failure into a one-line ``ConfigError``."""
+def read_yaml(path: Path, kind: str = "config") -> dict[str, Any]:
+    """Read one YAML mapping (a ``kind`` file), turning every failure into a one-line
+    ``ConfigError``."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+    except (FileNotFoundError, IsADirectoryError):
+        raise ConfigError(f"{path}: {kind} file not found") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read config file: {error}") from None
+        raise ConfigError(f"{path}: cannot read {kind} file: {error}") from None
     return parse_yaml_mapping(text, path)
 
 

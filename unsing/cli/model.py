@@ -87,9 +87,8 @@ def _default_parity_audio() -> Path | None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``unsing train``: train one stage of a recipe."""
-    recipe = recipe_from_args(args)
     try:
         from unsing.models.train import run_from_args
     except ImportError as error:
         raise UnsingError(f"training needs torch ({error}); {INSTALL_TRAIN_EXTRA}") from None
-    return run_from_args(recipe, args)
+    return run_from_args(recipe_from_args(args), args)
