@@ -12,7 +12,7 @@ echo "unsing: ruff"
 
 # shellcheck source=scripts/jack_dummy.sh
 source scripts/jack_dummy.sh
-rate=$(.venv/bin/python -c 'from unsing.config import load_config; print(load_config().audio.sample_rate_hz)')
+rate=$(.venv/bin/python -c 'from unsing.config import load_config; print(load_config().contract.sample_rate_hz)')
 start_jack_dummy "$rate" 256
 trap stop_jack_dummy EXIT
 # Missing torch or JACK fails the audio/torch tests here instead of skipping them.
