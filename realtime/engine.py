@@ -95,7 +95,8 @@ class SeparationEngine:
     """Streams ``(frames, channels)`` float32 blocks through the separator.
 
     Args:
-        config: stft, model look-ahead, engine settings; ``audio.channels`` is the channel count.
+        config: engine settings and blocksize; ``config.contract`` gives the rate, channels,
+            STFT and look-ahead.
         model: the mask model (its look-ahead must be ``config.contract.lookahead_frames``).
         parameters: live gain targets (default: ``engine.*_gain_db``); ignored with ``stems``.
         stems: output ``2 * channels`` columns, vocals then accompaniment, instead of the mix.
