@@ -1,9 +1,9 @@
 """Songs in and out of the engine: decode, resample with soxr, channel mapping, WAV writing.
 
 Any file libsndfile reads (WAV, FLAC, Ogg Vorbis, MP3, AIFF, ...), at any sample rate, mono or
-stereo. The engine runs at the model's sample rate and channel count (``Config.contract``): a mono song
-is processed as identical left and right and written back as mono; other rates are resampled
-(soxr, high quality) on the way in and back on the way out.
+stereo. The engine runs at the model's sample rate and channel count (``Config.contract``): a
+mono song is processed as identical left and right and written back as mono; other rates are
+resampled (soxr, high quality) on the way in and back on the way out.
 """
 
 from __future__ import annotations
