@@ -1,5 +1,10 @@
 """Fit a long-window low band to a trained model:
-``python -m unsing.models.fit_long_band --name RUN --init CKPT [--steps N] [--set ...]``.
+``python -m unsing.models.fit_long_band --name RUN --init CKPT [--recipe FILE] [--stage NAME]``.
+
+Its settings are the recipe's ``long_band`` section (``models/recipes/default.yaml``: stage
+``v7`` is the shipped model's fit); its seed, peak learning rate, threads, data and validation
+the recipe's ``train`` section. ``--set long_band.key=value`` or the flags (``--steps``,
+``--target``, ``--dilations``, ...) override them.
 
 The long band (``models/unet.py``, :class:`LongBandNet`; ``unsing.long_band``) makes the vocal
 mask of the lowest bins in a long-window STFT with the project STFT's latency
@@ -14,8 +19,8 @@ alone from precomputed inputs and targets: 3000 steps take minutes on a CPU.
 
 Material: MIR-1K clips of the training singers at 0 dB (never the validation singers), mono fed
 to every channel, and the everything-is-free training tracks (stereo, true level); with
-``--random-mixes N`` also N random mixes drawn as ``unsing train`` draws them
-(``--random-mix-seconds`` each).
+``long_band.random_mixes: N`` also N random mixes drawn as ``unsing train`` draws them
+(``long_band.random_mix_seconds`` each).
 
 Loss: the squared error of the mask against the ideal ratio mask ``|V| / (|V| + |A|)`` of the
 long-window STFT, weighted by the mixture's power in each bin and frame, each clip's weights
@@ -41,7 +46,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from unsing.config import Config, load_config, to_jsonable
 from unsing.errors import ConfigError
 from unsing.long_band import LongBandLayout
 from unsing.models import spectral
@@ -55,6 +59,13 @@ from unsing.models.data import (
     load_audio,
     mir1k_clip_paths,
 )
+from unsing.models.recipe import (
+    MASK_TARGETS,
+    LongBandSection,
+    Recipe,
+    add_recipe_arguments,
+    load_recipe,
+)
 from unsing.models.unet import (
     LONG_BAND_POWER_FLOOR,
     CausalUNet,
@@ -62,7 +73,8 @@ from unsing.models.unet import (
     unet_logits_at_long_bins,
 )
 from unsing.provenance import git_commit
-from unsing.stft import LongWindowSpec, StftSpec
+from unsing.schema import to_jsonable
+from unsing.stft import LongWindowSpec
 
 #: frames of a clip's long-window spectrogram computed at once (0.5 GB for stereo stems)
 SEGMENT_FRAMES = 8192
@@ -74,50 +86,20 @@ WARM_FRAMES = 32
 BATCH_CROPS = 32
 
 
-#: the masks the band can learn (:func:`mask_target`)
-MASK_TARGETS = ("irm", "psm")
-
-
-@dataclasses.dataclass(frozen=True)
-class LongBandSettings:
-    """The long band to fit: window, input top, crossover (Hz), width and dilations."""
-
-    analysis_samples: int = 4096
-    input_hz: float = 2700.0
-    crossover_hz: tuple[float, float] = (600.0, 750.0)
-    channels: int = 128
-    dilations: tuple[int, ...] = (1, 2, 4, 8)
-    unet_input: bool = False
-    #: random mixes of the training pool (``unsing train``'s augmentation) added to the real
-    #: pairs, each ``random_mix_seconds`` long; 0: the real pairs alone
-    random_mixes: int = 0
-    random_mix_seconds: float = 4.0
-    #: what the mask learns: ``irm`` (ideal ratio mask) or ``psm`` (phase-sensitive mask)
-    target: str = "irm"
-
-    def __post_init__(self) -> None:
-        """Checked before any data loads: the settings a fit would otherwise reject late."""
-        if self.target not in MASK_TARGETS:
-            raise ConfigError(f"mask target {self.target!r}: use {' or '.join(MASK_TARGETS)}")
-        if not self.dilations or any(d < 1 for d in self.dilations):
-            raise ConfigError(f"long band dilations {list(self.dilations)}: need 1 or more each")
-        if self.channels < 1:
-            raise ConfigError(f"long band channels {self.channels}: need 1 or more")
-
-    def architecture(self, base: UNetConfig, sample_rate_hz: int) -> UNetConfig:
-        """``base`` (a trained U-Net's architecture) with this long band."""
-        bin_hz = sample_rate_hz / self.analysis_samples
-        low, high = (hz / bin_hz for hz in self.crossover_hz)
-        return dataclasses.replace(
-            base,
-            long_band_analysis_samples=self.analysis_samples,
-            long_band_input_bins=int(self.input_hz / bin_hz) + 1,
-            long_band_bins=int(np.ceil(high)) + 1,
-            long_band_crossover_bins=(round(low, 3), round(high, 3)),
-            long_band_channels=self.channels,
-            long_band_dilations=self.dilations,
-            long_band_unet_input=self.unet_input,
-        )
+def band_architecture(band: LongBandSection, base: UNetConfig, sample_rate_hz: int) -> UNetConfig:
+    """``base`` (a trained U-Net's architecture) with the long band ``band`` describes."""
+    bin_hz = sample_rate_hz / band.analysis_samples
+    low, high = (hz / bin_hz for hz in band.crossover_hz)
+    return dataclasses.replace(
+        base,
+        long_band_analysis_samples=band.analysis_samples,
+        long_band_input_bins=int(band.input_hz / bin_hz) + 1,
+        long_band_bins=int(np.ceil(high)) + 1,
+        long_band_crossover_bins=(round(low, 3), round(high, 3)),
+        long_band_channels=band.channels,
+        long_band_dilations=band.dilations,
+        long_band_unet_input=band.unet_input,
+    )
 
 
 def long_band_examples(
@@ -204,18 +186,18 @@ def mask_target(vocals: torch.Tensor, accompaniment: torch.Tensor, kind: str) ->
     if kind == "psm":
         mixture = vocals + accompaniment
         return (vocals * mixture.conj()).real / (mixture.abs().square() + 1e-8)
-    raise ConfigError(f"mask target {kind!r}: use irm or psm")
+    raise ConfigError(f"mask target {kind!r}: use {' or '.join(MASK_TARGETS)}")
 
 
 def random_mix_clips(
-    config: Config, settings: LongBandSettings, rng: np.random.Generator, manifest: Manifest
+    recipe: Recipe, rng: np.random.Generator, manifest: Manifest
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``settings.random_mixes`` examples of ``unsing train``'s random mixes (its pool, the
+    """``long_band.random_mixes`` examples of ``unsing train``'s random mixes (its pool, the
     validation singers and tracks left out, and its augmentation) as ``(vocals,
     accompaniment)`` pairs, ``(2, samples)`` each: varied levels, panning, filters, reverb and
     instrumental-only excerpts that the real pairs alone do not show the band. The pool's files
     enter ``manifest`` with the role ``random_mix_<role>``."""
-    train, rate = config.train, config.audio.sample_rate_hz
+    train, band, rate = recipe.train, recipe.long_band, recipe.model.sample_rate_hz
     pool_manifest = Manifest()
     pool = build_training_pool(train.data_root, rate, pool_manifest)
     for entry in pool_manifest.entries:
@@ -223,7 +205,7 @@ def random_mix_clips(
     mixer = RandomMixer(
         pool,
         rate,
-        int(settings.random_mix_seconds * rate),
+        int(band.random_mix_seconds * rate),
         rng,
         AugmentSettings(
             real_pair_probability=train.real_pair_probability,
@@ -231,7 +213,7 @@ def random_mix_clips(
         ),
     )
     clips = []
-    for _ in range(settings.random_mixes):
+    for _ in range(band.random_mixes):
         _, vocals, accompaniment = mixer.sample()
         clips.append((vocals, accompaniment))
     return clips
@@ -418,28 +400,28 @@ def load_base(path: Path) -> dict[str, Any]:
 
 
 def fit(
-    config: Config,
+    recipe: Recipe,
     run_dir: Path,
     init_checkpoint: Path,
-    settings: LongBandSettings,
-    steps: int,
     log_every: int = 1000,
     validation_items: list | None = None,
 ) -> Path:
-    """Add ``settings``' long band to ``init_checkpoint``'s model, fit it and write
-    ``run_dir/last.pt`` (and the run's config, manifest and log)."""
+    """Add the recipe's long band (``recipe.long_band``) to ``init_checkpoint``'s model, fit it
+    for ``long_band.steps`` steps and write ``run_dir/last.pt`` (and the run's config,
+    manifest and log)."""
     from unsing.models.train import checkpoint_record, run_validation_set, validate
 
-    train = config.train
+    train, band = recipe.train, recipe.long_band
+    spec = recipe.stft
+    rate = recipe.model.sample_rate_hz
+    LongWindowSpec(band.analysis_samples, spec)  # a window that does not fit: before any data
     torch.manual_seed(train.seed)
     torch.set_num_threads(train.threads)
     rng = np.random.default_rng(train.seed)
-    spec = StftSpec.from_config(config.stft)
-    rate = config.audio.sample_rate_hz
     base = load_base(Path(init_checkpoint))
     if base["contract"]["sample_rate_hz"] != rate or base["contract"]["n_fft"] != spec.n_fft:
-        raise ConfigError(f"--init {init_checkpoint}: its rate or n_fft differ from the config's")
-    arch = settings.architecture(UNetConfig.from_dict(base["architecture"]), rate)
+        raise ConfigError(f"--init {init_checkpoint}: its rate or n_fft differ from the recipe's")
+    arch = band_architecture(band, UNetConfig.from_dict(base["architecture"]), rate)
     layout = LongBandLayout.from_architecture(arch.as_dict(), spec)
     model = CausalUNet(arch)
     missing, unexpected = model.load_state_dict(base["model_state"], strict=False)
@@ -452,21 +434,21 @@ def fit(
     manifest = Manifest()
     clips = training_clips(train.data_root, rate, (), manifest)
     clips += eif_training_tracks(train.data_root, rate, manifest)
-    if settings.random_mixes:
-        clips += random_mix_clips(config, settings, np.random.default_rng(train.seed + 1), manifest)
+    if band.random_mixes:
+        clips += random_mix_clips(recipe, np.random.default_rng(train.seed + 1), manifest)
     if validation_items is None:
-        validation_items = run_validation_set(config, manifest)
+        validation_items = run_validation_set(recipe, manifest)
     commit = git_commit()
     manifest_dict = manifest.as_dict()
     (run_dir / "manifest.json").write_text(json.dumps(manifest_dict, indent=1))
-    (run_dir / "config.json").write_text(json.dumps(to_jsonable(config), indent=1))
+    (run_dir / "config.json").write_text(json.dumps(to_jsonable(recipe), indent=1))
     started = time.time()
     examples = long_band_examples(
         layout,
         arch.audio_channels,
         clips,
         model if arch.long_band_unet_input else None,
-        target=settings.target,
+        target=band.target,
     )
     del clips
     normalise_inputs(model, examples["inputs"])
@@ -479,7 +461,7 @@ def fit(
         long_band_loss,
         examples,
         starts,
-        FitSchedule(steps, train.learning_rate, log_every, rng),
+        FitSchedule(band.steps, train.learning_rate, log_every, rng),
         lambda: validate(model, validation_items, spec),
         run_dir / "train_log.jsonl",
         started,
@@ -502,13 +484,13 @@ def fit(
     state = {
         "model_state": model.state_dict(),
         "epoch": record["epoch"],
-        "step": steps,
+        "step": band.steps,
         **checkpoint_record(
-            config, arch, manifest_dict, commit, record["validation_sdr_db"], init_record
+            recipe, arch, manifest_dict, commit, record["validation_sdr_db"], init_record
         ),
         "world_size": 1,
         "fitted_by": "unsing.models.fit_long_band",
-        "fit": {"steps": steps, **to_jsonable(dataclasses.asdict(settings))},
+        "fit": to_jsonable(band),  # steps first, then the band's settings
     }
     if base.get("calibration"):  # the U-Net's, folded into its weights, which are unchanged
         state["calibration"] = base["calibration"]
@@ -516,76 +498,75 @@ def fit(
     return run_dir
 
 
+def flag_overrides(args: argparse.Namespace) -> list[str]:
+    """The long-band flags given on the command line as ``long_band.key=value`` overrides."""
+    keys = [field.name for field in dataclasses.fields(LongBandSection)]
+    return [
+        f"long_band.{key}={json.dumps(getattr(args, key))}"
+        for key in keys
+        if getattr(args, key, None) is not None
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m unsing.models.fit_long_band", description=__doc__.splitlines()[0]
     )
-    defaults = LongBandSettings()
     parser.add_argument("--name", required=True, help="run folder under train.runs_dir")
     parser.add_argument("--init", type=Path, required=True, help="the trained model (.pt)")
-    parser.add_argument("--steps", type=int, default=3000, help="optimizer steps")
-    parser.add_argument(
-        "--window", type=int, default=defaults.analysis_samples, help="long window, samples"
+    add_recipe_arguments(parser)
+    flags = parser.add_argument_group(
+        "long band", "each overrides a key of the recipe's long_band section (after --set)"
     )
-    parser.add_argument(
-        "--input-hz", type=float, default=defaults.input_hz, help="top of the band's input"
+    flags.add_argument("--steps", type=int, metavar="N", help="optimizer steps")
+    flags.add_argument(
+        "--window", dest="analysis_samples", type=int, metavar="SAMPLES", help="long window"
     )
-    parser.add_argument(
+    flags.add_argument("--input-hz", type=float, metavar="HZ", help="top of the band's input")
+    flags.add_argument(
         "--crossover-hz",
         type=float,
         nargs=2,
-        default=defaults.crossover_hz,
         metavar=("LOW", "HIGH"),
         help="long band below LOW, the U-Net above HIGH",
     )
-    parser.add_argument("--channels", type=int, default=defaults.channels)
-    parser.add_argument(
+    flags.add_argument("--channels", type=int, metavar="N", help="the band's channels")
+    flags.add_argument(
         "--dilations",
         type=int,
         nargs="+",
-        default=defaults.dilations,
+        metavar="D",
         help="the band's temporal blocks' dilations (its past: 2 x their sum frames)",
     )
-    parser.add_argument(
-        "--unet-input", action="store_true", help="the band also reads the U-Net's mask"
+    flags.add_argument(
+        "--unet-input",
+        action=argparse.BooleanOptionalAction,
+        help="the band also reads the U-Net's mask",
     )
-    parser.add_argument(
-        "--random-mixes",
-        type=int,
-        default=0,
-        help="random mixes of the training pool added to the real pairs (0: none)",
+    flags.add_argument(
+        "--random-mixes", type=int, metavar="N", help="random mixes of the training pool (0: none)"
     )
-    parser.add_argument("--random-mix-seconds", type=float, default=defaults.random_mix_seconds)
-    parser.add_argument(
+    flags.add_argument(
+        "--random-mix-seconds", type=float, metavar="SECONDS", help="length of each random mix"
+    )
+    flags.add_argument(
         "--target",
         choices=MASK_TARGETS,
-        default=defaults.target,
         help="the mask the band learns: ideal ratio (irm) or phase-sensitive (psm)",
     )
-    parser.add_argument("--config", type=Path, default=None, help="a config file overlay")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config, overrides=args.set)
-        if args.steps < 1:
-            raise ConfigError(f"--steps {args.steps}: need at least 1")
-        if args.random_mixes < 0 or args.random_mix_seconds < 1:
-            raise ConfigError("--random-mixes: need 0 or more, --random-mix-seconds: 1 or more")
-        settings = LongBandSettings(
-            args.window,
-            args.input_hz,
-            tuple(args.crossover_hz),
-            args.channels,
-            tuple(args.dilations),
-            unet_input=args.unet_input,
-            random_mixes=args.random_mixes,
-            random_mix_seconds=args.random_mix_seconds,
-            target=args.target,
-        )
-        LongWindowSpec(settings.analysis_samples, StftSpec.from_config(config.stft))
-        run_dir = fit(
-            config, Path(config.train.runs_dir) / args.name, args.init, settings, args.steps
-        )
+        recipe = load_recipe(args.recipe, args.stage, [*args.overrides, *flag_overrides(args)])
+        if recipe.stage is not None and not recipe.fits_long_band:
+            raise ConfigError(
+                f"{recipe.origin('')}: stage {recipe.stage} sets no long_band: a stage of "
+                "unsing train, not of fit_long_band"
+            )
+        if recipe.max_steps is not None:
+            raise ConfigError(
+                f"stage {recipe.stage}: max_steps caps unsing train; the fit takes long_band.steps"
+            )
+        run_dir = fit(recipe, Path(recipe.train.runs_dir) / args.name, args.init)
     except (ConfigError, FileNotFoundError, ValueError) as error:
         print(f"unsing: {error}", file=sys.stderr)
         return 2

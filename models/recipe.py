@@ -219,7 +219,7 @@ def _read_recipe(
 ) -> tuple[list[tuple[dict[str, Any], str]], dict[str, Any]]:
     """The layers of sections of recipe ``path`` (those of the file it extends first) and its
     own stages."""
-    data = with_base_dir(read_yaml(path), path.resolve().parent)
+    data = with_base_dir(read_yaml(path, "recipe"), path.resolve().parent)
     source = str(path)
     for key in data:
         if key not in RECIPE_KEYS:

@@ -5,7 +5,8 @@
 # the streaming graph, twice the default's) trained from scratch for 14 epochs of 250 steps in
 # bfloat16 autocast (train.precision; about 3 s per step on 2 CPU cores, 3 hours in all), with the
 # Spleeter-labelled real songs as extra training pairs (python -m unsing.models.teacher),
-# then calibrated, packaged, exported and scored against the shipped model.
+# then calibrated, packaged, exported and scored against the shipped model. The settings are
+# the recipe lab/recipes/wide.yaml (the shipped recipe with those four changes).
 # Usage: bash scripts/train_wide.sh   (run: runs/wide-v1; interrupted? run it again: it resumes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +17,7 @@ if [[ ! -f runs/teacher-spleeter/labels.json ]]; then
 fi
 resume=()
 if [[ -f "runs/$name/last.pt" ]]; then resume=(--resume); fi
-.venv/bin/unsing train --name "$name" "${resume[@]}" --set "train.widths=[16,32,48,64]" \
-  --set train.precision=bfloat16 --set train.epochs=14 \
-  --set train.teacher_labels=runs/teacher-spleeter --quiet
+.venv/bin/unsing train --recipe lab/recipes/wide.yaml --name "$name" "${resume[@]}" --quiet
 bash scripts/finish_run.sh "$name" "$name"  # calibrate, package, export, quality report
 # Better than the shipped model? (exit status 1 when any number differs by more than 0.5 dB)
 .venv/bin/python -m unsing.models.compare_quality "runs/$name/package/quality.json:$name" \

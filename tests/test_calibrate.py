@@ -14,7 +14,6 @@ torch = require_module("torch")
 
 from test_train import TINY, write_tree  # noqa: E402
 
-from unsing.config import load_config  # noqa: E402
 from unsing.models import spectral  # noqa: E402
 from unsing.models.calibrate import (  # noqa: E402
     calibrate_checkpoint,
@@ -24,6 +23,7 @@ from unsing.models.calibrate import (  # noqa: E402
 )
 from unsing.models.data import ValidationItem  # noqa: E402
 from unsing.models.package import package  # noqa: E402
+from unsing.models.recipe import load_recipe  # noqa: E402
 from unsing.models.train import _load_init, load_checkpoint, train, unet_config  # noqa: E402
 from unsing.models.unet import CausalUNet  # noqa: E402
 from unsing.stft import StftSpec  # noqa: E402
@@ -33,7 +33,7 @@ SPEC = StftSpec(1024, 256)
 
 def test_folded_head_equals_the_logit_domain_formula() -> None:
     torch.manual_seed(0)
-    model = CausalUNet(unet_config(load_config(overrides=TINY))).eval()
+    model = CausalUNet(unet_config(load_recipe(overrides=TINY))).eval()
     magnitude = torch.rand(1, 2, SPEC.bins, 40) * 3
     with torch.no_grad():
         original = model.mask(magnitude)
@@ -103,10 +103,10 @@ def test_fit_recovers_the_bias_of_a_shy_mask_and_raises_waveform_sdr() -> None:
 
 def test_calibrated_checkpoint_is_written_once_from_training_material(tmp_path: Path) -> None:
     data_root = write_tree(tmp_path / "data")
-    config = load_config(
+    recipe = load_recipe(
         overrides=[*TINY, f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
     )
-    run = train(config, tmp_path / "runs" / "c", quiet=True, max_steps=1)
+    run = train(recipe, tmp_path / "runs" / "c", quiet=True, max_steps=1)
     out = run / "calibrated.pt"
     calibration = calibrate_checkpoint(
         run / "last.pt", out, data_root, mir1k_clips=4, eif_excerpt_seconds=1.0
@@ -147,10 +147,10 @@ def test_fine_tuning_a_calibrated_checkpoint_starts_from_the_uncalibrated_weight
     tmp_path: Path,
 ) -> None:
     data_root = write_tree(tmp_path / "data")
-    config = load_config(
+    recipe = load_recipe(
         overrides=[*TINY, f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
     )
-    run = train(config, tmp_path / "runs" / "c", quiet=True, max_steps=1)
+    run = train(recipe, tmp_path / "runs" / "c", quiet=True, max_steps=1)
     original, state = load_checkpoint(run / "last.pt")
     folded, _ = load_checkpoint(run / "last.pt")
     fold_calibration(folded, 0.7, 0.5)
@@ -158,8 +158,8 @@ def test_fine_tuning_a_calibrated_checkpoint_starts_from_the_uncalibrated_weight
         {**state, "model_state": folded.state_dict(), "calibration": {"slope": 0.7, "bias": 0.5}},
         run / "calibrated.pt",
     )
-    model = CausalUNet(unet_config(config))
-    record = _load_init(model, run / "calibrated.pt", unet_config(config))
+    model = CausalUNet(unet_config(recipe))
+    record = _load_init(model, run / "calibrated.pt", unet_config(recipe))
     assert record["calibration_removed"] == {"slope": 0.7, "bias": 0.5}
     for name, value in original.state_dict().items():
         torch.testing.assert_close(model.state_dict()[name], value, atol=1e-6, rtol=1e-5)
@@ -170,7 +170,7 @@ def test_calibration_folds_exactly_into_a_model_with_a_low_band_network() -> Non
     from unsing.models.calibrate import without_calibration
 
     torch.manual_seed(0)
-    config = load_config(
+    recipe = load_recipe(
         overrides=[
             *TINY,
             "train.low_band_bins=7",
@@ -178,7 +178,7 @@ def test_calibration_folds_exactly_into_a_model_with_a_low_band_network() -> Non
             "train.low_band_dilations=[1]",
         ]
     )
-    model = CausalUNet(unet_config(config)).eval()
+    model = CausalUNet(unet_config(recipe)).eval()
     with torch.no_grad():
         torch.nn.init.normal_(model.low_band.out.weight, std=0.5)
         torch.nn.init.normal_(model.low_band.out.bias, std=0.5)
@@ -196,7 +196,7 @@ def test_calibration_folds_exactly_into_a_model_with_a_low_band_network() -> Non
 
 def test_singers_kept_out_of_training_are_the_calibration_material(tmp_path: Path) -> None:
     data_root = write_tree(tmp_path / "data")
-    config = load_config(
+    recipe = load_recipe(
         overrides=[
             *TINY,
             f"train.data_root={data_root}",
@@ -204,7 +204,7 @@ def test_singers_kept_out_of_training_are_the_calibration_material(tmp_path: Pat
             "train.calibration_singers=[yan]",
         ]
     )
-    run = train(config, tmp_path / "runs" / "held", quiet=True, max_steps=1)
+    run = train(recipe, tmp_path / "runs" / "held", quiet=True, max_steps=1)
     manifest = (run / "manifest.json").read_text()
     assert "zed_1_01" in manifest and "yan_1_01" not in manifest  # yan never trained on
     calibration = calibrate_checkpoint(

@@ -13,9 +13,9 @@ torch = require_module("torch")
 
 from test_train import TINY, write_tree  # noqa: E402
 
-from unsing.config import load_config  # noqa: E402
 from unsing.models.data import build_validation_set  # noqa: E402
 from unsing.models.ema import WeightAverage  # noqa: E402
+from unsing.models.recipe import load_recipe  # noqa: E402
 from unsing.models.train import load_checkpoint, train, validate  # noqa: E402
 from unsing.stft import StftSpec  # noqa: E402
 
@@ -50,9 +50,9 @@ def test_decay_outside_zero_to_one_is_refused() -> None:
         WeightAverage(torch.nn.Linear(2, 2), decay=1.0)
 
 
-def tiny_run_config(tmp_path: Path, ema_decay: float):
+def tiny_run_recipe(tmp_path: Path, ema_decay: float):
     """The tiny architecture of test_train on its synthetic data tree."""
-    return load_config(
+    return load_recipe(
         overrides=[
             *TINY,
             f"train.data_root={write_tree(tmp_path / 'data')}",
@@ -63,8 +63,8 @@ def tiny_run_config(tmp_path: Path, ema_decay: float):
 
 
 def test_training_ships_the_average_and_resumes_it_exactly(tmp_path: Path) -> None:
-    config = tiny_run_config(tmp_path, ema_decay=0.5)
-    whole = train(config, tmp_path / "runs" / "whole", quiet=True)
+    recipe = tiny_run_recipe(tmp_path, ema_decay=0.5)
+    whole = train(recipe, tmp_path / "runs" / "whole", quiet=True)
     model, state = load_checkpoint(whole / "last.pt")
     assert state["ema"] == {"decay": 0.5, "updates": 6}
     raw, shipped = state["train_model_state"], state["model_state"]
@@ -73,12 +73,12 @@ def test_training_ships_the_average_and_resumes_it_exactly(tmp_path: Path) -> No
     ), "the shipped weights are the average, not the last step's"
     # what validation scored is the shipped (averaged) model, scored again here
     log = [json.loads(line) for line in (whole / "train_log.jsonl").read_text().splitlines()]
-    items = build_validation_set(config.train.data_root, 44100, mir1k_clips=1, eif_seconds=2)
+    items = build_validation_set(recipe.train.data_root, 44100, mir1k_clips=1, eif_seconds=2)
     assert validate(model, items, StftSpec(1024, 256)) == log[-1]["validation_sdr_db"]
 
     parts = tmp_path / "runs" / "parts"
-    train(config, parts, quiet=True, max_steps=2)
-    train(config, parts, quiet=True, resume=True)
+    train(recipe, parts, quiet=True, max_steps=2)
+    train(recipe, parts, quiet=True, resume=True)
     _, resumed = load_checkpoint(parts / "last.pt")
     assert resumed["ema"]["updates"] == 6
     for key in ("model_state", "train_model_state"):
@@ -87,7 +87,7 @@ def test_training_ships_the_average_and_resumes_it_exactly(tmp_path: Path) -> No
 
 
 def test_no_average_ships_the_raw_weights(tmp_path: Path) -> None:
-    config = tiny_run_config(tmp_path, ema_decay=0.0)
-    run = train(config, tmp_path / "runs" / "raw", quiet=True, max_steps=2)
+    recipe = tiny_run_recipe(tmp_path, ema_decay=0.0)
+    run = train(recipe, tmp_path / "runs" / "raw", quiet=True, max_steps=2)
     _, state = load_checkpoint(run / "last.pt")
     assert "train_model_state" not in state and "ema" not in state

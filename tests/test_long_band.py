@@ -14,6 +14,15 @@ from unsing.long_band import LongBandLayout, raised_cosine_low
 from unsing.stft import LongWindowSpec, StftSpec, StreamingIstft, StreamingStft, istft, stft
 
 SHORT = StftSpec(1024, 256, "hann")
+#: A tiny long band to fit on test_train's synthetic data tree (recipe overrides).
+TINY_BAND = [
+    "long_band.steps=4",
+    "long_band.analysis_samples=4096",
+    "long_band.input_hz=1500",
+    "long_band.crossover_hz=[400, 600]",
+    "long_band.channels=4",
+    "long_band.dilations=[1, 2]",
+]
 
 
 def _signal(samples: int = 20000, channels: int = 2, seed: int = 0) -> np.ndarray:
@@ -152,21 +161,68 @@ def test_phase_sensitive_target_weighted_by_power_is_the_masked_error_energy() -
 
 
 @pytest.mark.parametrize(
-    ("settings", "match"),
+    ("override", "match"),
     [
-        ({"target": "wiener"}, "irm or psm"),
-        ({"dilations": ()}, "dilations"),
-        ({"dilations": (1, 0)}, "dilations"),
-        ({"channels": 0}, "channels"),
+        ("long_band.target=wiener", r"long_band\.target = 'wiener': not allowed.*irm, psm"),
+        ("long_band.dilations=[]", r"long_band\.dilations = \[\]: must list at least one"),
+        ("long_band.dilations=[1, 0]", r"long_band\.dilations\[1\] = 0: out of range"),
+        ("long_band.channels=0", r"long_band\.channels = 0: out of range"),
+        ("long_band.crossover_hz=[750, 600]", r"long_band\.crossover_hz = \[750\.0, 600\.0\]"),
+        ("long_band.crossover_hz=[600]", r"long_band\.crossover_hz = \[600\.0\]: must be \[LOW"),
     ],
 )
-def test_long_band_settings_are_checked_before_any_data_loads(settings: dict, match: str) -> None:
-    require_module("torch")
+def test_long_band_settings_are_checked_before_any_data_loads(override: str, match: str) -> None:
     from unsing.errors import ConfigError
-    from unsing.models.fit_long_band import LongBandSettings
+    from unsing.models.recipe import load_recipe
 
-    with pytest.raises(ConfigError, match=match):
-        LongBandSettings(**settings)
+    with pytest.raises(ConfigError, match=f"^command line: {match}"):
+        load_recipe(overrides=[override])
+
+
+def test_fit_long_band_runs_the_recipes_stage_and_its_flags_override_it(
+    monkeypatch, capsys, tmp_path: Path
+) -> None:
+    require_module("torch")
+    from unsing.models import fit_long_band
+
+    fitted = []
+    monkeypatch.setattr(
+        fit_long_band, "fit", lambda recipe, run_dir, init: fitted.append(recipe) or run_dir
+    )
+    init = ["--name", "x", "--init", str(tmp_path / "start.pt")]
+    assert fit_long_band.main([*init, "--stage", "v7"]) == 0
+    band = fitted[-1].long_band  # the shipped model's stage 5, as scripts/train_default.sh ran it
+    assert (band.steps, band.dilations, band.unet_input, band.target) == (
+        4000,
+        (1, 2, 4, 8, 16),
+        True,
+        "psm",
+    )
+    assert fitted[-1].train.threads == 2 and fitted[-1].train.seed == 1234
+    assert fitted[-1].train.learning_rate == 0.002
+    flags = ["--steps", "5", "--no-unet-input", "--crossover-hz", "500", "700", "--window", "8192"]
+    assert fit_long_band.main([*init, "--stage", "v7", *flags, "--dilations", "1", "2"]) == 0
+    band = fitted[-1].long_band
+    assert (band.steps, band.unet_input, band.crossover_hz) == (5, False, (500.0, 700.0))
+    assert (band.analysis_samples, band.dilations, band.target) == (8192, (1, 2), "psm")
+    assert fitted[-1].origin("long_band.steps") == "command line"
+    # the base settings are fit_long_band's defaults
+    assert fit_long_band.main(init) == 0
+    band = fitted[-1].long_band
+    assert (band.steps, band.dilations, band.unet_input, band.target) == (
+        3000,
+        (1, 2, 4, 8),
+        False,
+        "irm",
+    )
+    capsys.readouterr()
+    # a stage of unsing train, a bad value: one line, nothing fitted
+    assert fit_long_band.main([*init, "--stage", "v6"]) == 2
+    assert "stage v6 sets no long_band" in capsys.readouterr().err
+    assert fit_long_band.main([*init, "--steps", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("unsing: command line: long_band.steps = 0: out of range")
+    assert len(fitted) == 3
 
 
 @pytest.mark.parametrize(
@@ -301,19 +357,17 @@ def test_fitting_moves_only_the_long_band_and_writes_a_run(tmp_path: Path) -> No
     torch = require_module("torch")
     from test_train import TINY, write_tree
 
-    from unsing.config import load_config
     from unsing.errors import ConfigError
-    from unsing.models.fit_long_band import LongBandSettings, fit, main
+    from unsing.models.fit_long_band import fit, main
+    from unsing.models.recipe import load_recipe
     from unsing.models.train import load_checkpoint, train
 
     data_root = write_tree(tmp_path / "data")
     paths = [f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
-    config = load_config(overrides=[*TINY, *paths, "train.ema_decay=0"])
-    start = train(config, tmp_path / "runs" / "start", quiet=True, max_steps=1)
-    settings = LongBandSettings(
-        4096, 1500.0, (400.0, 600.0), 4, (1, 2), random_mixes=3, random_mix_seconds=1.5
-    )
-    run_dir = fit(config, tmp_path / "runs" / "band", start / "last.pt", settings, 4, log_every=2)
+    band = [*TINY_BAND, "long_band.random_mixes=3", "long_band.random_mix_seconds=1.5"]
+    recipe = load_recipe(overrides=[*TINY, *paths, "train.ema_decay=0", *band])
+    start = train(recipe, tmp_path / "runs" / "start", quiet=True, max_steps=1)
+    run_dir = fit(recipe, tmp_path / "runs" / "band", start / "last.pt", log_every=2)
     before = load_checkpoint(start / "last.pt")[1]["model_state"]
     model, state = load_checkpoint(run_dir / "last.pt")
     after = state["model_state"]
@@ -332,9 +386,21 @@ def test_fitting_moves_only_the_long_band_and_writes_a_run(tmp_path: Path) -> No
     assert trained_on and not any("abjones" in p or "sodium" in p for p in trained_on)
     pool = [e["path"] for e in manifest["entries"] if e["role"].startswith("random_mix_")]
     assert pool and not any("abjones" in p or "sodium" in p for p in pool)
-    assert state["fit"]["random_mixes"] == 3
+    assert state["fit"] == {  # the recipe's long_band section, steps first
+        "steps": 4,
+        "analysis_samples": 4096,
+        "input_hz": 1500.0,
+        "crossover_hz": [400.0, 600.0],
+        "channels": 4,
+        "dilations": [1, 2],
+        "unet_input": False,
+        "random_mixes": 3,
+        "random_mix_seconds": 1.5,
+        "target": "irm",
+    }
+    assert state["step"] == 4 and state["config"]["long_band"] == state["fit"]
     with pytest.raises(ConfigError, match="long band already"):
-        fit(config, tmp_path / "runs" / "again", run_dir / "last.pt", settings, 1)
+        fit(recipe, tmp_path / "runs" / "again", run_dir / "last.pt")
     options = [item for path in paths for item in ("--set", path)]
     assert main(["--name", "x", "--init", str(tmp_path / "nope.pt"), *options]) == 2
     # a band whose own past (2 x 64 frames) is longer than the U-Net's: refused, nothing written
@@ -360,9 +426,10 @@ def exported_long_band(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _tiny_config(path: Path, *overrides: str):
+    """The runtime config running the exported model at ``path`` (its contract from the file)."""
     from unsing.config import load_config
 
-    return load_config(overrides=["model.context_frames=33", f"model.path={path}", *overrides])
+    return load_config(overrides=[f"model.path={path}", *overrides])
 
 
 def test_exported_long_band_model_declares_its_layout_and_matches_pytorch(
@@ -500,23 +567,16 @@ def test_fitting_a_band_that_reads_the_unet(tmp_path: Path) -> None:
     torch = require_module("torch")
     from test_train import TINY, write_tree
 
-    from unsing.config import load_config
-    from unsing.models.fit_long_band import (
-        LongBandSettings,
-        fit,
-        long_band_examples,
-        long_band_loss,
-    )
+    from unsing.models.fit_long_band import fit, long_band_examples, long_band_loss
+    from unsing.models.recipe import load_recipe
     from unsing.models.train import load_checkpoint, train
 
     data_root = write_tree(tmp_path / "data")
     paths = [f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
-    config = load_config(overrides=[*TINY, *paths, "train.ema_decay=0"])
-    start = train(config, tmp_path / "runs" / "start", quiet=True, max_steps=1)
-    settings = LongBandSettings(
-        4096, 1500.0, (400.0, 600.0), 4, (1, 2), unet_input=True, target="psm"
-    )
-    run_dir = fit(config, tmp_path / "runs" / "band", start / "last.pt", settings, 2, log_every=2)
+    band = [*TINY_BAND, "long_band.steps=2", "long_band.unet_input=true", "long_band.target=psm"]
+    recipe = load_recipe(overrides=[*TINY, *paths, "train.ema_decay=0", *band])
+    start = train(recipe, tmp_path / "runs" / "start", quiet=True, max_steps=1)
+    run_dir = fit(recipe, tmp_path / "runs" / "band", start / "last.pt", log_every=2)
     model, state = load_checkpoint(run_dir / "last.pt")
     assert state["architecture"]["long_band_unet_input"] is True
     assert state["fit"]["target"] == "psm"

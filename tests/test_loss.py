@@ -8,11 +8,11 @@ from conftest import require_module
 
 torch = require_module("torch")
 
-from unsing.config import load_config  # noqa: E402
 from unsing.errors import ConfigError  # noqa: E402
 from unsing.models import spectral  # noqa: E402
 from unsing.models import train as train_module  # noqa: E402
 from unsing.models.metrics import sdr_db  # noqa: E402
+from unsing.models.recipe import load_recipe  # noqa: E402
 from unsing.models.train import (  # noqa: E402
     Loss,
     sdr_db_per_excerpt,
@@ -108,6 +108,6 @@ def test_sdr_loss_prefers_the_oracle_mask_to_a_half_mask() -> None:
 
 def test_unknown_waveform_loss_is_a_config_error_naming_the_key() -> None:
     with pytest.raises(ConfigError, match=r"train\.waveform_loss"):
-        load_config(overrides=["train.waveform_loss=l2"])
+        load_recipe(overrides=["train.waveform_loss=l2"])
     with pytest.raises(ValueError, match="allowed l1, sdr"):
         Loss(StftSpec(1024, 256, "hann"), 1.0, "l2")

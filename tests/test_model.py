@@ -8,8 +8,9 @@ from conftest import require_module
 
 torch = require_module("torch")
 
-from unsing.config import ConfigError, load_config  # noqa: E402
+from unsing.errors import ConfigError  # noqa: E402
 from unsing.models import spectral  # noqa: E402
+from unsing.models.recipe import load_recipe  # noqa: E402
 from unsing.models.train import unet_config  # noqa: E402
 from unsing.models.unet import CausalUNet, UNetConfig  # noqa: E402
 from unsing.stft import StftSpec, stft  # noqa: E402
@@ -80,21 +81,16 @@ def test_lookahead_sees_exactly_that_many_future_frames(lookahead: int) -> None:
     assert config.context_frames + lookahead == config.receptive_field_frames
 
 
-def test_architecture_must_match_the_configured_context() -> None:
-    # the shipped config.yaml's context (143) is the shipped model's, U-Net and long-window
-    # band; the U-Net that `unsing train` makes from its train section sees 81 frames
-    assert load_config().model.context_frames == 143
-    assert unet_config(load_config()).context_frames == 81
-    wider = ["train.tcn_dilations=[1,2,4,8,16,2]"]
-    assert unet_config(load_config(overrides=wider)).context_frames == 85
-    # a context the user sets must be the one the architecture gives
-    assert unet_config(load_config(overrides=["model.context_frames=81"])).context_frames == 81
-    with pytest.raises(
-        ConfigError,
-        match=r"command line: model\.context_frames = 81: the architecture .* gives 85 frames "
-        r"of context; set model\.context_frames: 85",
-    ):
-        unet_config(load_config(overrides=[*wider, "model.context_frames=81"]))
+def test_the_recipes_architecture_sets_the_context() -> None:
+    # the U-Net that `unsing train` makes from the shipped recipe sees 81 frames (the shipped
+    # model, U-Net and long-window band, 143: its file's contract); the context is no key
+    assert unet_config(load_recipe()).context_frames == 81
+    wider = load_recipe(overrides=["train.tcn_dilations=[1,2,4,8,16,2]"])
+    assert unet_config(wider).context_frames == 85
+    ahead = unet_config(load_recipe(overrides=["model.lookahead_frames=4"]))
+    assert (ahead.context_frames, ahead.lookahead_frames) == (77, 4)
+    with pytest.raises(ConfigError, match=r"unknown key 'model\.context_frames'"):
+        load_recipe(overrides=["model.context_frames=81"])
 
 
 def test_config_round_trip() -> None:

@@ -16,8 +16,8 @@ from conftest import require_module
 
 torch = require_module("torch")
 
-from unsing.config import load_config  # noqa: E402
 from unsing.errors import ConfigError  # noqa: E402
+from unsing.models.recipe import load_recipe  # noqa: E402
 from unsing.models.train import load_checkpoint, separate, train  # noqa: E402
 from unsing.stft import StftSpec  # noqa: E402
 
@@ -26,7 +26,6 @@ TINY = [
     "train.widths=[2,2,2,2]",
     "train.tcn_channels=4",
     "train.tcn_dilations=[1]",
-    "model.context_frames=21",
     "train.batch_size=2",
     "train.excerpt_seconds=0.5",
     "train.steps_per_epoch=2",
@@ -58,15 +57,15 @@ def write_tree(root: Path) -> Path:
 
 
 @pytest.fixture
-def tiny_config(tmp_path: Path):
+def tiny_recipe(tmp_path: Path):
     data_root = write_tree(tmp_path / "data")
-    return load_config(
+    return load_recipe(
         overrides=[*TINY, f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
     )
 
 
-def test_training_writes_log_manifest_and_checkpoints_with_the_contract(tiny_config) -> None:
-    run_dir = train(tiny_config, Path(tiny_config.train.runs_dir) / "a", quiet=True)
+def test_training_writes_log_manifest_and_checkpoints_with_the_contract(tiny_recipe) -> None:
+    run_dir = train(tiny_recipe, Path(tiny_recipe.train.runs_dir) / "a", quiet=True)
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2] and log[-1]["step"] == 6
     for record in log:
@@ -96,60 +95,60 @@ def test_training_writes_log_manifest_and_checkpoints_with_the_contract(tiny_con
     np.testing.assert_allclose(vocals + accompaniment, mixture, atol=1e-4)
 
 
-def test_resume_continues_where_the_run_stopped(tiny_config) -> None:
-    run_dir = Path(tiny_config.train.runs_dir) / "b"
-    train(tiny_config, run_dir, max_steps=2, quiet=True)
+def test_resume_continues_where_the_run_stopped(tiny_recipe) -> None:
+    run_dir = Path(tiny_recipe.train.runs_dir) / "b"
+    train(tiny_recipe, run_dir, max_steps=2, quiet=True)
     assert len((run_dir / "train_log.jsonl").read_text().splitlines()) == 1
-    train(tiny_config, run_dir, resume=True, quiet=True)
+    train(tiny_recipe, run_dir, resume=True, quiet=True)
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [0, 1, 2]
     assert [r["step"] for r in log] == [2, 4, 6]
 
 
-def test_resuming_a_run_that_took_its_max_steps_changes_nothing(tiny_config) -> None:
-    run_dir = Path(tiny_config.train.runs_dir) / "capped"
-    train(tiny_config, run_dir, max_steps=4, quiet=True)  # 2 of its 3 epochs
+def test_resuming_a_run_that_took_its_max_steps_changes_nothing(tiny_recipe) -> None:
+    run_dir = Path(tiny_recipe.train.runs_dir) / "capped"
+    train(tiny_recipe, run_dir, max_steps=4, quiet=True)  # 2 of its 3 epochs
     before = (run_dir / "last.pt").read_bytes()
-    train(tiny_config, run_dir, resume=True, max_steps=4, quiet=True)
+    train(tiny_recipe, run_dir, resume=True, max_steps=4, quiet=True)
     assert (run_dir / "last.pt").read_bytes() == before
     assert len((run_dir / "train_log.jsonl").read_text().splitlines()) == 2
 
 
-def test_same_seed_same_weights(tiny_config, tmp_path: Path) -> None:
-    first = train(tiny_config, tmp_path / "runs" / "c", max_steps=2, quiet=True)
-    second = train(tiny_config, tmp_path / "runs" / "d", max_steps=2, quiet=True)
+def test_same_seed_same_weights(tiny_recipe, tmp_path: Path) -> None:
+    first = train(tiny_recipe, tmp_path / "runs" / "c", max_steps=2, quiet=True)
+    second = train(tiny_recipe, tmp_path / "runs" / "d", max_steps=2, quiet=True)
     a = torch.load(first / "last.pt", weights_only=False)["model_state"]
     b = torch.load(second / "last.pt", weights_only=False)["model_state"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_training_with_the_sdr_waveform_loss_logs_it_and_moves_the_weights(
-    tiny_config, tmp_path: Path
+    tiny_recipe, tmp_path: Path
 ) -> None:
-    config = load_config(
+    recipe = load_recipe(
         overrides=[
             *TINY,
-            f"train.data_root={tiny_config.train.data_root}",
+            f"train.data_root={tiny_recipe.train.data_root}",
             f"train.runs_dir={tmp_path / 'runs'}",
             "train.waveform_loss=sdr",
             "train.waveform_loss_weight=0.01",
         ]
     )
-    run_dir = train(config, tmp_path / "runs" / "sdr", max_steps=2, quiet=True)
+    run_dir = train(recipe, tmp_path / "runs" / "sdr", max_steps=2, quiet=True)
     record = json.loads((run_dir / "train_log.jsonl").read_text().splitlines()[0])
     assert np.isfinite(record["loss"]) and np.isfinite(record["loss_waveform"])
     state = load_checkpoint(run_dir / "last.pt")[1]
     assert state["config"]["train"]["waveform_loss"] == "sdr"
-    reference = train(tiny_config, tmp_path / "runs" / "l1", max_steps=2, quiet=True)
+    reference = train(tiny_recipe, tmp_path / "runs" / "l1", max_steps=2, quiet=True)
     a = torch.load(reference / "last.pt", weights_only=False)["model_state"]
     b = state["model_state"]
     assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
 
 
 @pytest.mark.slow
-def test_distributed_data_parallel_with_two_cpu_processes(tiny_config, tmp_path: Path) -> None:
+def test_distributed_data_parallel_with_two_cpu_processes(tiny_recipe, tmp_path: Path) -> None:
     run_dir = tmp_path / "runs" / "ddp"
-    data_root = tiny_config.train.data_root
+    data_root = tiny_recipe.train.data_root
     command = [
         sys.executable,
         "-m",
@@ -180,10 +179,10 @@ def test_distributed_data_parallel_with_two_cpu_processes(tiny_config, tmp_path:
     assert state["world_size"] == 2 and state["step"] == 4
 
 
-def test_package_ships_weights_log_manifest_and_a_generated_card(tiny_config, tmp_path) -> None:
+def test_package_ships_weights_log_manifest_and_a_generated_card(tiny_recipe, tmp_path) -> None:
     from unsing.models.package import package
 
-    run_dir = train(tiny_config, tmp_path / "runs" / "p", quiet=True)
+    run_dir = train(tiny_recipe, tmp_path / "runs" / "p", quiet=True)
     weights = package(run_dir, tmp_path / "shipped")
     shipped = torch.load(weights, weights_only=False)
     assert "optimizer_state" not in shipped and shipped["contract"]["context_frames"] == 21
@@ -207,12 +206,12 @@ def test_package_ships_weights_log_manifest_and_a_generated_card(tiny_config, tm
     assert "--name NAME" not in recipe_card
 
 
-def test_package_of_a_fine_tuned_run_chains_the_logs(tiny_config, tmp_path) -> None:
+def test_package_of_a_fine_tuned_run_chains_the_logs(tiny_recipe, tmp_path) -> None:
     from unsing.models.package import package
 
-    runs = Path(tiny_config.train.runs_dir)
-    first = train(tiny_config, runs / "stage1", quiet=True, max_steps=4)  # 2 of its 3 epochs
-    second = train(tiny_config, runs / "stage2", quiet=True, init_checkpoint=first / "last.pt")
+    runs = Path(tiny_recipe.train.runs_dir)
+    first = train(tiny_recipe, runs / "stage1", quiet=True, max_steps=4)  # 2 of its 3 epochs
+    second = train(tiny_recipe, runs / "stage2", quiet=True, init_checkpoint=first / "last.pt")
     package(second, tmp_path / "shipped")
     log = [
         json.loads(line)
@@ -235,7 +234,7 @@ def test_package_of_a_fine_tuned_run_chains_the_logs(tiny_config, tmp_path) -> N
         == 4
     )
     # a third stage names the whole chain, and the moving average it ships
-    third = train(tiny_config, runs / "stage3", quiet=True, init_checkpoint=second / "last.pt")
+    third = train(tiny_recipe, runs / "stage3", quiet=True, init_checkpoint=second / "last.pt")
     package(third, tmp_path / "shipped3")
     card = (tmp_path / "shipped3" / "MODEL_CARD.md").read_text()
     assert "stage1, stage2, stage3" in card
@@ -244,7 +243,7 @@ def test_package_of_a_fine_tuned_run_chains_the_logs(tiny_config, tmp_path) -> N
 
 
 def test_package_of_a_fine_tuned_packaged_model_keeps_its_stages_once(
-    tiny_config, tmp_path
+    tiny_recipe, tmp_path
 ) -> None:
     """A model fine-tuned from a packaged one (as the shipped default is): the packaged log's
     stages come once and whole (each counted its own steps), then the new run; packaging it
@@ -252,16 +251,16 @@ def test_package_of_a_fine_tuned_packaged_model_keeps_its_stages_once(
     from unsing.models.package import main as package_main
     from unsing.models.package import package
 
-    runs = Path(tiny_config.train.runs_dir)
-    first = train(tiny_config, runs / "stage1", quiet=True)  # 3 epochs, steps 2, 4, 6
+    runs = Path(tiny_recipe.train.runs_dir)
+    first = train(tiny_recipe, runs / "stage1", quiet=True)  # 3 epochs, steps 2, 4, 6
     second = train(
-        tiny_config, runs / "stage2", quiet=True, max_steps=2, init_checkpoint=first / "last.pt"
+        tiny_recipe, runs / "stage2", quiet=True, max_steps=2, init_checkpoint=first / "last.pt"
     )
     shipped = package(second, tmp_path / "shipped", checkpoint="last.pt")  # its step 2
-    fewer_singers = load_config(
+    fewer_singers = load_recipe(
         overrides=[
             *TINY,
-            f"train.data_root={tiny_config.train.data_root}",
+            f"train.data_root={tiny_recipe.train.data_root}",
             f"train.runs_dir={runs}",
             "train.calibration_singers=[yan]",
         ]
@@ -294,21 +293,18 @@ def test_package_of_a_fine_tuned_packaged_model_keeps_its_stages_once(
     assert {p.name: p.read_bytes() for p in (tmp_path / "shipped").iterdir()} == replaced
 
 
-def test_fine_tuning_starts_from_a_checkpoint_and_records_it(tiny_config, tmp_path) -> None:
+def test_fine_tuning_starts_from_a_checkpoint_and_records_it(tiny_recipe, tmp_path) -> None:
     import hashlib
 
-    from unsing.config import load_config as reload
-    from unsing.errors import ConfigError
-
-    runs = Path(tiny_config.train.runs_dir)
-    first = train(tiny_config, runs / "first", quiet=True, max_steps=2)
+    runs = Path(tiny_recipe.train.runs_dir)
+    first = train(tiny_recipe, runs / "first", quiet=True, max_steps=2)
     source = first / "last.pt"
     _, source_state = load_checkpoint(source)
     # a fine-tune with a vanishing learning rate keeps the weights it started from
-    frozen = reload(
+    frozen = load_recipe(
         overrides=[
             *TINY,
-            f"train.data_root={tiny_config.train.data_root}",
+            f"train.data_root={tiny_recipe.train.data_root}",
             f"train.runs_dir={runs}",
             "train.learning_rate=1e-6",
             "train.seed=99",
@@ -324,22 +320,21 @@ def test_fine_tuning_starts_from_a_checkpoint_and_records_it(tiny_config, tmp_pa
             torch.testing.assert_close(tuned_state["model_state"][name], weights, atol=1e-4, rtol=0)
     # look-ahead may change (same weights, shifted output); widths may not (n_fft and the
     # temporal depth may: tests/test_transfer.py)
-    ahead = reload(
+    ahead = load_recipe(
         overrides=[
             *TINY,
-            "model.context_frames=19",
             "model.lookahead_frames=2",
-            f"train.data_root={tiny_config.train.data_root}",
+            f"train.data_root={tiny_recipe.train.data_root}",
             f"train.runs_dir={runs}",
         ]
     )
     ahead_run = train(ahead, runs / "ahead", quiet=True, max_steps=1, init_checkpoint=source)
     assert load_checkpoint(ahead_run / "last.pt")[1]["architecture"]["lookahead_frames"] == 2
-    wider = reload(
+    wider = load_recipe(
         overrides=[
             *[o for o in TINY if not o.startswith("train.widths")],
             "train.widths=[2,2,2,3]",
-            f"train.data_root={tiny_config.train.data_root}",
+            f"train.data_root={tiny_recipe.train.data_root}",
             f"train.runs_dir={runs}",
         ]
     )
@@ -365,21 +360,20 @@ def test_bfloat16_network_follows_the_float32_network() -> None:
     assert 0 < float(difference.max()) < 0.05, "bfloat16 runs, and stays close to float32"
 
 
-def test_bfloat16_training_steps_follow_float32_steps(tiny_config, tmp_path) -> None:
+def test_bfloat16_training_steps_follow_float32_steps(tiny_recipe, tmp_path) -> None:
     """From the same weights and the same mixes, bfloat16 steps move the float32 weights the way
     float32 steps do (cosine of the two updates; other mixes give a far lower cosine), and what
     they save stays float32."""
-    from unsing.config import load_config as reload
 
     runs = tmp_path / "runs"
-    start = train(tiny_config, runs / "start", quiet=True, max_steps=1) / "last.pt"
+    start = train(tiny_recipe, runs / "start", quiet=True, max_steps=1) / "last.pt"
     initial = load_checkpoint(start)[1]["model_state"]
     updates = {}
     for precision, seed in (("float32", 1234), ("bfloat16", 1234), ("float32", 99)):
-        config = reload(
+        recipe = load_recipe(
             overrides=[
                 *TINY,
-                f"train.data_root={tiny_config.train.data_root}",
+                f"train.data_root={tiny_recipe.train.data_root}",
                 f"train.runs_dir={runs}",
                 f"train.precision={precision}",
                 f"train.seed={seed}",
@@ -387,7 +381,7 @@ def test_bfloat16_training_steps_follow_float32_steps(tiny_config, tmp_path) -> 
             ]
         )
         name = f"{precision}-{seed}"
-        run_dir = train(config, runs / name, quiet=True, max_steps=2, init_checkpoint=start)
+        run_dir = train(recipe, runs / name, quiet=True, max_steps=2, init_checkpoint=start)
         state = load_checkpoint(run_dir / "last.pt")[1]
         assert state["config"]["train"]["precision"] == precision
         if precision == "bfloat16":
@@ -411,7 +405,7 @@ def test_bfloat16_training_steps_follow_float32_steps(tiny_config, tmp_path) -> 
     assert cosine("float32-1234", "float32-99") < 0.5
 
 
-def test_augmentation_settings_come_from_the_config(tiny_config, tmp_path, monkeypatch) -> None:
+def test_augmentation_settings_come_from_the_recipe(tiny_recipe, tmp_path, monkeypatch) -> None:
     import unsing.models.train as train_module
 
     seen = []
@@ -422,24 +416,24 @@ def test_augmentation_settings_come_from_the_config(tiny_config, tmp_path, monke
         return real_draw(*args, **kwargs)
 
     monkeypatch.setattr(train_module, "EpochDraw", recording_draw)
-    config = load_config(
+    recipe = load_recipe(
         overrides=[
             *TINY,
-            f"train.data_root={tiny_config.train.data_root}",
+            f"train.data_root={tiny_recipe.train.data_root}",
             f"train.runs_dir={tmp_path / 'runs'}",
             "train.real_pair_probability=0.9",
             "train.pitch_shift_semitones=2",
         ]
     )
-    train(config, tmp_path / "runs" / "augment", max_steps=1, quiet=True)
+    train(recipe, tmp_path / "runs" / "augment", max_steps=1, quiet=True)
     assert seen and seen[0].real_pair_probability == 0.9
     assert seen[0].pitch_shift_semitones == 2.0
 
 
 def test_training_the_low_band_network_alone_leaves_the_rest_untouched(
-    tiny_config, tmp_path: Path
+    tiny_recipe, tmp_path: Path
 ) -> None:
-    start = train(tiny_config, tmp_path / "runs" / "start", quiet=True, max_steps=1) / "last.pt"
+    start = train(tiny_recipe, tmp_path / "runs" / "start", quiet=True, max_steps=1) / "last.pt"
     low_band = [
         "train.low_band_bins=7",
         "train.low_band_channels=4",
@@ -447,14 +441,14 @@ def test_training_the_low_band_network_alone_leaves_the_rest_untouched(
     ]
     common = [
         *TINY,
-        f"train.data_root={tiny_config.train.data_root}",
+        f"train.data_root={tiny_recipe.train.data_root}",
         f"train.runs_dir={tmp_path / 'runs'}",
         "train.ema_decay=0",
         *low_band,
     ]
-    config = load_config(overrides=[*common, "train.train_only_low_band=true"])
+    recipe = load_recipe(overrides=[*common, "train.train_only_low_band=true"])
     run_dir = train(
-        config, tmp_path / "runs" / "low", quiet=True, max_steps=2, init_checkpoint=start
+        recipe, tmp_path / "runs" / "low", quiet=True, max_steps=2, init_checkpoint=start
     )
     before = load_checkpoint(start)[1]["model_state"]
     after = load_checkpoint(run_dir / "last.pt")[1]["model_state"]
@@ -465,10 +459,10 @@ def test_training_the_low_band_network_alone_leaves_the_rest_untouched(
     record = json.loads((run_dir / "train_log.jsonl").read_text().splitlines()[0])
     assert np.isfinite(record["loss"])
     with pytest.raises(ConfigError, match="low_band_bins"):
-        no_band = load_config(
+        no_band = load_recipe(
             overrides=[
                 *TINY,
-                f"train.data_root={tiny_config.train.data_root}",
+                f"train.data_root={tiny_recipe.train.data_root}",
                 "train.train_only_low_band=true",
             ]
         )
@@ -478,8 +472,8 @@ def test_training_the_low_band_network_alone_leaves_the_rest_untouched(
 def test_a_low_band_network_that_does_not_fit_is_a_config_error() -> None:
     from unsing.models.train import unet_config
 
-    config = load_config(
+    recipe = load_recipe(
         overrides=[*TINY, "train.low_band_bins=7", "train.low_band_dilations=[64]"]
     )
     with pytest.raises(ConfigError, match=r"train\.low_band_\* do not make a model: low band"):
-        unet_config(config)
+        unet_config(recipe)

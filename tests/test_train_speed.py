@@ -13,12 +13,12 @@ require_module("torch")
 from test_train import TINY  # noqa: E402
 
 from unsing.benchmarks import train_speed  # noqa: E402
-from unsing.config import load_config  # noqa: E402
+from unsing.models.recipe import load_recipe  # noqa: E402
 
 
 def test_rows_for_each_precision_and_width_with_speedups() -> None:
-    config = load_config(overrides=TINY)
-    result = train_speed.run(config, [(2, 2, 2, 2), (2, 2, 2, 4)], steps=2)
+    recipe = load_recipe(overrides=TINY)
+    result = train_speed.run(recipe, [(2, 2, 2, 2), (2, 2, 2, 4)], steps=2)
     rows = result["rows"]
     assert [(r["widths"], r["precision"]) for r in rows] == [
         ([2, 2, 2, 2], "float32"),

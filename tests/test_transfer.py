@@ -100,15 +100,15 @@ def test_other_widths_are_refused() -> None:
 def test_fine_tuning_into_another_stft_size_through_train(tmp_path: Path) -> None:
     from test_train import TINY, write_tree
 
-    from unsing.config import load_config
+    from unsing.models.recipe import load_recipe
     from unsing.models.train import load_checkpoint, train
 
     data_root = write_tree(tmp_path / "data")
     common = [*TINY, f"train.data_root={data_root}", f"train.runs_dir={tmp_path / 'runs'}"]
     source_run = train(
-        load_config(overrides=common), tmp_path / "runs" / "a", quiet=True, max_steps=1
+        load_recipe(overrides=common), tmp_path / "runs" / "a", quiet=True, max_steps=1
     )
-    smaller = load_config(overrides=[*common, "stft.n_fft=512", "stft.hop_samples=128"])
+    smaller = load_recipe(overrides=[*common, "model.n_fft=512", "model.hop_samples=128"])
     run = train(
         smaller,
         tmp_path / "runs" / "b",
