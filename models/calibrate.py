@@ -92,16 +92,10 @@ def fold_calibration(model: CausalUNet, slope: float, bias: float) -> None:
 
 
 def without_calibration(
-    model_state: dict[str, torch.Tensor],
-    calibration: dict[str, Any],
-    low_band_mode: str = "add",
+    model_state: dict[str, torch.Tensor], calibration: dict[str, Any]
 ) -> dict[str, torch.Tensor]:
     """The weights before :func:`fold_calibration` (its exact inverse, up to rounding): a
-    fine-tune starts from the trained network and is calibrated afresh afterwards.
-    ``low_band_mode``: the architecture's, accepted for callers that pass it; only ``add``
-    exists."""
-    if low_band_mode != "add":
-        raise ValueError(f"low_band_mode {low_band_mode!r}: only 'add' exists")
+    fine-tune starts from the trained network and is calibrated afresh afterwards."""
     slope, bias = float(calibration["slope"]), float(calibration["bias"])
     state = dict(model_state)
     state["head.weight"] = model_state["head.weight"] / slope

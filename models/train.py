@@ -581,8 +581,7 @@ def _load_init(model: CausalUNet, path: Path, arch: UNetConfig) -> dict[str, Any
     if calibration:  # fine-tune the trained network; a new calibration is fitted afterwards
         from unsing.models.calibrate import without_calibration
 
-        mode = state.get("architecture", {}).get("low_band_mode", "add")
-        state["model_state"] = without_calibration(state["model_state"], calibration, mode)
+        state["model_state"] = without_calibration(state["model_state"], calibration)
     # The look-ahead only shifts which output frame is the mask (same weights): a causal model
     # may be fine-tuned into one with look-ahead and back. Another STFT size or temporal depth
     # is warm-started by resampling the few frequency-dependent tensors (models/transfer.py).
