@@ -176,6 +176,19 @@ def write_tiny_checkpoint(
     return path
 
 
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny random-weight checkpoint and its ONNX export: ``(tiny.pt, tiny.onnx)`` (the
+    window graph beside it as ``tiny.window.onnx``). Needs torch and onnx."""
+    folder = tmp_path_factory.mktemp("onnx")
+    checkpoint = write_tiny_checkpoint(folder / "tiny.pt")
+    require_module("onnx")
+    from unsing.export.export_checkpoint import export_checkpoint
+
+    export_checkpoint(checkpoint, folder / "tiny.onnx")
+    return checkpoint, folder / "tiny.onnx"
+
+
 class ReadyWatch:
     """Reads a command's stderr on a thread; ``wait`` returns once a line holds ``marker``.
 

@@ -3,26 +3,14 @@ graph is written, loads as an engine model and is measured."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
-from conftest import require_module, write_tiny_checkpoint
+from conftest import require_module
 
 require_module("torch")
 require_module("onnx")
 
 from unsing.benchmarks.export_options import measure  # noqa: E402
 from unsing.config import load_config  # noqa: E402
-from unsing.export.export_checkpoint import export_checkpoint  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("onnx")
-    checkpoint = write_tiny_checkpoint(folder / "tiny.pt")
-    export_checkpoint(checkpoint, folder / "tiny.onnx")
-    return checkpoint, folder / "tiny.onnx"
 
 
 def test_export_options_are_measured_and_keep_the_contract(exported, tmp_path) -> None:

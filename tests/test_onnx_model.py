@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import engine_config, require_module, write_tiny_checkpoint
+from conftest import engine_config, require_module
 
 torch = require_module("torch")
 require_module("onnx")
 
 from unsing.config import load_config  # noqa: E402
 from unsing.errors import ModelFileError  # noqa: E402
-from unsing.export.export_checkpoint import export_checkpoint  # noqa: E402
 from unsing.models.train import load_checkpoint  # noqa: E402
 from unsing.realtime.onnx_model import OnnxMaskModel, measure_per_hop_ms  # noqa: E402
 
@@ -26,14 +25,6 @@ UNSING = Path(sys.executable).with_name("unsing")
 def tiny(path: Path, *overrides: str):
     """The config running the tiny exported model at ``path`` (its contract from the file)."""
     return load_config(overrides=[f"model.path={path}", *overrides])
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("onnx")
-    checkpoint = write_tiny_checkpoint(folder / "tiny.pt")
-    export_checkpoint(checkpoint, folder / "tiny.onnx")
-    return checkpoint, folder / "tiny.onnx"
 
 
 def frames(count: int) -> np.ndarray:
