@@ -14,10 +14,10 @@ torch = require_module("torch")
 
 from test_train import TINY, write_tree  # noqa: E402
 
-from unsing.config import load_config  # noqa: E402
 from unsing.models.augment import RandomMixer  # noqa: E402
 from unsing.models.batches import EpochDraw, epoch_batches, epoch_rng, worker_rng  # noqa: E402
 from unsing.models.data import build_training_pool  # noqa: E402
+from unsing.models.recipe import load_recipe  # noqa: E402
 from unsing.models.train import train  # noqa: E402
 from unsing.provenance import git_commit  # noqa: E402
 
@@ -69,7 +69,7 @@ def test_worker_batches_interleave_the_workers_draws_in_order(pool) -> None:
 
 def test_a_run_with_data_workers_repeats_and_trains(tmp_path: Path) -> None:
     data_root = write_tree(tmp_path / "data")
-    config = load_config(
+    config = load_recipe(
         overrides=[
             *TINY,
             "train.data_workers=2",

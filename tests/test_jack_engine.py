@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import ReadyWatch, require_module
+from conftest import ReadyWatch, engine_config, require_module
 from test_jack_stream import PlayerRecorder
 
 from unsing.benchmarks.jack_io import patch_stream
@@ -58,7 +58,7 @@ def _play_through_engine(jack, config, signal: np.ndarray):
     sd._terminate()
     sd._initialize()
     engine = SeparationEngine(config, OnnxMaskModel(config), deadline=True)
-    player = PlayerRecorder(jack, signal, extra_samples=config.audio.sample_rate_hz // 2)
+    player = PlayerRecorder(jack, signal, extra_samples=config.contract.sample_rate_hz // 2)
     ports_before = {p.name for p in player.client.get_ports()}
     stream = EngineStream(config, engine)
     with stream, player.client:
@@ -74,7 +74,7 @@ def test_live_engine_output_equals_separate_stream_aligned_by_the_reported_laten
 ) -> None:
     jack = require_module("jack")
     config = load_config(overrides=["audio.host_api=JACK"])
-    rate = config.audio.sample_rate_hz
+    rate = config.contract.sample_rate_hz
     signal = soundfile.read(excerpt, dtype="float32")[0].T.copy()  # (2, samples)
     separated = subprocess.run(
         [str(UNSING), "separate", str(excerpt), "--out", str(tmp_path), "--mode", "stream"],
@@ -192,12 +192,13 @@ def test_unsupported_sample_rate_is_refused_before_the_stream_starts(jack_server
     sd._terminate()
     sd._initialize()
     device = next(d for d in query_devices() if "JACK" in d.host_api)
-    config = load_config(overrides=["audio.sample_rate_hz=48000"])
+    config = engine_config(sample_rate_hz=48000)  # a model made for 48 kHz
     with pytest.raises(AudioSystemError) as error:
         check_device(sd, device, "output", config)
     message = str(error.value)
     assert "cannot run 2 channels at 48000 Hz" in message
     assert "its default rate is 44100 Hz" in message
+    assert "The model (test contract) runs at 48000 Hz" in message
 
 
 def test_device_without_enough_channels_is_refused(jack_server: str, monkeypatch) -> None:

@@ -84,7 +84,7 @@ def test_pass_through_stream_returns_the_signal_with_the_reported_delay(
     jack = require_module("jack")
     sd = import_sounddevice()
     config = load_config()
-    rate = config.audio.sample_rate_hz
+    rate = config.contract.sample_rate_hz
     device = find_device(None, "input", query_devices(rescan=True), host_api="JACK", min_channels=2)
 
     signal = make_probe_signal(rate, 1.5)
@@ -123,7 +123,7 @@ def test_devices_command_lists_the_jack_device(jack_server: str) -> None:
     jack_devices = [d for d in devices if "JACK" in d["host_api"]]
     assert jack_devices, devices
     assert jack_devices[0]["max_input_channels"] == 2
-    assert jack_devices[0]["default_sample_rate_hz"] == load_config().audio.sample_rate_hz
+    assert jack_devices[0]["default_sample_rate_hz"] == load_config().contract.sample_rate_hz
     table = subprocess.run(
         [str(UNSING), "devices", "--host-api", "jack"], capture_output=True, text=True, timeout=60
     ).stdout
