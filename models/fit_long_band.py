@@ -490,7 +490,7 @@ def fit(
         ),
         "world_size": 1,
         "fitted_by": "unsing.models.fit_long_band",
-        "fit": to_jsonable(band),  # steps first, then the band's settings
+        "fit": dataclasses.asdict(band),  # steps first, then the band's settings
     }
     if base.get("calibration"):  # the U-Net's, folded into its weights, which are unchanged
         state["calibration"] = base["calibration"]

@@ -390,15 +390,15 @@ def test_fitting_moves_only_the_long_band_and_writes_a_run(tmp_path: Path) -> No
         "steps": 4,
         "analysis_samples": 4096,
         "input_hz": 1500.0,
-        "crossover_hz": [400.0, 600.0],
+        "crossover_hz": (400.0, 600.0),
         "channels": 4,
-        "dilations": [1, 2],
+        "dilations": (1, 2),
         "unet_input": False,
         "random_mixes": 3,
         "random_mix_seconds": 1.5,
         "target": "irm",
     }
-    assert state["step"] == 4 and state["config"]["long_band"] == state["fit"]
+    assert state["step"] == 4 and state["config"]["long_band"]["dilations"] == [1, 2]
     with pytest.raises(ConfigError, match="long band already"):
         fit(recipe, tmp_path / "runs" / "again", run_dir / "last.pt")
     options = [item for path in paths for item in ("--set", path)]
