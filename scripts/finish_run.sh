@@ -3,7 +3,7 @@
 # its card into runs/RUN/package, export it to ONNX and write its BSS Eval report there
 # (runs/RUN/package/quality.json, the model under NAME). With a third argument "last" the run's
 # last.pt is packaged as it is (a long band fitted on a calibrated U-Net: nothing to calibrate).
-# Usage: bash scripts/finish_run.sh RUN NAME [last]   (train_default.sh and train_wide.sh)
+# Usage: bash scripts/finish_run.sh RUN NAME [last]   (scripts/train_default.sh and lab/train_wide.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run="runs/$1"

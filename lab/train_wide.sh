@@ -7,9 +7,9 @@
 # Spleeter-labelled real songs as extra training pairs (python -m unsing.models.teacher),
 # then calibrated, packaged, exported and scored against the shipped model. The settings are
 # the recipe lab/recipes/wide.yaml (the shipped recipe with those four changes).
-# Usage: bash scripts/train_wide.sh   (run: runs/wide-v1; interrupted? run it again: it resumes)
+# Usage: bash lab/train_wide.sh   (run: runs/wide-v1; interrupted? run it again: it resumes)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.."  # the repository root
 bash scripts/install.sh train,bench
 name=wide-v1
 if [[ ! -f runs/teacher-spleeter/labels.json ]]; then
