@@ -16,6 +16,7 @@ from unsing.stft import (
     StftSpec,
     StreamingIstft,
     StreamingStft,
+    analysis_window,
     istft,
     stft,
     window_overlap_ok,
@@ -189,3 +190,24 @@ def test_reset_forgets_the_past() -> None:
     silence = np.zeros((1, 128), np.float32)
     assert np.abs(analysis.process(silence)).max() == 0.0
     assert np.abs(synthesis.process(analysis.process(silence))).max() == 0.0
+
+
+@pytest.mark.parametrize("name", ["hann", "hamming", "blackman", "sqrt_hann"])
+@pytest.mark.parametrize("samples", [1, 2, 7, 256, 1000, 1024, 4096])
+def test_windows_are_scipys_to_the_last_bit(name: str, samples: int) -> None:
+    """The numpy windows (no scipy import at start-up) equal scipy.signal.get_window's."""
+    from scipy.signal import get_window
+
+    reference = get_window("hann" if name == "sqrt_hann" else name, samples, fftbins=True)
+    if name == "sqrt_hann":
+        reference = np.sqrt(reference)
+    np.testing.assert_array_equal(analysis_window(name, samples), reference)
+
+
+def test_the_command_line_starts_without_scipy() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, unsing.cli.engine, unsing.cli.info; print('scipy' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
