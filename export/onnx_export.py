@@ -1,4 +1,4 @@
-"""PyTorch checkpoint -> ONNX: a window graph and a streaming (stateful) graph.
+"""PyTorch checkpoint -> ONNX: a window graph, a streaming (stateful) graph and a sequence graph.
 
 * window graph (``<name>.window.onnx``): input ``magnitude`` ``[batch, channels, input_bins,
   context + lookahead frames]``, output ``mask`` ``[batch, channels, output_bins, 1]``: the mask
@@ -8,13 +8,18 @@
   states ``state_0 .. state_{n-1}`` (each causal convolution's last input frames), outputs
   ``mask`` and ``state_0_out ..``: one frame of compute per hop. States start at zero (and are
   reset to zero after a dropout); their names and shapes are in the contract.
+* sequence graph (``<name>.sequence.onnx``): input ``magnitude`` ``[batch, channels, input_bins,
+  frames]``, output ``mask`` ``[batch, channels, output_bins, frames]``, ``frames`` dynamic: the
+  causal whole-sequence forward (``CausalUNet.forward``; output frame ``t`` is the mask of frame
+  ``t - lookahead``). Offline separation runs it in chunks that overlap by the receptive field
+  (``realtime/sequence_model.py``), many frames per call.
 
 ``input_bins`` and ``output_bins`` are the STFT's ``bins`` unless the model has a long-window
 band: then its inputs and mask bins follow (``unsing.long_band``; ``unsing.long_band`` in the
-metadata). Both files carry the model contract in ``metadata_props`` (see
-:func:`contract_metadata`), and
-every export is checked: PyTorch vs onnxruntime on random input and on real audio, and the
-streaming graph run frame by frame vs the window graph and PyTorch.
+metadata). All three files carry the model contract in ``metadata_props`` (see
+:func:`contract_metadata`; ``unsing.graph`` names the graph), and every export is checked:
+PyTorch vs onnxruntime on random input and on real audio, the streaming graph run frame by frame
+vs the window graph, the sequence graph and PyTorch.
 """
 
 from __future__ import annotations
@@ -166,6 +171,23 @@ def export_window_graph(model: CausalUNet, path: Path, metadata: dict[str, str])
     return path
 
 
+def export_sequence_graph(model: CausalUNet, path: Path, metadata: dict[str, str]) -> Path:
+    """Write the sequence graph (the whole-sequence causal forward, frames dynamic) to
+    ``path``."""
+    model = _frozen_copy(model)
+    config = model.config
+    # traced with more frames than the receptive field, so no shape is specialised to it
+    example = torch.rand(
+        1, config.audio_channels, config.input_bins, config.receptive_field_frames + 17
+    )
+    dynamic = {0: "batch", 3: "frames"}
+    onnx_bytes = _to_onnx(
+        model, (example,), ["magnitude"], ["mask"], {"magnitude": dynamic, "mask": dynamic}
+    )
+    path.write_bytes(_with_metadata(onnx_bytes, metadata))
+    return path
+
+
 def export_streaming_graph(model: CausalUNet, path: Path, metadata: dict[str, str]) -> Path:
     """Write the streaming graph (one frame + explicit states) to ``path``."""
     model = _frozen_copy(model)
@@ -183,7 +205,7 @@ def export_streaming_graph(model: CausalUNet, path: Path, metadata: dict[str, st
 
 
 #: Parity tolerance on mask values (masks are in [0, 1]): max absolute difference allowed
-#: between PyTorch, the window graph and the streaming graph.
+#: between PyTorch, the window graph, the streaming graph and the sequence graph.
 MASK_ATOL = 1e-4
 
 
@@ -217,16 +239,25 @@ def check_parity(
     window_path: Path,
     magnitude: np.ndarray,
     window_stride: int = 7,
+    sequence_path: Path | None = None,
+    sequence_chunk_frames: int | None = None,
 ) -> dict[str, float]:
-    """Max absolute mask differences between PyTorch and both graphs on ``magnitude``.
+    """Max absolute mask differences between PyTorch and the graphs on ``magnitude``.
 
     Args:
         magnitude: ``(1, channels, input_bins, frames)`` float32, e.g. from a real song.
         window_stride: check the window graph at every ``window_stride``-th frame (cost), from
             the first frame with a full window.
+        sequence_path: the sequence graph, run on all of ``magnitude`` in one call and in
+            chunks of ``sequence_chunk_frames`` that each start ``receptive_field - 1`` frames
+            early (None: not checked).
+        sequence_chunk_frames: the chunks' length (default a third of the receptive field:
+            several chunk boundaries fall inside the input).
 
     Returns:
-        ``{"streaming_vs_torch", "window_vs_torch", "streaming_vs_window"}`` in mask units.
+        ``{"streaming_vs_torch", "window_vs_torch", "streaming_vs_window"}`` in mask units,
+        and with ``sequence_path`` ``"sequence_vs_torch"``, ``"sequence_vs_streaming"`` and
+        ``"sequence_chunks_vs_streaming"``.
     """
     model = _frozen_copy(model)
     with torch.no_grad():
@@ -253,8 +284,22 @@ def check_parity(
         axis=-1,
     )
     picked = list(frames)
-    return {
+    errors = {
         "streaming_vs_torch": float(np.abs(streamed - reference).max()),
         "window_vs_torch": float(np.abs(windowed - reference[..., picked]).max()),
         "streaming_vs_window": float(np.abs(windowed - streamed[..., picked]).max()),
     }
+    if sequence_path is not None:
+        session = _session(sequence_path)
+        sequence = session.run(None, {"magnitude": magnitude})[0]
+        errors["sequence_vs_torch"] = float(np.abs(sequence - reference).max())
+        errors["sequence_vs_streaming"] = float(np.abs(sequence - streamed).max())
+        chunk = sequence_chunk_frames or max(1, window // 3)
+        chunks = []
+        for start in range(0, magnitude.shape[-1], chunk):
+            first = max(0, start - window + 1)  # the receptive field before the chunk
+            part = np.ascontiguousarray(magnitude[..., first : start + chunk])
+            chunks.append(session.run(None, {"magnitude": part})[0][..., start - first :])
+        chunked = np.concatenate(chunks, axis=-1)
+        errors["sequence_chunks_vs_streaming"] = float(np.abs(chunked - streamed).max())
+    return errors

@@ -1,4 +1,5 @@
-"""ONNX export: both graphs agree with PyTorch (tolerance MASK_ATOL), carry the contract, and
+"""ONNX export: the streaming, window and sequence graphs agree with PyTorch and with each other
+(tolerance MASK_ATOL; the sequence graph in one call and in chunks), carry the contract, and
 broken checkpoints are one-line errors."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import require_module, write_tiny_checkpoint
 
@@ -15,9 +17,11 @@ torch = require_module("torch")
 require_module("onnx")
 onnxruntime = require_module("onnxruntime")
 
+from unsing.errors import ModelFileError  # noqa: E402
 from unsing.export.export_checkpoint import export_checkpoint  # noqa: E402
 from unsing.export.onnx_export import MASK_ATOL  # noqa: E402
 from unsing.realtime.onnx_model import window_graph_path  # noqa: E402
+from unsing.realtime.sequence_model import sequence_graph_path  # noqa: E402
 
 UNSING = Path(sys.executable).with_name("unsing")
 
@@ -27,7 +31,17 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
-def test_both_graphs_match_pytorch_on_random_and_real_audio(
+PARITY_KEYS = {
+    "streaming_vs_torch",
+    "window_vs_torch",
+    "streaming_vs_window",
+    "sequence_vs_torch",
+    "sequence_vs_streaming",
+    "sequence_chunks_vs_streaming",
+}
+
+
+def test_all_graphs_match_pytorch_on_random_and_real_audio(
     tiny_checkpoint, tmp_path, music_like_signal
 ) -> None:
     import soundfile
@@ -38,9 +52,14 @@ def test_both_graphs_match_pytorch_on_random_and_real_audio(
     assert (
         report.window_path == tmp_path / "m.window.onnx" == window_graph_path(report.streaming_path)
     )
+    assert (
+        report.sequence_path
+        == tmp_path / "m.sequence.onnx"
+        == sequence_graph_path(report.streaming_path)
+    )
     assert set(report.parity) == {"random input", "song.wav"}
     for errors in report.parity.values():
-        assert set(errors) == {"streaming_vs_torch", "window_vs_torch", "streaming_vs_window"}
+        assert set(errors) == PARITY_KEYS
         assert max(errors.values()) <= MASK_ATOL
     assert report.ok and report.lines()[-1] == "parity: OK"
 
@@ -65,6 +84,19 @@ def test_contract_in_metadata_matches_the_graph(tiny_checkpoint, tmp_path) -> No
     )
     assert window.get_modelmeta().custom_metadata_map["unsing.graph"] == "window"
     assert window.get_inputs()[0].shape[1:] == [2, 513, 33]
+    sequence = onnxruntime.InferenceSession(
+        str(report.sequence_path), providers=["CPUExecutionProvider"]
+    )
+    sequence_meta = sequence.get_modelmeta().custom_metadata_map
+    assert sequence_meta["unsing.graph"] == "sequence"
+    for key in ("unsing.context_frames", "unsing.n_fft", "unsing.architecture"):
+        assert sequence_meta[key] == meta[key]
+    (magnitude,), (mask,) = sequence.get_inputs(), sequence.get_outputs()
+    assert (magnitude.name, mask.name) == ("magnitude", "mask")
+    assert magnitude.shape[1:3] == [2, 513] and isinstance(magnitude.shape[3], str)  # dynamic
+    for frames in (1, 7, 250):  # fewer frames than the receptive field, and many more
+        masks = sequence.run(None, {"magnitude": np.ones((1, 2, 513, frames), np.float32)})[0]
+        assert masks.shape == (1, 2, 513, frames)
     info = subprocess.run(
         [str(UNSING), "info", str(report.streaming_path)],
         capture_output=True,
@@ -121,3 +153,21 @@ def test_a_receptive_field_longer_than_the_default_parity_input_exports(tmp_path
     assert report.ok, report.lines()
     metadata = onnxruntime.InferenceSession(str(tmp_path / "wide.onnx")).get_modelmeta()
     assert metadata.custom_metadata_map["unsing.context_frames"] == "145"
+
+
+def test_adding_the_sequence_graph_keeps_the_other_graphs(tiny_checkpoint, tmp_path) -> None:
+    """How the committed models got their sequence graph: only that file is written, the
+    streaming and window graphs stay byte for byte and are checked against it."""
+    out = tmp_path / "m.onnx"
+    export_checkpoint(tiny_checkpoint, out)
+    sequence_graph_path(out).unlink()  # a model exported before sequence graphs existed
+    with pytest.raises(ModelFileError, match=r"m\.sequence\.onnx: not found"):
+        export_checkpoint(tiny_checkpoint, out, graphs=("streaming",))
+    before = {path: path.read_bytes() for path in (out, window_graph_path(out))}
+    report = export_checkpoint(tiny_checkpoint, out, graphs=("sequence",))
+    assert report.ok and report.written == ("sequence",), report.lines()
+    assert sequence_graph_path(out).is_file()
+    assert {path: path.read_bytes() for path in before} == before
+    assert "(kept)" in report.lines()[0] and "(kept)" not in report.lines()[2]
+    with pytest.raises(ValueError, match="unknown graphs"):
+        export_checkpoint(tiny_checkpoint, out, graphs=("stream",))

@@ -47,10 +47,11 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     export = commands.add_parser(
         "export",
-        help="export a checkpoint to ONNX (streaming + window graphs), check parity",
-        description="Writes MODEL.onnx (streaming graph: one frame + state per hop) and "
-        "MODEL.window.onnx (window graph), the model contract in their metadata, and "
-        "checks PyTorch vs onnxruntime parity on random input and real audio.",
+        help="export a checkpoint to ONNX (streaming, window and sequence graphs), check parity",
+        description="Writes MODEL.onnx (streaming graph: one frame + state per hop), "
+        "MODEL.window.onnx (window graph) and MODEL.sequence.onnx (sequence graph: many frames "
+        "per call, for offline separation), the model contract in their metadata, and checks "
+        "PyTorch vs onnxruntime parity on random input and real audio.",
     )
     export.add_argument("checkpoint", metavar="CHECKPOINT.pt")
     export.add_argument("-o", "--out", required=True, metavar="MODEL.onnx")

@@ -1,0 +1,229 @@
+"""The ONNX sequence graph in chunks: the masks of many frames per onnxruntime call, equal to the
+streaming graph's frame by frame.
+
+``unsing export`` writes ``NAME.sequence.onnx`` beside the streaming graph ``NAME.onnx``: the
+causal whole-sequence forward (``CausalUNet.forward``), input ``magnitude [batch, channels,
+input_bins, frames]``, output ``mask [batch, channels, output_bins, frames]``, ``frames``
+dynamic. Output frame ``t`` depends on input frames ``t - receptive_field + 1 .. t`` only
+(``receptive_field = context + lookahead``), and every causal convolution pads its past with
+zeros exactly where the streaming graph starts from zero states. So a song is computed in chunks
+that overlap by the receptive field: each run gets the ``context - 1`` frames before its chunk
+(warm-up, their outputs dropped) and, for a model with look-ahead ``L``, the chunk's mask of frame
+``t`` is the output at frame ``t + L``; past the end of the song the frames are silent (zero
+magnitudes), as when the streaming graph is pushed silence. The first chunk starts from the
+song's start, with no warm-up: there the zero padding *is* the stream's start.
+
+:class:`SequenceMaskModel` holds the session; :class:`ChunkedMasks` carries the context from one
+chunk to the next, for frames that arrive a chunk at a time (``realtime/offline.py``).
+Numpy and onnxruntime only (``realtime/`` never imports torch).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from unsing.config import Config
+from unsing.contract import MODEL_OWNED_KEYS, contract_from_metadata
+from unsing.errors import ModelFileError
+from unsing.long_band import LongBandLayout
+
+#: Frames of masks one onnxruntime call computes by default (each call also recomputes the
+#: ``context - 1`` warm-up frames before its chunk); see :func:`realtime.offline.offline_vocals`.
+DEFAULT_CHUNK_FRAMES = 2048
+
+
+def sequence_graph_path(streaming_path: Path) -> Path:
+    """``name.onnx`` -> ``name.sequence.onnx`` (where ``unsing export`` writes the sequence
+    graph)."""
+    streaming_path = Path(streaming_path)
+    return streaming_path.with_name(streaming_path.stem + ".sequence.onnx")
+
+
+def _long_band_from_metadata(
+    metadata: dict[str, str], config: Config, path: Path
+) -> LongBandLayout | None:
+    text = metadata.get("unsing.long_band")
+    if not text:
+        return None
+    try:
+        band = json.loads(text)
+        architecture = {
+            "long_band_analysis_samples": band["analysis_samples"],
+            "long_band_input_bins": band["input_bins"],
+            "long_band_bins": band["output_bins"],
+            "long_band_crossover_bins": band["crossover_bins"],
+        }
+        return LongBandLayout.from_architecture(architecture, config.contract.stft)
+    except (ValueError, KeyError, TypeError) as error:
+        raise ModelFileError(
+            f"{path}: its long band contract is not usable ({error}); re-export it"
+        ) from None
+
+
+class SequenceMaskModel:
+    """Masks ``(channels, output_bins, frames)`` for magnitudes ``(channels, input_bins,
+    frames)`` from the sequence graph beside ``config.model.path``.
+
+    Args:
+        config: the engine's configuration; the file's contract must be ``config.contract``.
+        path: the streaming graph's path (default ``config.model.path``); the sequence graph is
+            :func:`sequence_graph_path` of it.
+        threads: onnxruntime intra-op threads (default ``config.model.intra_op_threads``).
+    """
+
+    def __init__(
+        self, config: Config, path: Path | None = None, threads: int | None = None
+    ) -> None:
+        import onnxruntime
+
+        streaming_path = Path(path) if path is not None else Path(config.model.path)
+        self.path = sequence_graph_path(streaming_path)
+        if not self.path.is_file():
+            raise ModelFileError(
+                f"{self.path}: sequence graph not found beside {streaming_path.name} (offline "
+                "separation needs it); re-export the model with `unsing export`"
+            )
+        self.threads = int(threads or config.model.intra_op_threads)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = config.model.inter_op_threads
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises several private exception types
+            first = (str(error).strip().splitlines() or [repr(error)])[0]
+            raise ModelFileError(f"{self.path}: not a valid ONNX model ({first})") from None
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self._check_contract(config)
+        contract = config.contract
+        self.channels = contract.channels
+        self.bins = contract.stft.bins
+        self.context_frames = contract.context_frames
+        self.lookahead_frames = contract.lookahead_frames
+        self.long_band = _long_band_from_metadata(self.metadata, config, self.path)
+        self.input_bins = int(self.metadata.get("unsing.input_bins", self.bins))
+        self.output_bins = int(self.metadata.get("unsing.output_bins", self.bins))
+        expected = (
+            (self.bins, self.bins)
+            if self.long_band is None
+            else (self.bins + self.long_band.input_bins, self.bins + self.long_band.output_bins)
+        )
+        if (self.input_bins, self.output_bins) != expected:
+            raise ModelFileError(
+                f"{self.path}: the contract's input/output bins {self.input_bins}/"
+                f"{self.output_bins} do not match its layout {expected}; re-export it"
+            )
+
+    def _check_contract(self, config: Config) -> None:
+        """The file must be a sequence graph of the model ``config.contract`` describes."""
+        if self.metadata.get("unsing.graph") != "sequence":
+            raise ModelFileError(
+                f"{self.path}: not an unsing sequence graph (metadata unsing.graph = "
+                f"{self.metadata.get('unsing.graph')!r}); re-export it with `unsing export`"
+            )
+        mine = contract_from_metadata(self.metadata, str(self.path))
+        expected = config.contract
+        for name in MODEL_OWNED_KEYS.values():
+            if mine.value(name) != expected.value(name):
+                raise ModelFileError(
+                    f"{self.path}: model {name} = {mine.value(name)} but the engine was set up "
+                    f"for {expected.value(name)} (from {expected.source}); re-export the "
+                    "model with `unsing export`"
+                )
+
+    @property
+    def warm_up_frames(self) -> int:
+        """Frames before a chunk that a run recomputes: ``context - 1``."""
+        return self.context_frames - 1
+
+    def run(self, magnitude: np.ndarray) -> np.ndarray:
+        """One call: the graph's output ``(channels, output_bins, frames)`` for ``magnitude``
+        ``(channels, input_bins, frames)`` taken as the start of a stream (output frame ``t``
+        is the mask of frame ``t - lookahead``)."""
+        feed = np.ascontiguousarray(magnitude, dtype=np.float32)[None]
+        return self.session.run(None, {"magnitude": feed})[0][0]
+
+    def chunked(self, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> ChunkedMasks:
+        """A fresh :class:`ChunkedMasks` over this model (the start of a song)."""
+        return ChunkedMasks(self, chunk_frames)
+
+    def masks(self, magnitude: np.ndarray, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> np.ndarray:
+        """Masks ``(channels, output_bins, frames)`` of a whole song's ``magnitude``
+        ``(channels, input_bins, frames)``, aligned with its frames (silence after the end),
+        computed ``chunk_frames`` at a time: equal to the streaming graph's frame by frame."""
+        chunks = self.chunked(chunk_frames)
+        parts = [chunks.push(magnitude), chunks.finish()]
+        return np.concatenate(parts, axis=-1)
+
+
+class ChunkedMasks:
+    """Masks of frames that arrive in pieces, with the context carried between runs.
+
+    :meth:`push` takes the next frames' magnitudes and returns the masks now known, in frame
+    order (zero frames while fewer than ``chunk_frames + lookahead`` are pending); :meth:`finish`
+    returns the rest (the frames after the end are silent). Holds at most ``context - 1``
+    frames of history and ``chunk_frames + lookahead`` pending frames between calls, plus what
+    one push brings.
+    """
+
+    def __init__(self, model: SequenceMaskModel, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> None:
+        if chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
+        self.model = model
+        self.chunk_frames = int(chunk_frames)
+        shape = (model.channels, model.input_bins, 0)
+        self._history = np.zeros(shape, np.float32)  # the frames before the pending ones
+        self._pending = np.zeros(shape, np.float32)  # frames whose masks are not out yet
+        self.frames_in = 0
+        self.frames_out = 0
+
+    def _run(self, count: int) -> np.ndarray:
+        """Masks of the next ``count`` pending frames (the lookahead frames after them must be
+        pending too); moves them to the history."""
+        model = self.model
+        lookahead = model.lookahead_frames
+        history = self._history.shape[-1]
+        window = np.concatenate([self._history, self._pending[..., : count + lookahead]], -1)
+        output = model.run(window)
+        masks = output[..., history + lookahead : history + lookahead + count]
+        done = np.concatenate([self._history, self._pending[..., :count]], -1)
+        self._history = np.ascontiguousarray(
+            done[..., max(0, done.shape[-1] - model.warm_up_frames) :]
+        )
+        self._pending = np.ascontiguousarray(self._pending[..., count:])
+        self.frames_out += count
+        return masks
+
+    def push(self, magnitude: np.ndarray) -> np.ndarray:
+        """Take ``(channels, input_bins, frames)`` magnitudes; return the masks ``(channels,
+        output_bins, n)`` of the next ``n`` frames (``n`` may be 0)."""
+        magnitude = np.asarray(magnitude, np.float32)
+        self.frames_in += magnitude.shape[-1]
+        self._pending = np.concatenate([self._pending, magnitude], -1)
+        lookahead = self.model.lookahead_frames
+        parts = []
+        while self._pending.shape[-1] >= self.chunk_frames + lookahead:
+            parts.append(self._run(self.chunk_frames))
+        if not parts:
+            return np.zeros((self.model.channels, self.model.output_bins, 0), np.float32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, -1)
+
+    def finish(self) -> np.ndarray:
+        """The masks of every frame still pending (silent frames follow the last one)."""
+        model = self.model
+        lookahead = model.lookahead_frames
+        silence = np.zeros((model.channels, model.input_bins, lookahead), np.float32)
+        self._pending = np.concatenate([self._pending, silence], -1)
+        parts = [np.zeros((model.channels, model.output_bins, 0), np.float32)]
+        while self._pending.shape[-1] > lookahead:
+            parts.append(self._run(min(self.chunk_frames, self._pending.shape[-1] - lookahead)))
+        self._pending = self._pending[..., :0]
+        return np.concatenate(parts, -1)
