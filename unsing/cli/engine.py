@@ -19,7 +19,7 @@ import numpy as np
 from unsing.cli.midi import open_inputs
 from unsing.cli.options import add_gain_options, add_midi_options, config_from_args
 from unsing.config import Config, db_to_gain
-from unsing.errors import AudioSystemError
+from unsing.errors import AudioFileError, AudioSystemError
 
 #: Where ``unsing play`` writes when there is no output device and no ``--to``.
 DEFAULT_RENDER_DIR = Path("out")
@@ -67,28 +67,74 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     play = commands.add_parser(
         "play",
         parents=[common],
-        help="a song file through the vocal remover, to the output device or a WAV file",
+        help="a song file through the vocal remover, to the output device or a file",
         description="Play SONG through the same engine as `unsing run`. With --to, or when "
-        "there is no output device, render to a WAV file as fast as the CPU allows.",
+        "there is no output device, render to a file as fast as the CPU allows, in blocks, at "
+        "the song's rate: master * (vocal gain * vocals + accompaniment gain * (song - "
+        "vocals)), so content above the model's band follows the accompaniment gain.",
     )
     play.add_argument("song", metavar="SONG", help="audio file (WAV, FLAC, Ogg, MP3, ...)")
-    play.add_argument("--to", metavar="OUT.wav", help="render to this file instead of playing")
+    play.add_argument(
+        "--to",
+        metavar="OUT.wav",
+        help="render to this file instead of playing (.wav: 32-bit float, .flac: 24-bit, "
+        ".ogg: Vorbis)",
+    )
     play.add_argument("--loop", action="store_true", help="play the song over and over")
+    play.add_argument(
+        "--overwrite", action="store_true", help="replace the file --to names if it exists"
+    )
     add_stream_options(play, "no progress or status line")
     play.set_defaults(handler=cmd_play)
 
     separate = commands.add_parser(
         "separate",
         parents=[common],
-        help="write a song's vocals and accompaniment as two WAV files",
-        description="Write DIR/vocals.wav and DIR/accompaniment.wav at the song's sample rate, "
-        "channels and length, sample-aligned with it. --mode stream runs the live engine block "
-        "by block (latency compensated); --mode offline processes the whole song at once.",
+        help="write songs' vocals and accompaniment: one song, or a whole library",
+        description="One song file (exactly one SONG given): write DIR/vocals.wav and "
+        "DIR/accompaniment.wav. Several songs or folders (searched recursively for every file "
+        "libsndfile reads): write "
+        "DIR/<song>/vocals.wav and DIR/<song>/accompaniment.wav, <song> being the file's name "
+        "without extension (with its folders where two share a name), in --jobs worker "
+        "processes; songs already done are skipped, so an interrupted run resumes; a song that "
+        "fails is reported and the run goes on (exit status 1). Stems are at the song's sample "
+        "rate, channels and length, sample-aligned with it, and add up to it (accompaniment = "
+        "song - vocals, exact to float32 rounding in WAV): content above the model's band "
+        "(e.g. above 22.05 kHz in a 96 kHz song) goes to the accompaniment. Memory stays flat "
+        "whatever the length.",
     )
-    separate.add_argument("song", metavar="SONG", help="audio file (WAV, FLAC, Ogg, MP3, ...)")
+    separate.add_argument(
+        "songs", nargs="+", metavar="SONG_OR_FOLDER", help="audio files and folders of them"
+    )
     separate.add_argument("--out", required=True, metavar="DIR", help="folder for the stems")
     separate.add_argument(
-        "--mode", choices=("stream", "offline"), default="stream", help="default: stream"
+        "--mode",
+        choices=("stream", "offline"),
+        default="stream",
+        help="stream: the live engine hop by hop, its delay compensated; offline: the "
+        "sequence graph, many frames per call (faster). Default: stream",
+    )
+    separate.add_argument(
+        "--to-karaoke",
+        action="store_true",
+        help="write only the karaoke track (accompaniment.wav), no vocals",
+    )
+    separate.add_argument(
+        "--format",
+        default="wav",
+        metavar="EXT",
+        help="wav (32-bit float, default), flac (24-bit) or ogg (Vorbis)",
+    )
+    separate.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="one song: replace existing stems; several: redo songs already done",
+    )
+    separate.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="worker processes for several songs (default: the cores)",
     )
     separate.add_argument("--quiet", action="store_true", help="no progress bar")
     separate.set_defaults(handler=cmd_separate)
@@ -139,8 +185,15 @@ def _report(stream: Any, path: str | None, extra: dict[str, Any]) -> dict[str, A
         **extra,
     }
     if path:
-        Path(path).write_text(json.dumps(report, indent=2, default=float))
+        write_json(path, report)
     return report
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    """``data`` as indented JSON in ``path``, its folder made if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=float))
 
 
 def _summary(report: dict[str, Any]) -> str:
@@ -251,6 +304,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from unsing.realtime.stream import EngineStream
 
     config = config_from_args(args)
+    if args.stats_json:  # a report that cannot be written fails now, not after the session
+        from unsing.realtime.audio_file import check_plain_output
+
+        check_plain_output(args.stats_json)
     engine = SeparationEngine(config, load_model(config), deadline=True)
     stream = EngineStream(config, engine)  # checks devices before anything starts
 
@@ -277,60 +334,102 @@ def _has_output_device() -> bool:
 
 def cmd_play(args: argparse.Namespace) -> int:
     """``unsing play``: a song through the engine, to a device or a file."""
-    from unsing.realtime.audio_file import read_song, to_engine
+    from unsing.realtime.audio_file import check_output, check_plain_output, probe_song
 
     config = config_from_args(args)
-    song = read_song(args.song)
-    model = load_model(config)
-    audio = to_engine(song, config.contract.sample_rate_hz, config.contract.channels)
-    target = args.to
-    fallback = DEFAULT_RENDER_DIR / f"{song.path.stem}.karaoke.wav"
+    info = probe_song(args.song)
+    target = Path(args.to) if args.to is not None else None
+    fallback = DEFAULT_RENDER_DIR / f"{info.path.stem}.karaoke.wav"
     chosen = config.audio.output_device is not None or config.audio.host_api is not None
+    if target is not None:
+        check_output(target, [info.path], args.overwrite)
+    if args.stats_json:
+        check_plain_output(args.stats_json, [info.path, *([target] if target else [])])
+    model = load_model(config)  # a broken model file: one line, before anything else
     if target is None and not chosen and not _has_output_device():
-        target = str(fallback)
+        check_output(fallback, [info.path], args.overwrite)
+        target = fallback
         print(
             "unsing: no audio output device here; rendering to a file instead "
             "(`unsing devices` explains how to get one)",
             file=sys.stderr,
         )
     if target is not None:
-        return _render_to_file(config, model, song, audio, Path(target), args.quiet)
+        return _render_to_file(config, model, info, target, args.quiet, args.stats_json)
+    from unsing.realtime.audio_file import read_song, to_engine
+
+    song = read_song(args.song)
+    audio = to_engine(song, config.contract.sample_rate_hz, config.contract.channels)
     try:
         return _play_to_device(config, model, song, audio, args)
     except AudioSystemError as error:
         if chosen:  # the user named a device: its failure is the answer
             raise
+        check_output(fallback, [info.path], args.overwrite)
         print(
             f"unsing: the default output device does not work ({error}); rendering to a "
             f"file instead",
             file=sys.stderr,
         )
-        return _render_to_file(config, model, song, audio, fallback, args.quiet)
+        return _render_to_file(config, model, info, fallback, args.quiet, args.stats_json)
+
+
+def _file_progress(name: str, rate: int, quiet: bool) -> tuple[Any, Callable[[], None]]:
+    """A progress bar over a song's samples where stderr is a terminal (else nothing):
+    ``(update, close)``."""
+    from unsing.realtime.render import rich_progress
+
+    if quiet or not sys.stderr.isatty():
+        return None, lambda: None
+    return rich_progress(name, rate)
 
 
 def _render_to_file(
-    config: Config, model: Any, song: Any, audio: np.ndarray, target: Path, quiet: bool
+    config: Config, model: Any, song: Any, target: Path, quiet: bool, stats_json: str | None
 ) -> int:
-    from unsing.realtime.audio_file import from_engine, write_wav
+    """``play --to``: the karaoke mix through the file pipeline, at the song's rate."""
     from unsing.realtime.engine import SeparationEngine
-    from unsing.realtime.render import render, rich_progress
+    from unsing.realtime.file_pipeline import (
+        engine_output,
+        mix_formula,
+        processed_formula,
+        run_file,
+        vocals_processor,
+    )
+    from unsing.realtime.gains import LiveParameters
 
-    engine = SeparationEngine(config, model)
-    rate = config.contract.sample_rate_hz
-    update, close = rich_progress(f"{song.path.name}", rate) if not quiet else (None, None)
-    started = time.perf_counter()
+    parameters = LiveParameters.from_config(config)
+    engine = None
+    if config.engine.resynthesis == "griffin_lim":  # the engine's own mix: it resynthesises it
+        engine = SeparationEngine(config, model, parameters)
+        processor, formula, source = (
+            lambda blocks: engine_output(engine, blocks),
+            processed_formula,
+            "the live engine's mix (griffin_lim)",
+        )
+    else:
+        processor = vocals_processor(config, "offline", lambda: model)
+        formula = mix_formula(
+            parameters.vocal_gain, parameters.accompaniment_gain, parameters.master_gain
+        )
+        source = "offline vocals, mixed at the song's rate"
+    update, close = _file_progress(song.path.name, song.sample_rate_hz, quiet)
     try:
-        output = render(engine, audio, progress=update)
+        stats = run_file(config, song, processor, {target: formula}, update)
     finally:
-        if close is not None:
-            close()
-    seconds = time.perf_counter() - started
-    write_wav(target, from_engine(output, rate, song), song.sample_rate_hz)
-    parameters = engine.parameters
+        close()
+    stats.extra = {
+        "mode": "render",
+        "source": source,
+        "gains": parameters.as_dict(),
+        **({"engine": engine.stats.snapshot(reset_peaks=False)} if engine is not None else {}),
+    }
+    if stats_json:
+        write_json(stats_json, stats.as_dict())
     print(
-        f"unsing: wrote {target} ({song.seconds:.1f} s, vocal {_gain(parameters.vocal_gain)}, "
-        f"accompaniment {_gain(parameters.accompaniment_gain)}) in {seconds:.1f} s "
-        f"({song.seconds / max(seconds, 1e-9):.1f}x real time)",
+        f"unsing: wrote {target} ({stats.audio_seconds:.1f} s, vocal "
+        f"{_gain(parameters.vocal_gain)}, accompaniment {_gain(parameters.accompaniment_gain)}) "
+        f"in {stats.wall_seconds:.1f} s ({stats.real_time_factor:.1f}x real time)",
         file=sys.stderr,
     )
     return 0
@@ -356,47 +455,67 @@ def _play_to_device(
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
-    """``unsing separate``: vocals.wav and accompaniment.wav, aligned with the song."""
-    from unsing.realtime.audio_file import from_engine, read_song, to_engine, write_wav
-    from unsing.realtime.engine import SeparationEngine
-    from unsing.realtime.offline import separate_offline
-    from unsing.realtime.render import render, rich_progress
+    """``unsing separate``: one song's stems, or a library's."""
+    from unsing.realtime.audio_file import ALLOWED_OUTPUTS, OUTPUT_FORMATS
+    from unsing.realtime.library import STEM_NAMES, run_library
 
     config = config_from_args(args)
-    song = read_song(args.song)
-    model = load_model(config)
-    rate, channels = config.contract.sample_rate_hz, config.contract.channels
-    audio = to_engine(song, rate, channels)
-    update, close = (None, None) if args.quiet else rich_progress(song.path.name, rate)
-    started = time.perf_counter()
-    try:
-        if args.mode == "stream":
-            engine = SeparationEngine(config, model, stems=True)
-            stems = render(engine, audio, progress=update)
-            vocals, accompaniment = stems[:, :channels], stems[:, channels:]
-            compensated = engine.delay_samples
-        else:
-            frames_progress = None
-            if update is not None:
-                hop = config.contract.stft.hop_samples
-
-                def frames_progress(done: int, total: int) -> None:
-                    update(min(done * hop, audio.shape[0]), audio.shape[0])
-
-            vocals, accompaniment = separate_offline(config, model, audio, frames_progress)
-            compensated = 0
-    finally:
-        if close is not None:
-            close()
-    seconds = time.perf_counter() - started
+    extension = args.format.lower().lstrip(".")
+    if extension not in OUTPUT_FORMATS:
+        raise AudioFileError(f"--format {args.format}: unsing writes {ALLOWED_OUTPUTS}")
+    stems = ("accompaniment",) if args.to_karaoke else STEM_NAMES
+    paths = [Path(path) for path in args.songs]
     out_dir = Path(args.out)
-    for name, stem in (("vocals", vocals), ("accompaniment", accompaniment)):
-        write_wav(out_dir / f"{name}.wav", from_engine(stem, rate, song), song.sample_rate_hz)
+    if args.jobs is not None and args.jobs < 1:
+        raise AudioFileError(f"--jobs {args.jobs}: at least 1")
+    with stop_on_signals():  # Ctrl-C or SIGTERM, even where SIGINT was ignored: exit 130
+        if len(paths) == 1 and not paths[0].is_dir():
+            return _separate_song(config, args, paths[0], out_dir, stems, extension)
+        return run_library(
+            config,
+            paths,
+            out_dir,
+            mode=args.mode,
+            stems=stems,
+            extension=extension,
+            overwrite=args.overwrite,
+            jobs=args.jobs,
+            quiet=args.quiet,
+        )
+
+
+def _separate_song(
+    config: Config,
+    args: argparse.Namespace,
+    path: Path,
+    out_dir: Path,
+    stems: tuple[str, ...],
+    extension: str,
+) -> int:
+    """One song: ``DIR/vocals.EXT`` and ``DIR/accompaniment.EXT``."""
+    from unsing.realtime.audio_file import check_output, probe_song
+    from unsing.realtime.file_pipeline import (
+        accompaniment_formula,
+        run_file,
+        vocals_formula,
+        vocals_processor,
+    )
+
+    song = probe_song(path)
+    formulas = {"vocals": vocals_formula, "accompaniment": accompaniment_formula}
+    outputs = {out_dir / f"{stem}.{extension}": formulas[stem] for stem in stems}
+    for target in outputs:
+        check_output(target, [song.path], args.overwrite)
+    processor = vocals_processor(config, args.mode, lambda: load_model(config))
+    update, close = _file_progress(song.path.name, song.sample_rate_hz, args.quiet)
+    try:
+        stats = run_file(config, song, processor, outputs, update)
+    finally:
+        close()
     print(
-        f"unsing: wrote {out_dir / 'vocals.wav'} and {out_dir / 'accompaniment.wav'} "
-        f"({song.seconds:.1f} s at {song.sample_rate_hz} Hz, {song.channels} ch; mode "
-        f"{args.mode}, {compensated} samples of engine latency compensated) in {seconds:.1f} s "
-        f"({song.seconds / max(seconds, 1e-9):.1f}x real time)",
+        f"unsing: wrote {' and '.join(str(target) for target in outputs)} "
+        f"({stats.audio_seconds:.1f} s at {song.sample_rate_hz} Hz, {song.channels} ch; mode "
+        f"{args.mode}) in {stats.wall_seconds:.1f} s ({stats.real_time_factor:.1f}x real time)",
         file=sys.stderr,
     )
     return 0
