@@ -173,13 +173,15 @@ def plan(
     """``(to_do, already_done)``: a job per song; done means every output exists (outputs
     appear only complete) and ``overwrite`` is off. Output paths are checked (writable, a
     format unsing writes, none of them an input); one-line :class:`AudioFileError` if not."""
-    inputs = [item.song.path for item in found]
+    inputs = {item.song.path.resolve() for item in found}
     to_do: list[Job] = []
     done: list[Job] = []
     for index, (item, name) in enumerate(zip(found, song_names(found), strict=True)):
         outputs = tuple((out_dir / name / f"{stem}.{extension}", stem) for stem in stems)
         for path, _ in outputs:
-            check_output(path, inputs, overwrite=True)
+            if path.resolve() in inputs:
+                raise AudioFileError(f"{path}: that is an input song; choose another --out")
+            check_output(path, overwrite=True)
         job = Job(index, item.song, name, outputs)
         finished = all(path.is_file() for path, _ in outputs)
         (done if finished and not overwrite else to_do).append(job)

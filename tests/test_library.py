@@ -155,6 +155,16 @@ def test_errors_that_are_every_songs_stop_before_any_work(library, args, message
     assert not (library / "x").exists()
 
 
+def test_an_output_that_is_an_input_song_stops_before_any_work(tmp_path) -> None:
+    make_library(tmp_path, {"stems/vocals/vocals.wav": (8000, 1, 0.2), "b.wav": (8000, 1, 0.2)})
+    song = tmp_path / "stems/vocals/vocals.wav"
+    before = song.read_bytes()
+    result = run("separate", str(song), "b.wav", "--out", "stems", cwd=tmp_path)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "stems/vocals/vocals.wav: that is an input song; choose another --out" in result.stderr
+    assert song.read_bytes() == before and not (tmp_path / "stems" / "b").exists()
+
+
 def test_song_names_are_unique_and_carry_folders_only_where_needed() -> None:
     def found(*parts: str) -> Found:
         return Found(SongInfo(Path(*parts), 8000, 1, 8000), parts)
