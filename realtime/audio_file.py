@@ -300,6 +300,11 @@ def _no_peak_chunk(file: Any) -> None:
         )
 
 
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters matching themselves."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 #: Temporary files are named ``.NAME.XXXXXXXX.partial`` beside ``NAME``.
 PARTIAL_SUFFIX = ".partial"
 
@@ -366,6 +371,16 @@ class AtomicWriter:
         if self._created is not None:
             with contextlib.suppress(OSError):  # not empty (another output): it stays
                 self._created.rmdir()
+
+    @staticmethod
+    def remove_stale(path: Path | str) -> int:
+        """Remove the temporary files a killed run left for ``path`` (not one a running
+        writer holds: call it where no other run writes); returns how many."""
+        path = Path(path)
+        stale = list(path.parent.glob(f".{glob_escape(path.name)}.*{PARTIAL_SUFFIX}"))
+        for leftover in stale:
+            leftover.unlink(missing_ok=True)
+        return len(stale)
 
     def __enter__(self) -> AtomicWriter:
         return self

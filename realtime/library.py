@@ -34,7 +34,13 @@ from typing import Any
 
 from unsing.config import Config
 from unsing.errors import AudioFileError, UnsingError
-from unsing.realtime.audio_file import SongInfo, check_folder, check_output, probe_song
+from unsing.realtime.audio_file import (
+    AtomicWriter,
+    SongInfo,
+    check_folder,
+    check_output,
+    probe_song,
+)
 
 #: Extensions taken for audio without a look inside: a file with one that does not open is
 #: a failed song (reported), while any other file that does not open is not audio (counted).
@@ -282,6 +288,8 @@ def separate_job(job: Job, worker: _Worker | None = None) -> Result:
 
     try:
         outputs = {path: formulas[stem] for path, stem in job.outputs}
+        for path in outputs:  # what a killed run left of this song
+            AtomicWriter.remove_stale(path)
         stats = run_file(worker.config, job.song, _processor(worker), outputs, progress)
     except Stopped:
         return Result(job.index, "stopped")

@@ -233,6 +233,20 @@ def test_play_to_a_file_writes_its_statistics(song_path, tmp_path) -> None:
     assert rate == 44100 and karaoke.shape == mixture.shape
 
 
+def test_play_to_a_file_with_griffin_lim_renders_the_engines_own_mix(song_path, tmp_path):
+    import json
+
+    target, stats = tmp_path / "gl.wav", tmp_path / "stats.json"
+    args = ["--set", "engine.resynthesis=griffin_lim", "--stats-json", str(stats), "--quiet"]
+    result = run("play", str(song_path), "--to", str(target), *args)
+    assert result.returncode == 0, result.stderr
+    mix, _ = read(target)
+    mixture, _ = read(song_path)
+    assert mix.shape == mixture.shape and 0.05 < np.std(mix) / np.std(mixture) < 1.0
+    report = json.loads(stats.read_text())
+    assert "griffin_lim" in report["source"] and report["engine"]["hops"] > 600
+
+
 def test_status_line_shows_levels_gains_compute_misses_and_xruns() -> None:
     from unsing.cli.engine import status_line
     from unsing.realtime.engine import SeparationEngine

@@ -110,8 +110,11 @@ def test_a_second_run_skips_what_is_done_and_overwrite_redoes_it(library, first_
     assert "0 separated, 4 skipped (already done), 1 failed" in again.stderr
     assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in stamps} == stamps
     (out / "two" / "accompaniment.wav").unlink()  # as if interrupted between the two renames
+    stale = out / "two" / ".accompaniment.wav.k1ll3d.partial"  # as if killed (SIGKILL)
+    stale.write_bytes(b"half a file")
     resumed = run("separate", "rock", "pop", "--out", str(out), cwd=library)
     assert "1 separated, 3 skipped (already done)" in resumed.stderr, resumed.stderr
+    assert sorted(p.name for p in (out / "two").iterdir()) == ["accompaniment.wav", "vocals.wav"]
     redo = run("separate", "rock", "pop", "--out", str(out), "--overwrite", cwd=library)
     assert "4 separated, 0 skipped" in redo.stderr, redo.stderr
     assert all(path.stat().st_mtime_ns > mtime for path, (mtime, _) in stamps.items())
