@@ -331,11 +331,13 @@ class Summary:
         )
 
 
-def hours(seconds: float) -> str:
-    """A length of audio: in hours, or below 0.1 h in minutes, below a minute in seconds."""
-    if seconds >= 360:
+def hours(seconds: float, unit_of: float | None = None) -> str:
+    """A length of audio: in hours, or below 0.1 h in minutes, below a minute in seconds
+    (the unit chosen by ``unit_of`` when given: "2.1 of 45.0 min")."""
+    reference = seconds if unit_of is None else unit_of
+    if reference >= 360:
         return f"{seconds / 3600:.2f} h"
-    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min" if reference >= 60 else f"{seconds:.1f} s"
 
 
 class _Bar:
@@ -371,7 +373,7 @@ class _Bar:
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         return {
             "songs": f"{self.finished}/{self.songs}",
-            "hours": f"{hours(done_seconds)} of {hours(self.seconds)}",
+            "hours": f"{hours(done_seconds, self.seconds).split()[0]} of {hours(self.seconds)}",
             "speed": f"{done_seconds / elapsed:.1f}x",
         }
 
