@@ -97,6 +97,12 @@ def test_contract_in_metadata_matches_the_graph(tiny_checkpoint, tmp_path) -> No
     for frames in (1, 7, 250):  # fewer frames than the receptive field, and many more
         masks = sequence.run(None, {"magnitude": np.ones((1, 2, 513, frames), np.float32)})[0]
         assert masks.shape == (1, 2, 513, frames)
+    # the causal padding is the convolutions' own (fuse_causal_padding), not Pad copies
+    import onnx
+
+    nodes = onnx.load(str(report.sequence_path)).graph.node
+    assert not [node for node in nodes if node.op_type == "Pad"]
+    assert sum(node.op_type == "Conv" for node in nodes) > 10
     info = subprocess.run(
         [str(UNSING), "info", str(report.streaming_path)],
         capture_output=True,

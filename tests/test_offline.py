@@ -4,14 +4,25 @@
   streaming graph pushed frame by frame (``realtime.offline.masks_for``), on real audio, with
   several chunk boundaries inside, for the shipped model (a long band, 143 frames of context)
   and the look-ahead model (lab/models/lookahead4: 4 frames of look-ahead, 77 of context).
+* ``offline_vocals`` (float32, the sequence graph, blocks of any size) equals
+  ``separate_offline`` (the same chunked pipeline in float64 with the streaming graph frame by
+  frame: the reference the engine is tested against) and the one-shot whole-song path that
+  ``separate_offline`` was before (:func:`one_shot_vocals`): on real audio, on signals
+  shorter than a hop, on silence.
+* Memory: the peak of ``offline_vocals`` does not grow with the song's length.
 
-Tolerances (max absolute difference):
+Tolerances (max absolute difference; samples at full scale 1):
 
-==============================================  =====
-comparison                                      max
-==============================================  =====
-masks: sequence graph in chunks vs streaming    1e-5
-==============================================  =====
+=================================================  ======  ======================================
+comparison                                         max     why
+=================================================  ======  ======================================
+masks: sequence graph in chunks vs streaming       1e-5    float32 convolutions summed in another
+                                                           order (measured <= 7e-7)
+vocals: offline_vocals vs float64 references       2e-6    float32 STFT, masks as above (measured
+                                                           <= 4.5e-7 on the demo song; a synthetic
+                                                           signal in tests/test_engine.py: 4.6e-6)
+vocals: separate_offline vs one-shot (float64)     1e-7    chunked vs one-shot, same masks
+=================================================  ======  ======================================
 """
 
 from __future__ import annotations
@@ -25,15 +36,17 @@ import pytest
 from unsing import PROJECT_ROOT
 from unsing.config import load_config
 from unsing.errors import ModelFileError
-from unsing.long_band import model_input
-from unsing.realtime.offline import masks_for
+from unsing.long_band import hybrid_vocals, model_input
+from unsing.realtime.offline import masks_for, offline_vocals, separate_offline
 from unsing.realtime.onnx_model import OnnxMaskModel
 from unsing.realtime.sequence_model import SequenceMaskModel, sequence_graph_path
-from unsing.stft import stft
+from unsing.stft import istft, stft
 
 DEMO_SONG = Path(__file__).resolve().parent.parent / "assets/demo/karissa_hobbs-lets_go_fishin.ogg"
 LOOKAHEAD_MODEL = "lab/models/lookahead4/unsing-lookahead4.onnx"
 MASK_TOLERANCE = 1e-5
+FLOAT32_TOLERANCE = 2e-6
+CHUNKED_TOLERANCE = 1e-7
 
 
 def demo_excerpt(start_s: float, seconds: float) -> np.ndarray:
@@ -104,3 +117,117 @@ def test_a_missing_or_wrong_sequence_graph_is_a_one_line_error(tmp_path) -> None
     (tmp_path / "unsing-default.sequence.onnx").write_bytes(config.model.path.read_bytes())
     with pytest.raises(ModelFileError, match="not an unsing sequence graph"):
         SequenceMaskModel(config, tmp_path / "unsing-default.onnx")
+
+
+def one_shot_vocals(config, model, audio: np.ndarray) -> np.ndarray:
+    """The vocals ``(samples, channels)`` float64 as ``separate_offline`` computed them before
+    it went chunk by chunk: one-shot float64 STFT of the whole song, the model frame by frame
+    (``masks_for``), one-shot inverse STFT (``hybrid_vocals`` for a long band)."""
+    spec = config.contract.stft
+    signal = np.asarray(audio, np.float64).T
+    spectrum = stft(signal, spec)
+    layout = model.long_band
+    lookahead = config.contract.lookahead_frames
+    if layout is not None:
+        long_spectrum = stft(signal, layout.spec)
+        masks = masks_for(model, model_input(spectrum, long_spectrum, layout), lookahead)
+        return hybrid_vocals(signal, spectrum, long_spectrum, masks, layout).T
+    masks = masks_for(model, np.abs(spectrum), lookahead)
+    return istft(spectrum * masks, spec, signal.shape[1]).T
+
+
+def in_blocks(audio: np.ndarray, size: int) -> list[np.ndarray]:
+    return [audio[start : start + size] for start in range(0, audio.shape[0], size)]
+
+
+@pytest.fixture(scope="module", params=[None, LOOKAHEAD_MODEL], ids=["default", "lookahead4"])
+def references(request, excerpt):
+    """(config, audio, one-shot vocals, separate_offline's vocals) on 3 s of the demo song."""
+    config = config_for(request.param)
+    model = OnnxMaskModel(config)
+    audio = excerpt[: 3 * 44100 + 123]
+    vocals, accompaniment = separate_offline(config, model, audio, chunk_frames=150)
+    assert vocals.dtype == accompaniment.dtype == np.float32
+    np.testing.assert_allclose(vocals + accompaniment, audio, atol=1e-6)
+    return config, audio, one_shot_vocals(config, model, audio), vocals
+
+
+@pytest.mark.parametrize("block", [1, 65, 4097, None], ids=["1", "65", "4097", "whole"])
+def test_offline_vocals_equal_the_references_for_any_block_size(references, block) -> None:
+    config, audio, one_shot, reference = references
+    blocks = [audio] if block is None else in_blocks(audio, block)
+    parts = list(offline_vocals(config, blocks, chunk_frames=100))  # chunk boundaries inside
+    assert all(part.dtype == np.float32 and part.shape[1] == 2 for part in parts)
+    vocals = np.concatenate(parts)
+    assert vocals.shape == audio.shape
+    np.testing.assert_allclose(vocals, reference, atol=FLOAT32_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(vocals, one_shot, atol=FLOAT32_TOLERANCE, rtol=0)
+    np.testing.assert_allclose(reference, one_shot, atol=CHUNKED_TOLERANCE, rtol=0)
+    assert 0.05 < np.std(vocals) / np.std(audio) < 0.95  # it separated something
+
+
+def test_offline_vocals_chunk_size_changes_nothing_but_round_off(references) -> None:
+    config, audio, _, _ = references
+    small = np.concatenate(list(offline_vocals(config, [audio], chunk_frames=7)))
+    large = np.concatenate(list(offline_vocals(config, in_blocks(audio, 10000))))
+    np.testing.assert_allclose(small, large, atol=FLOAT32_TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("samples", [0, 1, 100, 255, 256, 257, 1023, 1500])
+def test_signals_shorter_than_the_frames(samples) -> None:
+    """Shorter than one hop, one hop, one window: as long as the input, equal to the
+    references (the frames past the end are silence)."""
+    config = config_for(None)
+    rng = np.random.default_rng(samples)
+    audio = (0.3 * rng.standard_normal((samples, 2))).astype(np.float32)
+    vocals = list(offline_vocals(config, in_blocks(audio, 77) if samples else []))
+    vocals = np.concatenate(vocals) if vocals else np.zeros((0, 2), np.float32)
+    assert vocals.shape == audio.shape
+    if samples:
+        model = OnnxMaskModel(config)
+        reference, _ = separate_offline(config, model, audio)
+        np.testing.assert_allclose(vocals, reference, atol=FLOAT32_TOLERANCE, rtol=0)
+        np.testing.assert_allclose(
+            vocals, one_shot_vocals(config, model, audio), atol=FLOAT32_TOLERANCE, rtol=0
+        )
+
+
+def test_silence_gives_silence() -> None:
+    config = config_for(None)
+    silence = np.zeros((5 * 44100 + 17, 2), np.float32)
+    vocals = np.concatenate(list(offline_vocals(config, in_blocks(silence, 44100))))
+    assert vocals.shape == silence.shape and not vocals.any()
+
+
+def test_blocks_of_the_wrong_shape_are_refused() -> None:
+    config = config_for(None)
+    with pytest.raises(ValueError, match=r"takes \(samples, 2\) blocks"):
+        list(offline_vocals(config, [np.zeros((100, 1), np.float32)]))
+
+
+@pytest.mark.slow
+def test_memory_does_not_grow_with_the_songs_length(exported) -> None:
+    """The peak of the arrays offline_vocals allocates (tracemalloc: numpy's, not
+    onnxruntime's arena, whose size follows the chunk) on 60 s and on 240 s of audio, made
+    block by block: at most 1 MB more per extra minute (a whole-song array would add 42 MB per
+    minute and channel at float64, 21 at float32)."""
+    import tracemalloc
+
+    config = load_config(overrides=[f"model.path={exported[1]}"])
+
+    def song(seconds: int):
+        rng = np.random.default_rng(seconds)
+        for _ in range(seconds):
+            yield (0.1 * rng.standard_normal((44100, 2))).astype(np.float32)
+
+    peaks = {}
+    for seconds in (60, 240):
+        tracemalloc.start()
+        try:
+            samples = sum(block.shape[0] for block in offline_vocals(config, song(seconds)))
+            peaks[seconds] = tracemalloc.get_traced_memory()[1] / 1e6
+        finally:
+            tracemalloc.stop()
+        assert samples == seconds * 44100
+    assert peaks[240] - peaks[60] < 3 * 1.0, peaks
+    assert peaks[240] < 150, peaks  # a few chunks of frames (2048 frames: about 100 MB)
