@@ -119,30 +119,19 @@ def stream_vocals(
     yield from engine_output(engine, blocks)
 
 
-def offline_processor(config: Config, model: Callable[[], MaskModel]) -> Processor:
+def offline_processor(config: Config) -> Processor:
     """``separate --mode offline``'s vocals: :func:`unsing.realtime.offline.offline_vocals`
-    (the sequence graph, in chunks), or before it exists the whole-song reference over the
-    streaming model (``model()`` builds it)."""
-    try:
-        from unsing.realtime.offline import offline_vocals
-    except ImportError:  # TODO(issue 30): remove once realtime/offline.py has offline_vocals
-        from unsing.realtime.offline import separate_offline
+    (the sequence graph, in chunks; imported here so that stream mode loads none of it)."""
+    from unsing.realtime.offline import offline_vocals
 
-        loaded = model()
-
-        def whole_song(blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-            audio = np.concatenate(list(blocks))
-            yield separate_offline(config, loaded, audio)[0]
-
-        return whole_song
     return lambda blocks: offline_vocals(config, blocks)
 
 
 def vocals_processor(config: Config, mode: str, model: Callable[[], MaskModel]) -> Processor:
     """The vocals :data:`Processor` of ``mode`` (``offline`` or ``stream``); ``model()`` builds
-    the streaming mask model where one is needed."""
+    the streaming mask model stream mode needs (offline mode loads the sequence graph)."""
     if mode == "offline":
-        return offline_processor(config, model)
+        return offline_processor(config)
     if mode != "stream":
         raise ValueError(f"mode {mode!r}: offline or stream")
     loaded = model()
