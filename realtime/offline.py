@@ -20,7 +20,8 @@ needs latency compensation.
 slow, scipy's are not): against float64 its vocals move by at most 4.5e-7 on the demo song and
 4.6e-6 (-107 dBFS) on a synthetic worst case, where the long band's log powers of near-silent
 low bins carry the float32 FFT's round-off into its mask (float64 analysis: 9e-8; it would
-cost about 0.25 s per 133 s song). The model runs on a worker thread, overlapping the FFTs.
+cost about 0.25 s per 133 s song). The model runs on worker threads, a chunk each, while this
+thread computes the FFTs (:func:`offline_parallelism`).
 
 :func:`separate_offline` runs the same chunked pipeline in float64 with a frame-by-frame
 :class:`MaskModel` (the streaming graph or a test double): the reference the live engine is
@@ -42,14 +43,9 @@ from unsing.long_band import LongBandLayout
 from unsing.realtime.engine import MaskModel
 from unsing.realtime.sequence_model import DEFAULT_CHUNK_FRAMES, SequenceMaskModel
 
-#: Frames per FFT batch inside a chunk: bounds the temporary frame arrays (a batch of long
-#: windows is ``channels * 256 * 4096`` samples, 8 MB in float32) and keeps them in cache.
-FFT_BATCH_FRAMES = 256
-
-#: Run the sequence graph on a worker thread while this one computes the next chunk's FFTs
-#: and the last one's overlap-add (the demo song on 2 cores, 2 onnxruntime threads: 4.4 s
-#: against 5.1 s in turn).
-BACKGROUND = True
+#: Frames per FFT batch inside a chunk: the temporary frame arrays stay in cache (a batch of
+#: long windows is ``channels * 64 * 4096`` samples, 2 MB in float32; 256 frames: 13 % slower).
+FFT_BATCH_FRAMES = 64
 
 
 def masks_for(
@@ -177,12 +173,15 @@ class _Analysis:
         for start in range(0, count, FFT_BATCH_FRAMES):
             stop = min(start + FFT_BATCH_FRAMES, count)
             batch = views[:, start:stop]
-            short[:, start:stop] = _rfft(batch[..., length - n_fft :] * self.window)
-            np.abs(short[:, start:stop], out=magnitude[:, :bins, start:stop].swapaxes(1, 2))
+            spectrum = _rfft(batch[..., length - n_fft :] * self.window)
+            short[:, start:stop] = spectrum
+            # |X| frame-major, then transposed in one assignment (a ufunc writing through the
+            # transposed view directly is 10x slower)
+            magnitude[:, :bins, start:stop] = np.abs(spectrum).transpose(0, 2, 1)
             if layout is not None:
                 spectrum = _rfft(batch * self.long_window)[..., : layout.input_bins]
                 long[:, start:stop] = spectrum[..., : layout.output_bins]
-                np.abs(spectrum, out=magnitude[:, bins:, start:stop].swapaxes(1, 2))
+                magnitude[:, bins:, start:stop] = np.abs(spectrum).transpose(0, 2, 1)
         self.buffer = np.ascontiguousarray(buffer[:, buffer.shape[-1] - (length - self.hop) :])
         return short, long, magnitude
 
@@ -213,19 +212,19 @@ class _Synthesis:
     def _pieces(self, short: np.ndarray, long: np.ndarray | None, masks: np.ndarray) -> np.ndarray:
         """Windowed frames ``(channels, k, n_fft)`` of the vocals from the spectra ``(channels,
         k, bins)`` and the masks ``(channels, output_bins, k)``."""
-        mask = np.swapaxes(masks[:, : self.bins], 1, 2)
-        if self.layout is None:
-            vocals = short * mask
-        else:
-            vocals = short * (mask * self.short_weights)
+        mask = np.ascontiguousarray(np.swapaxes(masks[:, : self.bins], 1, 2))
+        if self.layout is not None:
+            mask *= self.short_weights
+        vocals = short * mask
         pieces = np.fft.irfft(vocals, n=self.n_fft, axis=-1)
         pieces *= self.window
         if self.layout is not None:
             # hybrid_vocals' long part: its newest n_fft samples, windowed (scipy: numpy's
             # float32 transforms are slower, a BLAS product would spin threads on busy cores)
             length = self.layout.spec.frame_samples
-            long_mask = np.swapaxes(masks[:, self.bins :], 1, 2)
-            long_pieces = _irfft(long * (long_mask * self.long_weights), length)
+            long_mask = np.ascontiguousarray(np.swapaxes(masks[:, self.bins :], 1, 2))
+            long_mask *= self.long_weights
+            long_pieces = _irfft(long * long_mask, length)
             pieces += long_pieces[..., length - self.n_fft :] * self.long_window
         return pieces.astype(self.dtype, copy=False)
 
@@ -355,14 +354,20 @@ class _Separation:
         yield from self._synthesise(self.masks.finish())
 
 
-def offline_threads(config: Config) -> int:
-    """onnxruntime threads for offline separation: the cores this process may run on (at
-    least ``model.intra_op_threads``)."""
+def offline_parallelism(config: Config) -> tuple[int, int]:
+    """``(threads, runs)``: onnxruntime threads per run of the sequence graph
+    (``model.intra_op_threads``) and the runs in flight at once, so that both fill the cores
+    this process may run on (its CPU affinity: a library worker pinned to one core runs one).
+
+    The chunks' runs are independent, so on 2 cores two single-threaded runs at once beat one
+    run on two threads (the demo song: 3.5 s against 4.0 s, decode included; one thread,
+    one run at a time: 6.1 s); meanwhile this thread computes the FFTs."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         cores = os.cpu_count() or 1
-    return max(config.model.intra_op_threads, cores)
+    threads = max(1, config.model.intra_op_threads)
+    return threads, max(1, cores // threads)
 
 
 def offline_vocals(
@@ -376,14 +381,18 @@ def offline_vocals(
         blocks: float32 ``(samples, channels)`` at ``config.contract.sample_rate_hz`` with
             ``config.contract.channels`` channels, any block sizes.
         chunk_frames: frames of masks per model call (each call also recomputes the
-            ``context - 1`` frames before its chunk); memory holds a few chunks.
+            ``context - 1`` frames before its chunk); memory holds a few chunks, and
+            onnxruntime about 150 KB per frame of each run in flight
+            (:func:`offline_parallelism`): the default, 2 runs on 2 cores, peaks at about
+            400 MB in all.
 
     Yields:
         float32 ``(samples, channels)`` vocal blocks; concatenated, exactly as long as the input
         and sample-aligned with it. The accompaniment is the input minus the vocals.
     """
-    model = SequenceMaskModel(config, threads=offline_threads(config))
-    masks = model.chunked(chunk_frames, background=BACKGROUND)
+    threads, runs = offline_parallelism(config)
+    model = SequenceMaskModel(config, threads=threads)
+    masks = model.chunked(chunk_frames, workers=runs)
     try:
         for vocals in _separate(config, blocks, masks, model.long_band, chunk_frames):
             yield np.ascontiguousarray(vocals, dtype=np.float32)

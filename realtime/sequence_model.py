@@ -33,8 +33,10 @@ from unsing.errors import ModelFileError
 from unsing.long_band import LongBandLayout
 
 #: Frames of masks one onnxruntime call computes by default (each call also recomputes the
-#: ``context - 1`` warm-up frames before its chunk); see :func:`realtime.offline.offline_vocals`.
-DEFAULT_CHUNK_FRAMES = 2048
+#: ``context - 1`` warm-up frames before its chunk: 14 % more frames for the default model);
+#: see :func:`realtime.offline.offline_vocals`. The demo song on 2 cores: 768, 1024 and 2048
+#: frames within 5 % of each other; onnxruntime's memory grows with it (150 KB a frame).
+DEFAULT_CHUNK_FRAMES = 1024
 
 
 def sequence_graph_path(streaming_path: Path) -> Path:
@@ -158,11 +160,9 @@ class SequenceMaskModel:
         feed = np.ascontiguousarray(magnitude, dtype=np.float32)[None]
         return self.session.run(None, {"magnitude": feed})[0][0]
 
-    def chunked(
-        self, chunk_frames: int = DEFAULT_CHUNK_FRAMES, background: bool = False
-    ) -> ChunkedMasks:
+    def chunked(self, chunk_frames: int = DEFAULT_CHUNK_FRAMES, workers: int = 0) -> ChunkedMasks:
         """A fresh :class:`ChunkedMasks` over this model (the start of a song)."""
-        return ChunkedMasks(self, chunk_frames, background)
+        return ChunkedMasks(self, chunk_frames, workers)
 
     def masks(self, magnitude: np.ndarray, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> np.ndarray:
         """Masks ``(channels, output_bins, frames)`` of a whole song's ``magnitude``
@@ -182,16 +182,17 @@ class ChunkedMasks:
     frames of history and ``chunk_frames + lookahead`` pending frames between calls, plus what
     one push brings.
 
-    With ``background``, each run goes to a worker thread (onnxruntime releases the GIL) and
-    :meth:`push` returns the masks of the runs before the newest one: the caller's FFTs of the
-    next chunk overlap the model's run of this one. The masks are the same.
+    With ``workers`` > 0, the runs go to that many worker threads (onnxruntime releases the
+    GIL; the chunks' runs are independent of each other) and :meth:`push` returns the masks of
+    the runs that are done, in order, leaving up to ``workers`` running: the caller's FFTs of
+    the next chunk overlap the model's runs. The masks are the same.
     """
 
     def __init__(
         self,
         model: SequenceMaskModel,
         chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-        background: bool = False,
+        workers: int = 0,
     ) -> None:
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
@@ -201,11 +202,12 @@ class ChunkedMasks:
         self._history = np.zeros(shape, np.float32)  # the frames before the pending ones
         self._pending = np.zeros(shape, np.float32)  # frames whose masks are not out yet
         self._jobs: deque[tuple[Any, int, int]] = deque()  # (output or future, first, count)
+        self.workers = max(0, int(workers))
         self._executor = None
-        if background:
+        if self.workers:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="unsing-sequence")
+            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="unsing-sequence")
         self.frames_in = 0
         self.frames_out = 0
 
@@ -246,7 +248,7 @@ class ChunkedMasks:
         lookahead = self.model.lookahead_frames
         while self._pending.shape[-1] >= self.chunk_frames + lookahead:
             self._submit(self.chunk_frames)
-        return self._collect(0 if self._executor is None else 1)
+        return self._collect(self.workers)
 
     def finish(self) -> np.ndarray:
         """The masks of every frame still pending (silent frames follow the last one)."""

@@ -99,6 +99,10 @@ def test_chunked_sequence_masks_equal_the_streaming_graph(excerpt, model_path, c
     cuts = [0, 1, 2, 130, 131, 700, magnitude.shape[-1]]
     pieces = [chunks.push(magnitude[..., a:b]) for a, b in itertools.pairwise(cuts)]
     np.testing.assert_array_equal(np.concatenate([*pieces, chunks.finish()], -1), masks)
+    # runs on worker threads, several at once: the same masks
+    parallel = sequence.chunked(chunk_frames, workers=2)
+    pieces = [parallel.push(magnitude[..., a:b]) for a, b in itertools.pairwise(cuts)]
+    np.testing.assert_array_equal(np.concatenate([*pieces, parallel.finish()], -1), masks)
 
 
 def test_a_missing_or_wrong_sequence_graph_is_a_one_line_error(tmp_path) -> None:
