@@ -386,12 +386,26 @@ def offline_vocals(
             (:func:`offline_parallelism`): the default, 2 runs on 2 cores, peaks at about
             400 MB in all.
 
-    Yields:
-        float32 ``(samples, channels)`` vocal blocks; concatenated, exactly as long as the input
-        and sample-aligned with it. The accompaniment is the input minus the vocals.
+    Returns:
+        An iterator of float32 ``(samples, channels)`` vocal blocks; concatenated, exactly as
+        long as the input and sample-aligned with it. The accompaniment is the input minus the
+        vocals. The model is loaded by the call, before any block is read: a missing or
+        mismatched sequence graph raises :class:`~unsing.errors.ModelFileError` there.
     """
+    if chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
     threads, runs = offline_parallelism(config)
     model = SequenceMaskModel(config, threads=threads)
+    return _offline_vocals(config, model, blocks, chunk_frames, runs)
+
+
+def _offline_vocals(
+    config: Config,
+    model: SequenceMaskModel,
+    blocks: Iterable[np.ndarray],
+    chunk_frames: int,
+    runs: int,
+) -> Iterator[np.ndarray]:
     masks = model.chunked(chunk_frames, workers=runs)
     try:
         for vocals in _separate(config, blocks, masks, model.long_band, chunk_frames):

@@ -209,6 +209,20 @@ def test_blocks_of_the_wrong_shape_are_refused() -> None:
         list(offline_vocals(config, [np.zeros((100, 1), np.float32)]))
 
 
+def test_a_missing_sequence_graph_fails_at_the_call_before_any_block_is_read(tmp_path) -> None:
+    config = config_for(None)
+    for name in ("unsing-default.onnx", "unsing-default.window.onnx"):
+        (tmp_path / name).write_bytes((config.model.path.parent / name).read_bytes())
+    moved = load_config(overrides=[f"model.path={tmp_path / 'unsing-default.onnx'}"])
+
+    def blocks():
+        raise AssertionError("no block may be read")
+        yield  # pragma: no cover
+
+    with pytest.raises(ModelFileError, match="sequence graph not found"):
+        offline_vocals(moved, blocks())
+
+
 @pytest.mark.slow
 def test_memory_does_not_grow_with_the_songs_length(exported) -> None:
     """The peak of the arrays offline_vocals allocates (tracemalloc: numpy's, not
