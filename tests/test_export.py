@@ -97,12 +97,17 @@ def test_contract_in_metadata_matches_the_graph(tiny_checkpoint, tmp_path) -> No
     for frames in (1, 7, 250):  # fewer frames than the receptive field, and many more
         masks = sequence.run(None, {"magnitude": np.ones((1, 2, 513, frames), np.float32)})[0]
         assert masks.shape == (1, 2, 513, frames)
-    # the causal padding is the convolutions' own (fuse_causal_padding), not Pad copies
+    # the causal padding is the convolutions' own (fuse_causal_padding), not Pad copies,
     import onnx
 
     nodes = onnx.load(str(report.sequence_path)).graph.node
     assert not [node for node in nodes if node.op_type == "Pad"]
     assert sum(node.op_type == "Conv" for node in nodes) > 10
+    # and the output layers (head_up, then the 1x1 head) are one transposed convolution
+    producers = {output: node.op_type for node in nodes for output in node.output}
+    assert not [
+        n for n in nodes if n.op_type == "Conv" and producers.get(n.input[0]) == "ConvTranspose"
+    ]
     info = subprocess.run(
         [str(UNSING), "info", str(report.streaming_path)],
         capture_output=True,
