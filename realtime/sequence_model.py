@@ -20,6 +20,7 @@ Numpy and onnxruntime only (``realtime/`` never imports torch).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import deque
 from pathlib import Path
@@ -31,6 +32,7 @@ from unsing.config import Config
 from unsing.contract import MODEL_OWNED_KEYS, contract_from_metadata
 from unsing.errors import ModelFileError
 from unsing.long_band import LongBandLayout
+from unsing.model_file import read_model_info
 
 #: Frames of masks one onnxruntime call computes by default (each call also recomputes the
 #: ``context - 1`` warm-up frames before its chunk: 14 % more frames for the default model);
@@ -65,6 +67,24 @@ def _long_band_from_metadata(
         raise ModelFileError(
             f"{path}: its long band contract is not usable ({error}); re-export it"
         ) from None
+
+
+def _checkpoint_digest(streaming_path: Path) -> str | None:
+    """The streaming graph's ``unsing.source_checkpoint_sha256`` (None if it has none or
+    cannot be read), cached while the file is unchanged."""
+    try:
+        stat = streaming_path.stat()
+    except OSError:
+        return None
+    return _cached_digest(streaming_path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_digest(path: Path, _mtime_ns: int, _size: int) -> str | None:
+    try:
+        return read_model_info(path).metadata.get("unsing.source_checkpoint_sha256")
+    except ModelFileError:
+        return None
 
 
 class SequenceMaskModel:
@@ -112,6 +132,7 @@ class SequenceMaskModel:
             raise ModelFileError(f"{self.path}: not a valid ONNX model ({first})") from None
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self._check_contract(config)
+        self._check_same_checkpoint(streaming_path)
         contract = config.contract
         self.channels = contract.channels
         self.bins = contract.stft.bins
@@ -147,6 +168,19 @@ class SequenceMaskModel:
                     f"for {expected.value(name)} (from {expected.source}); re-export the "
                     "model with `unsing export`"
                 )
+
+    def _check_same_checkpoint(self, streaming_path: Path) -> None:
+        """Both graphs must come from one checkpoint (``unsing.source_checkpoint_sha256``):
+        a sequence graph left from an older export of a model with the same contract would
+        otherwise give other masks than the streaming graph, silently."""
+        mine = self.metadata.get("unsing.source_checkpoint_sha256")
+        theirs = _checkpoint_digest(streaming_path)
+        if mine and theirs and mine != theirs:
+            raise ModelFileError(
+                f"{self.path}: exported from another checkpoint than {streaming_path.name} "
+                f"(sha256 {mine[:12]} against {theirs[:12]}); re-export the model with "
+                "`unsing export`"
+            )
 
     @property
     def warm_up_frames(self) -> int:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_module
 
 from unsing import PROJECT_ROOT
 from unsing.config import load_config
@@ -120,6 +121,21 @@ def test_a_missing_or_wrong_sequence_graph_is_a_one_line_error(tmp_path) -> None
     # a streaming graph where the sequence graph should be
     (tmp_path / "unsing-default.sequence.onnx").write_bytes(config.model.path.read_bytes())
     with pytest.raises(ModelFileError, match="not an unsing sequence graph"):
+        SequenceMaskModel(config, tmp_path / "unsing-default.onnx")
+
+
+def test_a_sequence_graph_of_another_checkpoint_is_refused(tmp_path) -> None:
+    """Same contract, another checkpoint (an older export left beside the model)."""
+    onnx = require_module("onnx")
+    config = config_for(None)
+    for name in ("unsing-default.onnx", "unsing-default.window.onnx"):
+        (tmp_path / name).write_bytes((config.model.path.parent / name).read_bytes())
+    stale = onnx.load(str(sequence_graph_path(config.model.path)))
+    for prop in stale.metadata_props:
+        if prop.key == "unsing.source_checkpoint_sha256":
+            prop.value = "0" * 64
+    onnx.save(stale, str(tmp_path / "unsing-default.sequence.onnx"))
+    with pytest.raises(ModelFileError, match="exported from another checkpoint"):
         SequenceMaskModel(config, tmp_path / "unsing-default.onnx")
 
 
