@@ -3,10 +3,14 @@
 The demo song, looped to ``--minutes`` and written block by block (16-bit WAV at ``--rate``,
 ``--channels``) into a temporary folder, is separated by a fresh ``python -m unsing separate``
 process per mode; its wall time and its own peak RSS (``os.wait4``'s ``ru_maxrss``: that child
-alone, not the largest child so far) are measured. Prints JSON:
+alone, not the largest child so far) are measured. With ``--spleeter`` a fresh process also
+separates it with Spleeter 2-stems (torch, ``--spleeter-threads``; read, separate, write both
+stems as float WAV, as ``separate`` does), in the same run. With ``--library N`` the library
+form separates N copies of the song (``--jobs`` 1 and 2, offline mode). Prints JSON:
 
     python -m unsing.benchmarks.offline_speed --minutes 20 [--modes stream offline]
-        [--rate 44100] [--channels 2] [--song PATH] [--keep DIR]
+        [--rate 44100] [--channels 2] [--song PATH] [--keep DIR] [--spleeter]
+        [--library 20] [--out benchmarks/results/offline_speed.json]
 
 A measurement of this machine at this moment: anything else running shows up in it.
 """
@@ -49,11 +53,24 @@ def write_song(path: Path, minutes: float, rate: int, channels: int, source: Pat
     return total / rate
 
 
-def measure(arguments: list[str]) -> dict[str, Any]:
-    """Run ``python -m unsing ARGUMENTS``; its wall seconds, peak RSS and exit status."""
+#: Spleeter 2-stems as a whole process: read the song, separate it, write both stems.
+SPLEETER_SCRIPT = """
+import sys, soundfile, torch
+torch.set_num_threads(int(sys.argv[3]))
+from unsing.models.baselines import SpleeterTwoStems
+song, rate = soundfile.read(sys.argv[1], dtype="float32", always_2d=True)
+vocals, accompaniment = SpleeterTwoStems()(song.T, rate)
+soundfile.write(sys.argv[2] + "-vocals.wav", vocals.T, rate, subtype="FLOAT")
+soundfile.write(sys.argv[2] + "-accompaniment.wav", accompaniment.T, rate, subtype="FLOAT")
+"""
+
+
+def measure(arguments: list[str], command: list[str] | None = None) -> dict[str, Any]:
+    """Run ``python -m unsing ARGUMENTS`` (or ``command``); its wall seconds, peak RSS and exit
+    status."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "unsing", *arguments],
+        command or [sys.executable, "-m", "unsing", *arguments],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -90,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channels", type=int, default=2, choices=(1, 2))
     parser.add_argument("--song", type=Path, default=DEMO, help="what to loop (default: demo)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--spleeter", action="store_true", help="also time Spleeter 2-stems")
+    parser.add_argument("--spleeter-threads", type=int, default=2)
+    parser.add_argument("--library", type=int, default=0, metavar="N", help="songs, library form")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="unsing-offline-speed-") as scratch:
         folder = args.keep or Path(scratch)
@@ -106,7 +127,35 @@ def main(argv: list[str] | None = None) -> int:
             run["x_real_time"] = round(seconds / run["seconds"], 2)
             results[mode] = run
             print(json.dumps({mode: run}), file=sys.stderr, flush=True)
-    print(json.dumps(results, indent=2))
+        if args.spleeter:
+            command = [
+                sys.executable, "-c", SPLEETER_SCRIPT, str(song), str(folder / "spleeter"),
+                str(args.spleeter_threads),
+            ]  # fmt: skip
+            run = measure([], command)
+            run["x_real_time"] = round(seconds / run["seconds"], 2)
+            run["threads"] = args.spleeter_threads
+            results["spleeter_2stems"] = run
+            print(json.dumps({"spleeter_2stems": run}), file=sys.stderr, flush=True)
+        if args.library:
+            songs = folder / "library"
+            songs.mkdir(exist_ok=True)
+            for index in range(args.library):
+                (songs / f"song-{index:02d}.wav").write_bytes(song.read_bytes())
+            for jobs in (1, 2):
+                out = folder / f"library-jobs{jobs}"
+                run = measure(
+                    ["separate", str(songs), "--out", str(out), "--mode", "offline",
+                     "--jobs", str(jobs), "--quiet"]
+                )  # fmt: skip
+                run["songs"] = args.library
+                run["x_real_time"] = round(args.library * seconds / run["seconds"], 2)
+                results[f"library_offline_jobs{jobs}"] = run
+                print(json.dumps({f"library jobs {jobs}": run}), file=sys.stderr, flush=True)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
     return 0
 
 
