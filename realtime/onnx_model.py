@@ -16,9 +16,13 @@ from typing import Any
 import numpy as np
 
 from unsing.config import Config
-from unsing.contract import MODEL_OWNED_KEYS, contract_from_metadata
 from unsing.errors import ModelFileError
-from unsing.long_band import LongBandLayout
+from unsing.realtime.model_graph import (
+    check_graph_contract,
+    graph_bins,
+    long_band_layout,
+    open_session,
+)
 
 
 def window_graph_path(streaming_path: Path) -> Path:
@@ -56,33 +60,15 @@ class OnnxMaskModel:
         options.log_severity_level = 3
         # denormal activations (a fading tail) would slow every hop down; flush them
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
-        try:
-            self.session = onnxruntime.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as error:  # onnxruntime raises several private exception types
-            first = (str(error).strip().splitlines() or [repr(error)])[0]
-            raise ModelFileError(f"{self.path}: not a valid ONNX model ({first})") from None
+        self.session = open_session(self.path, options)
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self._check_contract(config)
         self.channels = config.contract.channels
-        self.bins = config.contract.stft.n_fft // 2 + 1
-        self.long_band = self._long_band(config)
-        self.input_bins = int(self.metadata.get("unsing.input_bins", self.bins))
-        self.output_bins = int(self.metadata.get("unsing.output_bins", self.bins))
-        expected = (
-            (self.bins, self.bins)
-            if self.long_band is None
-            else (
-                self.bins + self.long_band.input_bins,
-                self.bins + self.long_band.output_bins,
-            )
+        self.bins = config.contract.stft.bins
+        self.long_band = long_band_layout(self.metadata, config.contract.stft, self.path)
+        self.input_bins, self.output_bins = graph_bins(
+            self.metadata, self.bins, self.long_band, self.path
         )
-        if (self.input_bins, self.output_bins) != expected:
-            raise ModelFileError(
-                f"{self.path}: the contract's input/output bins {self.input_bins}/"
-                f"{self.output_bins} do not match its layout {expected}; re-export it"
-            )
         self.window_frames = int(self.metadata["unsing.window_frames"])
         if self.graph == "streaming":
             names = json.loads(self.metadata["unsing.state_names"])
@@ -112,25 +98,6 @@ class OnnxMaskModel:
             self._parity = 0
         self._mask = np.zeros((self.channels, self.output_bins), np.float32)
 
-    def _long_band(self, config: Config) -> LongBandLayout | None:
-        """The model's long-window band (``unsing.long_band`` in the contract), or None."""
-        text = self.metadata.get("unsing.long_band")
-        if not text:
-            return None
-        try:
-            band = json.loads(text)
-            architecture = {
-                "long_band_analysis_samples": band["analysis_samples"],
-                "long_band_input_bins": band["input_bins"],
-                "long_band_bins": band["output_bins"],
-                "long_band_crossover_bins": band["crossover_bins"],
-            }
-            return LongBandLayout.from_architecture(architecture, config.contract.stft)
-        except (ValueError, KeyError, TypeError) as error:
-            raise ModelFileError(
-                f"{self.path}: its long band contract is not usable ({error}); re-export it"
-            ) from None
-
     def _bind(self, inputs: dict[str, np.ndarray], outputs: list[np.ndarray]) -> Any:
         """An IO binding: onnxruntime reads ``inputs`` (by name) and writes the graph's outputs,
         in order, into ``outputs``, all in place."""
@@ -153,20 +120,13 @@ class OnnxMaskModel:
         """This file's contract must be the one the engine was built for (``config.contract``,
         read from ``model.path``): a window graph beside a streaming graph of another model, or
         a model given by path that the engine was not configured for, is refused."""
-        if self.metadata.get("unsing.graph") != self.graph:
-            raise ModelFileError(
-                f"{self.path}: not an unsing {self.graph} graph (metadata unsing.graph = "
-                f"{self.metadata.get('unsing.graph')!r}); re-export it with `unsing export`"
-            )
-        mine = contract_from_metadata(self.metadata, str(self.path))
-        expected = config.contract
-        for name in MODEL_OWNED_KEYS.values():
-            if mine.value(name) != expected.value(name):
-                raise ModelFileError(
-                    f"{self.path}: model {name} = {mine.value(name)} but the engine was set up "
-                    f"for {expected.value(name)} (from {expected.source}); run it "
-                    f"with --model {self.path}"
-                )
+        check_graph_contract(
+            self.metadata,
+            self.path,
+            self.graph,
+            config.contract,
+            remedy=f"run it with --model {self.path}",
+        )
         needed = "unsing.state_shapes" if self.graph == "streaming" else "unsing.window_frames"
         if needed not in self.metadata or "unsing.window_frames" not in self.metadata:
             raise ModelFileError(f"{self.path}: the model contract lacks {needed}")

@@ -21,7 +21,6 @@ Numpy and onnxruntime only (``realtime/`` never imports torch).
 from __future__ import annotations
 
 import functools
-import json
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,14 @@ from typing import Any
 import numpy as np
 
 from unsing.config import Config
-from unsing.contract import MODEL_OWNED_KEYS, contract_from_metadata
 from unsing.errors import ModelFileError
-from unsing.long_band import LongBandLayout
 from unsing.model_file import read_model_info
+from unsing.realtime.model_graph import (
+    check_graph_contract,
+    graph_bins,
+    long_band_layout,
+    open_session,
+)
 
 #: Frames of masks one onnxruntime call computes by default (each call also recomputes the
 #: ``context - 1`` warm-up frames before its chunk: 14 % more frames for the default model);
@@ -46,27 +49,6 @@ def sequence_graph_path(streaming_path: Path) -> Path:
     graph)."""
     streaming_path = Path(streaming_path)
     return streaming_path.with_name(streaming_path.stem + ".sequence.onnx")
-
-
-def _long_band_from_metadata(
-    metadata: dict[str, str], config: Config, path: Path
-) -> LongBandLayout | None:
-    text = metadata.get("unsing.long_band")
-    if not text:
-        return None
-    try:
-        band = json.loads(text)
-        architecture = {
-            "long_band_analysis_samples": band["analysis_samples"],
-            "long_band_input_bins": band["input_bins"],
-            "long_band_bins": band["output_bins"],
-            "long_band_crossover_bins": band["crossover_bins"],
-        }
-        return LongBandLayout.from_architecture(architecture, config.contract.stft)
-    except (ValueError, KeyError, TypeError) as error:
-        raise ModelFileError(
-            f"{path}: its long band contract is not usable ({error}); re-export it"
-        ) from None
 
 
 def _checkpoint_digest(streaming_path: Path) -> str | None:
@@ -123,13 +105,7 @@ class SequenceMaskModel:
         options.enable_mem_pattern = False
         # between runs the caller computes FFTs: idle threads must not spin on its cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = onnxruntime.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as error:  # onnxruntime raises several private exception types
-            first = (str(error).strip().splitlines() or [repr(error)])[0]
-            raise ModelFileError(f"{self.path}: not a valid ONNX model ({first})") from None
+        self.session = open_session(self.path, options)
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self._check_contract(config)
         self._check_same_checkpoint(streaming_path)
@@ -138,36 +114,20 @@ class SequenceMaskModel:
         self.bins = contract.stft.bins
         self.context_frames = contract.context_frames
         self.lookahead_frames = contract.lookahead_frames
-        self.long_band = _long_band_from_metadata(self.metadata, config, self.path)
-        self.input_bins = int(self.metadata.get("unsing.input_bins", self.bins))
-        self.output_bins = int(self.metadata.get("unsing.output_bins", self.bins))
-        expected = (
-            (self.bins, self.bins)
-            if self.long_band is None
-            else (self.bins + self.long_band.input_bins, self.bins + self.long_band.output_bins)
+        self.long_band = long_band_layout(self.metadata, contract.stft, self.path)
+        self.input_bins, self.output_bins = graph_bins(
+            self.metadata, self.bins, self.long_band, self.path
         )
-        if (self.input_bins, self.output_bins) != expected:
-            raise ModelFileError(
-                f"{self.path}: the contract's input/output bins {self.input_bins}/"
-                f"{self.output_bins} do not match its layout {expected}; re-export it"
-            )
 
     def _check_contract(self, config: Config) -> None:
         """The file must be a sequence graph of the model ``config.contract`` describes."""
-        if self.metadata.get("unsing.graph") != "sequence":
-            raise ModelFileError(
-                f"{self.path}: not an unsing sequence graph (metadata unsing.graph = "
-                f"{self.metadata.get('unsing.graph')!r}); re-export it with `unsing export`"
-            )
-        mine = contract_from_metadata(self.metadata, str(self.path))
-        expected = config.contract
-        for name in MODEL_OWNED_KEYS.values():
-            if mine.value(name) != expected.value(name):
-                raise ModelFileError(
-                    f"{self.path}: model {name} = {mine.value(name)} but the engine was set up "
-                    f"for {expected.value(name)} (from {expected.source}); re-export the "
-                    "model with `unsing export`"
-                )
+        check_graph_contract(
+            self.metadata,
+            self.path,
+            "sequence",
+            config.contract,
+            remedy="re-export the model with `unsing export`",
+        )
 
     def _check_same_checkpoint(self, streaming_path: Path) -> None:
         """Both graphs must come from one checkpoint (``unsing.source_checkpoint_sha256``):
