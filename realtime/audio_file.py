@@ -256,22 +256,15 @@ def check_output(
     audio_format, subtype = output_format(path)
     if not soundfile.check_format(audio_format, subtype):  # pragma: no cover (old libsndfile)
         raise AudioFileError(f"{path}: this libsndfile cannot write {audio_format} {subtype}")
-    for source in inputs:
-        if _same_file(path, Path(source)):
-            raise AudioFileError(f"{path}: that is the input song; choose another output")
-    if path.is_dir():
-        raise AudioFileError(f"{path}: is a folder; name a file to write")
-    if path.exists() and not overwrite:
-        raise AudioFileError(f"{path}: already exists; --overwrite replaces it")
-    check_folder(path.parent, path)
-    return path
+    return check_plain_output(path, inputs, overwrite)
 
 
 def check_plain_output(
     path: Path | str, inputs: Iterable[Path | str] = (), overwrite: bool = True
 ) -> Path:
-    """:func:`check_output` for a file of any type (``--stats-json``): folder, inputs,
-    existing."""
+    """The checks of :func:`check_output` that hold for a file of any type (``--stats-json``):
+    none of ``inputs``, not a folder, (unless ``overwrite``) no existing file, a writable or
+    creatable folder."""
     path = Path(path)
     for source in inputs:
         if _same_file(path, Path(source)):
