@@ -42,6 +42,7 @@ from unsing.config import Config
 from unsing.latency import Latency
 from unsing.long_band import LongBandLayout
 from unsing.realtime.gains import GainSmoother, LiveParameters
+from unsing.realtime.model_worker import ModelWorker
 from unsing.realtime.resynthesis import OnlineGriffinLim, OverlapAddResynthesis
 from unsing.realtime.stats import EngineStats, counter_index
 from unsing.stft import StreamingIstft, StreamingStft
@@ -104,6 +105,9 @@ class SeparationEngine:
             any size works, this one without output underruns.
         deadline: enforce ``engine.deadline_hop_fraction`` of the hop period per inference
             (live streams); off for rendering, which must not depend on the machine's speed.
+        pipelined: rendering only (no deadline): blocks of two or more whole hops run the
+            model in a worker thread while the other stages go on (:meth:`_process_hops`),
+            with bitwise the same output; :meth:`close` stops the thread.
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class SeparationEngine:
         stems: bool = False,
         blocksize_samples: int | None = None,
         deadline: bool = False,
+        pipelined: bool = False,
     ) -> None:
         spec = config.contract.stft
         channels = config.contract.channels
@@ -169,6 +174,8 @@ class SeparationEngine:
         self._counts = self.stats.counts
         self._pass_through = engine.deadline_policy == "pass_through"
         self._deadline_fraction = engine.deadline_hop_fraction if deadline else None
+        if pipelined and deadline:
+            raise ValueError("a pipelined engine renders: it takes no deadline")
         self._inference_estimate_s = 0.0
         self._block_start = 0.0
         self._hop_in_block = 0
@@ -177,13 +184,24 @@ class SeparationEngine:
         bins = spec.bins
         self._input_hop = np.zeros((channels, hop))
         self._input_fill = 0
-        self._frames = np.zeros((self.lookahead_frames + 1, channels, bins), np.complex128)
+        # Hops analysed ahead of their synthesis: one live; a pipelined render analyses a
+        # whole block's hops (its model runs them meanwhile), then synthesises them. The frame
+        # ring keeps those and the look-ahead's frames; the model's inputs and the long
+        # frames have a slot per hop ahead (slot = hop number modulo ``_ahead``).
+        self._ahead = max(2, self.blocksize_samples // hop) if pipelined else 1
+        self._ring_frames = self.lookahead_frames + self._ahead
+        self._frames = np.zeros((self._ring_frames, channels, bins), np.complex128)
         self._frame_write = 0
         input_bins = bins + (layout.input_bins if layout is not None else 0)
         self._magnitude = np.zeros((channels, input_bins))
         self._magnitude_short = self._magnitude[:, :bins]
         self._abs_short = np.zeros((channels, bins))
-        self._magnitude32 = np.zeros((channels, input_bins), np.float32)
+        self._magnitudes32 = np.zeros((self._ahead, channels, input_bins), np.float32)
+        self._slot = 0
+        output_bins = bins + (layout.output_bins if layout is not None else 0)
+        self._worker = (
+            ModelWorker(model, self._ahead, (channels, output_bins)) if pipelined else None
+        )
         # Mask and gain are stored once per real and imaginary part, (channels, bins, 2) float64,
         # so that they multiply complex frames viewed as float pairs: a complex-by-real ufunc
         # would allocate a casting buffer on every hop.
@@ -193,7 +211,7 @@ class SeparationEngine:
         self._spectra = np.zeros((outputs, channels, bins), np.complex128)
         self._spectra_pairs = self._spectra.view(np.float64).reshape(outputs, channels, bins, 2)
         self._frames_pairs = self._frames.view(np.float64).reshape(
-            self.lookahead_frames + 1, channels, bins, 2
+            self._ring_frames, channels, bins, 2
         )
         self._hop_out = np.zeros((self.output_channels, hop))
         # output FIFO: finished hops wait here until a block asks for them
@@ -209,15 +227,17 @@ class SeparationEngine:
             return
         bins, band = self.spec.bins, layout.output_bins
         self._long_stft = StreamingStft(layout.spec, channels)
-        self._long_frame = np.zeros((channels, layout.spec.bins), np.complex128)
-        self._long_frame_input = self._long_frame[:, : layout.input_bins]
+        self._long_frames = np.zeros((self._ahead, channels, layout.spec.bins), np.complex128)
+        self._long_frame_inputs = [frame[:, : layout.input_bins] for frame in self._long_frames]
         self._magnitude_long = self._magnitude[:, bins:]
         if self.long_band is None:
             return
         self._short_weights = layout.short_weights()
         self._long_weights = layout.long_weights()
         self._long_resynthesis = [StreamingIstft(layout.spec, channels) for _ in range(outputs)]
-        self._long_frame_band = self._long_frame.view(np.float64).reshape(channels, -1, 2)[:, :band]
+        self._long_frame_bands = [
+            frame.view(np.float64).reshape(channels, -1, 2)[:, :band] for frame in self._long_frames
+        ]
         self._masks64 = np.zeros((channels, bins + band))
         self._masks64_short, self._masks64_long = self._masks64[:, :bins], self._masks64[:, bins:]
         self._mask_pair_parts = (self._mask_pairs[..., 0], self._mask_pairs[..., 1])
@@ -243,6 +263,8 @@ class SeparationEngine:
         self._input_fill = 0
         self._frames.fill(0.0)
         self._frame_write = 0
+        self._frame_read = -self.lookahead_frames % self._ring_frames
+        self._slot = self._synthesis_slot = 0
         self._mask_pairs.fill(0.0)
         self._fifo.fill(0.0)
         self._fifo_read = 0
@@ -250,7 +272,7 @@ class SeparationEngine:
         self.smoother.jump()
         if self._model_long_band is not None:
             self._long_stft.reset()
-            self._long_frame.fill(0.0)
+            self._long_frames.fill(0.0)
         if self.long_band is not None:
             for resynthesis in self._long_resynthesis:
                 resynthesis.reset()
@@ -288,6 +310,9 @@ class SeparationEngine:
         self._counts[_CALLBACKS] += 1
         hop = self.hop_samples
         position = 0
+        if self._worker is not None and self._input_fill == 0 and frames >= 2 * hop:
+            position = frames - frames % hop
+            self._process_hops(block_in[:position], block_out[:position])
         while position < frames:
             count = min(frames - position, hop - self._input_fill)
             fill = self._input_fill
@@ -304,6 +329,13 @@ class SeparationEngine:
             stats.peak_input[0] = max(stats.peak_input[0], peak)
             peak = max(float(block_out.max()), -float(block_out.min()))
             stats.peak_output[0] = max(stats.peak_output[0], peak)
+
+    def close(self) -> None:
+        """Stop the pipelined engine's worker thread (nothing to do otherwise); the engine
+        then runs its hops in this thread."""
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
 
     def _push(self, hops: np.ndarray) -> None:
         """Append ``(output_channels, hop)`` finished samples to the FIFO."""
@@ -335,8 +367,47 @@ class SeparationEngine:
     # ------------------------------------------------------------------ one hop
 
     def _process_hop(self) -> np.ndarray:
-        """Everything for one hop; returns ``(output_channels, hop)`` (a reused buffer)."""
+        """Everything for one hop, in order: analysis, inference, synthesis. Returns
+        ``(output_channels, hop)`` (a reused buffer)."""
         started = time.perf_counter()
+        slot = self._analyse()
+        use_mask = self._infer(started, slot)
+        return self._synthesise(use_mask, started)
+
+    def _process_hops(self, block_in: np.ndarray, block_out: np.ndarray) -> None:
+        """Whole hops of ``block_in`` (none pending in ``_input_hop``), pipelined, up to
+        ``_ahead`` hops at a time: this thread analyses them all, handing each hop's magnitudes
+        to the worker thread, whose model runs them in order (onnxruntime releases the
+        interpreter lock) while this thread goes on; then it synthesises each hop as its mask
+        comes. Every stage sees the hops in order with the same inputs, so the output is
+        bitwise that of :meth:`_process_hop` hop after hop (tested)."""
+        hop = self.hop_samples
+        worker = self._worker
+        assert worker is not None
+        total = block_in.shape[0] // hop
+        for first in range(0, total, self._ahead):
+            count = min(self._ahead, total - first)
+            started = time.perf_counter()
+            submitted = 0
+            try:
+                for index in range(first, first + count):
+                    self._input_hop[:] = block_in[index * hop : (index + 1) * hop].T
+                    worker.submit(self._magnitudes32[self._analyse()])
+                    submitted += 1
+                for index in range(first, first + count):
+                    submitted -= 1
+                    mask, took = worker.result()
+                    use_mask = self._use_mask(mask, took, model_reset=True)
+                    self._push(self._synthesise(use_mask, started))
+                    self._pull(block_out[index * hop : (index + 1) * hop])
+                    started = time.perf_counter()
+            finally:
+                for _ in range(submitted):  # an error here: let the model finish before leaving
+                    worker.result()
+
+    def _analyse(self) -> int:
+        """The input hop's STFT frame(s) into the frame ring and the model's input magnitudes;
+        returns the slot of ``_magnitudes32`` (and of the long frame) it wrote."""
         counts = self._counts
         counts[_HOPS] += 1
         hop_in = self._input_hop
@@ -344,24 +415,33 @@ class SeparationEngine:
             hop_in.fill(0.0)
             counts[_BAD_INPUT] += 1
         frame = self._stft.process(hop_in)
-        lookahead = self.lookahead_frames
         write = self._frame_write
         self._frames[write] = frame
-        self._frame_write = (write + 1) % (lookahead + 1)
-        # with look-ahead L the mask is for frame t - L: the oldest frame in the ring
-        delayed = self._frames[self._frame_write]
-        delayed_pairs = self._frames_pairs[self._frame_write]
+        self._frame_write = (write + 1) % self._ring_frames
+        slot = self._slot
+        self._slot = (slot + 1) % self._ahead
         if self._model_long_band is None:
             np.abs(frame, out=self._magnitude)
         else:  # a contiguous result first: abs into a strided view would buffer (allocate)
             np.abs(frame, out=self._abs_short)
             self._magnitude_short[:] = self._abs_short
-            self._long_frame[:] = self._long_stft.process(hop_in)
-            np.abs(self._long_frame_input, out=self._magnitude_long)
-        layout = self.long_band
-        self._magnitude32[:] = self._magnitude
-        use_mask = self._infer(started)
+            self._long_frames[slot] = self._long_stft.process(hop_in)
+            np.abs(self._long_frame_inputs[slot], out=self._magnitude_long)
+        self._magnitudes32[slot] = self._magnitude
+        return slot
 
+    def _synthesise(self, use_mask: bool, started: float) -> np.ndarray:
+        """The oldest analysed hop's output from the current mask and gains (``use_mask``
+        False: the mixture); returns ``(output_channels, hop)`` (a reused buffer)."""
+        counts = self._counts
+        # with look-ahead L the mask is for frame t - L, L frames behind the analysis
+        read = self._frame_read
+        self._frame_read = (read + 1) % self._ring_frames
+        slot = self._synthesis_slot
+        self._synthesis_slot = (slot + 1) % self._ahead
+        delayed = self._frames[read]
+        delayed_pairs = self._frames_pairs[read]
+        layout = self.long_band
         gains = self.smoother.step()
         spectra, pairs = self._spectra, self._spectra_pairs
         if self.stems:
@@ -378,7 +458,7 @@ class SeparationEngine:
             np.multiply(delayed_pairs, gain, out=pairs[0])
 
         if layout is not None:
-            self._long_band_spectra(use_mask, gains)
+            self._long_band_spectra(slot, use_mask, gains)
 
         out = self._hop_out
         channels = self.channels
@@ -399,12 +479,16 @@ class SeparationEngine:
         self._hop_in_block += 1
         return out
 
-    def _long_band_spectra(self, use_mask: bool, gains: tuple[float, float, float]) -> None:
-        """The long-window path's frames for this hop: the vocals' low band (stems: and its
-        negative for the accompaniment), or its share of the gain-weighted mix."""
+    def _long_band_spectra(
+        self, slot: int, use_mask: bool, gains: tuple[float, float, float]
+    ) -> None:
+        """The long-window path's frames for this hop (its long frame in ``slot``): the vocals'
+        low band (stems: and its negative for the accompaniment), or its share of the
+        gain-weighted mix."""
         band = self._long_band_pairs
+        frame_band = self._long_frame_bands[slot]
         if self.stems:
-            np.multiply(self._long_frame_band, self._long_mask_pairs, out=band[0])
+            np.multiply(frame_band, self._long_mask_pairs, out=band[0])
             np.negative(band[0], out=band[1])
             return
         vocal, accompaniment, master = gains
@@ -414,25 +498,33 @@ class SeparationEngine:
             )
         else:  # pass_through: the main path alone is the mixture
             self._long_gain_pairs.fill(0.0)
-        np.multiply(self._long_frame_band, self._long_gain_pairs, out=band[0])
+        np.multiply(frame_band, self._long_gain_pairs, out=band[0])
 
-    def _infer(self, hop_started: float) -> bool:
-        """Update the mask for this hop (or keep it); False: pass the mixture through."""
-        counts = self._counts
+    def _infer(self, hop_started: float, slot: int) -> bool:
+        """Update the mask for this hop (or keep it) from the magnitudes in ``slot``; False:
+        pass the mixture through."""
+        magnitude = self._magnitudes32[slot]
         fraction = self._deadline_fraction
         if fraction is not None:
             elapsed = hop_started - self._block_start + self._inference_estimate_s
             if elapsed > (self._hop_in_block + fraction) * self.hop_seconds:
-                self.model.skip(self._magnitude32)
-                counts[_DEADLINE_MISSES] += 1
+                self.model.skip(magnitude)
+                self._counts[_DEADLINE_MISSES] += 1
                 # A skipped hop measures nothing: the estimate decays, so that the model runs
                 # again and measures itself. Without this, an estimate above the budget (one
                 # slow run was enough) skipped every later hop and froze the mask for good.
                 self._inference_estimate_s *= 1.0 - _INFERENCE_ESTIMATE_WEIGHT
                 return not self._pass_through
         started = time.perf_counter()
-        mask = self.model(self._magnitude32)
-        took = time.perf_counter() - started
+        mask = self.model(magnitude)
+        return self._use_mask(mask, time.perf_counter() - started)
+
+    def _use_mask(self, mask: np.ndarray, took: float, model_reset: bool = False) -> bool:
+        """Take the model's ``mask`` (``took`` seconds to compute) as the current mask, or keep
+        the previous one and reset the model (``model_reset``: the worker did) if it is not
+        finite. Returns True."""
+        counts = self._counts
+        fraction = self._deadline_fraction
         counts[_MODEL_RUNS] += 1
         estimate = self._inference_estimate_s
         if estimate > 0.0:
@@ -445,7 +537,8 @@ class SeparationEngine:
         if fraction is not None and took > fraction * self.hop_seconds:
             counts[_LATE] += 1
         if not math.isfinite(float(mask.sum())):
-            self.model.reset()
+            if not model_reset:
+                self.model.reset()
             counts[_MODEL_RESETS] += 1
             return True  # keep the previous mask
         bins = self.spec.bins

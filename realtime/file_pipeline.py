@@ -109,14 +109,19 @@ def stream_vocals(
 
     The engine runs its mix with vocal gain 1 and accompaniment gain 0, which is bitwise the
     vocals stem of ``SeparationEngine(..., stems=True)`` (the gain is ``mask * 1 + 0``) with one
-    resynthesis instead of two (7 % faster)."""
+    resynthesis instead of two (7 % faster). The engine is pipelined: its model runs in a
+    second thread beside the STFTs, with bitwise the same output."""
     engine = SeparationEngine(
         config,
         model,
         LiveParameters(vocal_gain=1.0, accompaniment_gain=0.0, master_gain=1.0),
         blocksize_samples=ENGINE_BLOCK_HOPS * config.contract.stft.hop_samples,
+        pipelined=True,
     )
-    yield from engine_output(engine, blocks)
+    try:
+        yield from engine_output(engine, blocks)
+    finally:
+        engine.close()
 
 
 def offline_processor(config: Config) -> Processor:

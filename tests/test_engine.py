@@ -499,3 +499,102 @@ def test_warm_up_leaves_the_engine_as_a_new_one(config, signal) -> None:
     snapshot = engine.stats.snapshot()
     assert snapshot["hops"] == snapshot["callbacks"] == snapshot["model_runs"] == 0
     np.testing.assert_array_equal(render(engine, signal), fresh)
+
+
+def _pipelined_pair(config, model_factory, blocksize, **engine_options):
+    """The same engine twice, hop after hop and pipelined (model in a worker thread)."""
+    return [
+        SeparationEngine(
+            config,
+            model_factory(),
+            blocksize_samples=blocksize,
+            pipelined=pipelined,
+            **engine_options,
+        )
+        for pipelined in (False, True)
+    ]
+
+
+@pytest.mark.parametrize("blocksize", [256, 1024, 4096, 1000])
+@pytest.mark.parametrize(
+    ("model_path", "stems"),
+    [(None, False), (None, True), ("lab/models/lookahead4/unsing-lookahead4.onnx", True)],
+    ids=["default-mix", "default-stems", "lookahead4-stems"],
+)
+def test_pipelined_render_is_bitwise_the_live_path(signal, blocksize, model_path, stems) -> None:
+    """``separate --mode stream`` runs the engine pipelined: each block's hops analysed first,
+    their model runs in a worker thread, synthesis as masks come. The output must be exactly
+    the live engine's, for whole-hop blocks (pipelined), a block size that is not (the whole
+    hops pipelined, the rest hop after hop) and blocks larger than the engine's own size."""
+    from unsing import PROJECT_ROOT
+
+    overrides = [] if model_path is None else [f"model.path={PROJECT_ROOT / model_path}"]
+    config = load_config(overrides=overrides)
+    live, pipelined = _pipelined_pair(
+        config,
+        lambda: OnnxMaskModel(config),
+        blocksize,
+        stems=stems,
+        parameters=None if stems else LiveParameters(0.3, 1.2, 0.9),
+    )
+    pipelined_hops = []
+    process_hops = pipelined._process_hops
+
+    def spy(block_in, block_out):
+        pipelined_hops.append(block_in.shape[0] // 256)
+        process_hops(block_in, block_out)
+
+    pipelined._process_hops = spy
+    try:
+        reference = render(live, signal, blocksize)
+        output = render(pipelined, signal, blocksize)
+        if blocksize >= 512:
+            assert sum(pipelined_hops) >= 2
+        np.testing.assert_array_equal(output, reference)
+        assert pipelined.stats.count("model_runs") == live.stats.count("model_runs")
+        # blocks of 3x the engine's size (split into its size inside)
+        pipelined.reset()
+        np.testing.assert_array_equal(render(pipelined, signal, 3 * blocksize), reference)
+        assert pipelined_hops
+    finally:
+        pipelined.close()
+
+
+def test_pipelined_render_resets_a_model_with_a_non_finite_mask_as_the_live_path(
+    config, signal
+) -> None:
+    """The worker resets the model right after a NaN mask, before the next frame: the same
+    masks, outputs and counts as hop after hop."""
+
+    def flaky(magnitude, calls):
+        return np.full_like(magnitude, np.nan) if calls in (50, 51, 90) else soft_mask(magnitude, 0)
+
+    live, pipelined = _pipelined_pair(config, lambda: FunctionMask(flaky), 2048)
+    try:
+        reference = render(live, signal)
+        np.testing.assert_array_equal(render(pipelined, signal), reference)
+    finally:
+        pipelined.close()
+    assert pipelined.stats.count("model_resets") == live.stats.count("model_resets") == 3
+
+
+def test_pipelined_model_errors_reach_the_caller_and_the_engine_goes_on(config, signal) -> None:
+    def broken(magnitude, calls):
+        if calls == 10:
+            raise RuntimeError("model failed")
+        return soft_mask(magnitude, calls)
+
+    engine = SeparationEngine(config, FunctionMask(broken), blocksize_samples=4096, pipelined=True)
+    out = np.zeros((4096, 2), np.float32)
+    block = np.ascontiguousarray(signal[:4096])
+    try:
+        with pytest.raises(RuntimeError, match="model failed"):
+            engine.process(block, out)
+        engine.reset()
+        engine.process(block, out)  # no result of the failed block is left in the worker
+        assert np.isfinite(out).all()
+    finally:
+        engine.close()
+    assert not engine._worker
+    with pytest.raises(ValueError, match="no deadline"):
+        SeparationEngine(config, FunctionMask(soft_mask), pipelined=True, deadline=True)
