@@ -517,7 +517,7 @@ def run_library(
     paths: Sequence[Path],
     out_dir: Path,
     *,
-    mode: str = "stream",
+    mode: str = "offline",
     stems: Sequence[str] = STEM_NAMES,
     extension: str = "wav",
     overwrite: bool = False,

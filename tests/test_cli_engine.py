@@ -82,6 +82,30 @@ def test_separate_writes_aligned_stems_equal_to_the_reference(song_path, tmp_pat
     np.testing.assert_allclose(vocals + accompaniment, mixture, atol=1e-5)
 
 
+def test_separate_runs_offline_by_default_and_stream_for_a_model_without_sequence_graph(
+    song_path, tmp_path
+) -> None:
+    """The fast mode by default; a model exported without a sequence graph (lab/models/
+    unet-only) separates in stream mode with a note, while ``--mode offline`` is refused."""
+    from unsing import PROJECT_ROOT
+
+    result = run("separate", str(song_path), "--out", str(tmp_path / "default"))
+    assert result.returncode == 0, result.stderr
+    assert "mode offline)" in result.stderr and "no sequence graph" not in result.stderr
+    unet_only = PROJECT_ROOT / "lab/models/unet-only/unsing-unet-only.onnx"
+    model = ["--model", str(unet_only)]
+    result = run("separate", str(song_path), "--out", str(tmp_path / "u"), *model)
+    assert result.returncode == 0, result.stderr
+    assert "unsing-unet-only.onnx has no sequence graph: separating in stream mode" in (
+        result.stderr
+    )
+    assert "mode stream)" in result.stderr and (tmp_path / "u/vocals.wav").is_file()
+    refused = run("separate", str(song_path), "--out", str(tmp_path / "o"), *model, "--mode",
+                  "offline")  # fmt: skip
+    assert refused.returncode != 0
+    assert refused.stderr.strip().count("\n") == 0 and "sequence graph not found" in refused.stderr
+
+
 @pytest.mark.parametrize(
     ("rate", "channels", "extension"),
     [(22050, 1, "wav"), (48000, 2, "ogg"), (16000, 2, "flac")],

@@ -195,7 +195,8 @@ def test_find_songs_counts_what_is_not_audio(library) -> None:
 def test_ctrl_c_stops_the_workers_cleanly_and_the_next_run_resumes(tmp_path) -> None:
     make_library(tmp_path / "songs", {f"song{i}.wav": (44100, 2, 15.0) for i in range(3)})
     out = tmp_path / "out"
-    args = [str(UNSING), "separate", "songs", "--out", str(out), "--jobs", "2"]
+    # stream mode (6x real time): the workers are still inside their songs after 3 s
+    args = [str(UNSING), "separate", "songs", "--out", str(out), "--jobs", "2", "--mode", "stream"]
     process = subprocess.Popen(
         args,
         cwd=tmp_path,

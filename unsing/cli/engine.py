@@ -109,10 +109,12 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     separate.add_argument("--out", required=True, metavar="DIR", help="folder for the stems")
     separate.add_argument(
         "--mode",
-        choices=("stream", "offline"),
-        default="stream",
-        help="stream: the live engine hop by hop, its delay compensated; offline: the "
-        "sequence graph, many frames per call (faster). Default: stream",
+        choices=("offline", "stream"),
+        default=None,
+        help="offline: the model's sequence graph, many frames per call (about 6x faster); "
+        "stream: the live engine hop by hop, its delay compensated (bitwise what `run` and "
+        "`play` output). Default: offline, or stream for a model exported without a sequence "
+        "graph",
     )
     separate.add_argument(
         "--to-karaoke",
@@ -460,6 +462,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from unsing.realtime.library import STEM_NAMES, run_library
 
     config = config_from_args(args)
+    args.mode = separation_mode(config, args.mode)
     extension = args.format.lower().lstrip(".")
     if extension not in OUTPUT_FORMATS:
         raise AudioFileError(f"--format {args.format}: unsing writes {ALLOWED_OUTPUTS}")
@@ -482,6 +485,24 @@ def cmd_separate(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             quiet=args.quiet,
         )
+
+
+def separation_mode(config: Config, asked: str | None) -> str:
+    """``--mode``, or by default ``offline`` where the model has a sequence graph and
+    ``stream`` (with a note on stderr) where it has none."""
+    from unsing.realtime.sequence_model import sequence_graph_path
+
+    if asked is not None:
+        return asked
+    config.contract  # noqa: B018 (a broken model file is its own one-line error, first)
+    if sequence_graph_path(config.model.path).is_file():
+        return "offline"
+    print(
+        f"unsing: {config.model.path.name} has no sequence graph: separating in stream mode "
+        "(`unsing export` writes one for the faster offline mode)",
+        file=sys.stderr,
+    )
+    return "stream"
 
 
 def _separate_song(
