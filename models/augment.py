@@ -40,11 +40,15 @@ class AugmentSettings:
     #: up to ``pitch_shift_semitones`` (pitch, formants and tempo together), another voice.
     pitch_shift_probability: float = 0.5
     pitch_shift_semitones: float = 0.0
+    #: Real-pair examples: the share drawn from the ``musdb`` group's pairs (produced songs),
+    #: the rest uniformly from the other pairs. 0: every pair alike (as the shipped model).
+    musdb_pair_share: float = 0.0
     vocal_group_weights: tuple[tuple[str, float], ...] = (
         ("mir1k", 0.45),
         ("eif", 0.35),
         ("eif_band_limited", 0.05),
         ("solo_singing", 0.15),
+        ("gtsinger", 0.15),
         ("musdb", 0.4),
         ("folders", 0.4),
         ("teacher", 0.3),
@@ -54,6 +58,7 @@ class AugmentSettings:
         ("eif", 0.4),
         ("eif_band_limited", 0.05),
         ("instrumental", 0.2),
+        ("instrumental_long", 0.3),
         ("musdb", 0.4),
         ("folders", 0.4),
         ("teacher", 0.3),
@@ -86,6 +91,8 @@ class RandomMixer:
         self._accompaniment_groups = self._weights(
             pool.accompaniment_groups, self.settings.accompaniment_group_weights
         )
+        musdb = set(pool.pair_groups.get("musdb", []))
+        self._other_pairs = [i for i in range(len(pool.pairs)) if i not in musdb]
 
     @staticmethod
     def _weights(
@@ -105,6 +112,17 @@ class RandomMixer:
         # long recordings are drawn more often (uniform over time within a group)
         lengths = np.array([stems[i].audio.shape[1] for i in indices], dtype=np.float64)
         return stems[indices[self.rng.choice(len(indices), p=lengths / lengths.sum())]]
+
+    def _pair_index(self) -> int:
+        """A real pair: uniformly, or with ``musdb_pair_share`` from the ``musdb`` group."""
+        share, rng = self.settings.musdb_pair_share, self.rng
+        musdb = self.pool.pair_groups.get("musdb", [])
+        if share <= 0.0 or not musdb or len(musdb) == len(self.pool.pairs):
+            return int(rng.integers(len(self.pool.pairs)))
+        if rng.random() < share:
+            return musdb[int(rng.integers(len(musdb)))]
+        others = self._other_pairs
+        return others[int(rng.integers(len(others)))]
 
     def _excerpt(
         self, audio: np.ndarray, start: int | None = None, samples: int | None = None
@@ -145,7 +163,7 @@ class RandomMixer:
         """One example: ``(mixture, vocals, accompaniment)``, each ``(2, samples)`` float32."""
         s, rng = self.settings, self.rng
         if self.pool.pairs and rng.random() < s.real_pair_probability:
-            vocal_stem, accompaniment_stem = self.pool.pairs[rng.integers(len(self.pool.pairs))]
+            vocal_stem, accompaniment_stem = self.pool.pairs[self._pair_index()]
             length = vocal_stem.audio.shape[1]
             start = int(rng.integers(0, max(1, length - self.excerpt_samples)))
             vocals = self._excerpt(vocal_stem.audio, start)

@@ -42,6 +42,29 @@ MIR1K_VALIDATION_SINGERS = ("abjones", "annar")
 EIF_VALIDATION_TRACKS = ("sodium",)
 #: everything-is-free's band-limited track (stems only to ~9-13 kHz).
 EIF_BAND_LIMITED_TRACKS = ("hydrogen",)
+#: ``musdb18-7s`` songs held out for validation (never trained on): 14 of its 94 songs, each by
+#: an artist with no other song in the set (so no artist is on both sides), across genres.
+MUSDB7S_VALIDATION_TRACKS = (
+    "A Classic Education - NightOwl",
+    "Angela Thomas Wade - Milk Cow Blues",
+    "Atlantis Bound - It Was My Fault For Waiting",
+    "Bill Chudziak - Children Of No-one",
+    "Cnoc An Tursa - Bannockburn",
+    "Dreamers Of The Ghetto - Heavy Love",
+    "Helado Negro - Mitad Del Mundo",
+    "Hop Along - Sister Cities",
+    "Jay Menon - Through My Eyes",
+    "Lushlife - Toynbee Suite",
+    "Port St Willow - Stay Even",
+    "Secret Mountains - High Horse",
+    "Steven Clark - Bounty",
+    "The So So Glos - Emergency",
+)
+#: ``musdb18-7s`` songs never trained on for another reason: the ``musdb18-sample`` validation
+#: set is this song's excerpt.
+MUSDB7S_EXCLUDED_TRACKS = ("Music Delta - 80s Rock",)
+#: Licence note of the ``musdb18-7s`` songs (MUSDB18 terms, non-commercial).
+MUSDB7S_LICENCE = "MUSDB18 research only (CC BY-NC-SA / Cambridge-MT terms, NC)"
 
 
 def default_data_root() -> Path:
@@ -69,6 +92,8 @@ class SourcePool:
     #: sampling weight of each group name ("mir1k", "eif", ...) for vocals and accompaniments
     vocal_groups: dict[str, list[int]] = field(default_factory=dict)
     accompaniment_groups: dict[str, list[int]] = field(default_factory=dict)
+    #: indices into ``pairs`` by group name
+    pair_groups: dict[str, list[int]] = field(default_factory=dict)
 
     def add_vocals(self, group: str, stem: Stem) -> None:
         """Add a vocal recording to ``group``."""
@@ -82,6 +107,7 @@ class SourcePool:
 
     def add_pair(self, group: str, vocals: Stem, accompaniment: Stem) -> None:
         """Add a sample-aligned (vocals, accompaniment) pair; each also joins the pools."""
+        self.pair_groups.setdefault(group, []).append(len(self.pairs))
         self.pairs.append((vocals, accompaniment))
         self.add_vocals(group, vocals)
         self.add_accompaniment(group, accompaniment)
@@ -216,6 +242,33 @@ def _stem_file(track_dir: Path, name: str) -> Path:
     raise FileNotFoundError(f"{track_dir}: no {name} stem ({', '.join(AUDIO_SUFFIXES)})")
 
 
+def musdb7s_tracks(data_root: Path | str, split: str) -> list[Path]:
+    """The ``musdb18-7s`` song folders of ``split``: ``train`` (every song but the validation
+    and excluded ones) or ``validation`` (:data:`MUSDB7S_VALIDATION_TRACKS`), sorted by name.
+    A missing folder gives none; a validation song missing from it is an error."""
+    folder = Path(data_root) / "musdb18-7s"
+    if not folder.is_dir():
+        return []
+    if split == "validation":
+        missing = [name for name in MUSDB7S_VALIDATION_TRACKS if not (folder / name).is_dir()]
+        if missing:
+            raise FileNotFoundError(f"{folder}: validation songs missing: {missing}")
+        return [folder / name for name in MUSDB7S_VALIDATION_TRACKS]
+    if split != "train":
+        raise ValueError(f"split {split!r}: train or validation")
+    held_out = {*MUSDB7S_VALIDATION_TRACKS, *MUSDB7S_EXCLUDED_TRACKS}
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in held_out)
+
+
+def read_stem_pair(track_dir: Path, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
+    """A song folder's ``vocals`` and ``accompaniment`` stems, stereo and sample-aligned,
+    ``(2, samples)`` each."""
+    vocals = to_stereo(load_audio(_stem_file(track_dir, "vocals"), sample_rate_hz))
+    accompaniment = to_stereo(load_audio(_stem_file(track_dir, "accompaniment"), sample_rate_hz))
+    length = min(vocals.shape[1], accompaniment.shape[1])
+    return vocals[:, :length], accompaniment[:, :length]
+
+
 def read_folder_pairs(
     vocals_dir: Path, accompaniment_dir: Path, sample_rate_hz: int
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -245,6 +298,9 @@ def build_training_pool(
     extra_pair_folders: Sequence[tuple[Path, Path]] = (),
     teacher_labels: Path | None = None,
     mir1k_excluded_singers: Sequence[str] = (),
+    musdb18_7s: bool = False,
+    gtsinger: bool = False,
+    instrumental_folders: Sequence[Path] = (),
 ) -> SourcePool:
     """The training pool from ``../shared/data`` (validation singers/tracks excluded).
 
@@ -258,6 +314,11 @@ def build_training_pool(
         teacher_labels: a folder written by ``python -m unsing.models.teacher``: real songs
             split by a pretrained separator, added as pairs (group ``teacher``).
         mir1k_excluded_singers: MIR-1K training singers also left out (kept for calibration).
+        musdb18_7s: add the ``musdb18-7s`` training songs (:func:`musdb7s_tracks`) as pairs
+            (group ``musdb``).
+        gtsinger: add the ``singing-gtsinger`` dry singing as voices (group ``gtsinger``).
+        instrumental_folders: folders of instrumental music (searched recursively, e.g. the
+            Debian music packages) added as accompaniments (group ``instrumental_long``).
     """
     manifest = manifest if manifest is not None else Manifest()
     pool = SourcePool()
@@ -305,6 +366,29 @@ def build_training_pool(
             audio = to_stereo(load_audio(path, rate))
             pool.add_accompaniment("instrumental", Stem(audio, str(path), "see .txt"))
             manifest.add(path, "accompaniment", audio.shape[1] / rate, _licence_note(path))
+    if musdb18_7s:
+        for track in musdb7s_tracks(data_root, "train"):
+            vocals, accompaniment = read_stem_pair(track, rate)
+            pool.add_pair(
+                "musdb",
+                Stem(vocals, str(track / "vocals.ogg"), MUSDB7S_LICENCE),
+                Stem(accompaniment, str(track / "accompaniment.ogg"), MUSDB7S_LICENCE),
+            )
+            manifest.add(track, "pair", vocals.shape[1] / rate, MUSDB7S_LICENCE)
+    if gtsinger:
+        folder = _require_dir(data_root / "singing-gtsinger")
+        for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
+            audio = to_stereo(load_audio(path, rate))
+            pool.add_vocals("gtsinger", Stem(audio, str(path), "CC BY-NC-SA 4.0"))
+            manifest.add(path, "vocals", audio.shape[1] / rate, "GTSinger CC BY-NC-SA 4.0")
+    for folder in instrumental_folders:
+        paths = sorted(
+            p for p in _require_dir(Path(folder)).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES
+        )
+        for path in paths:
+            audio = to_stereo(load_audio(path, rate))
+            pool.add_accompaniment("instrumental_long", Stem(audio, str(path), "see package"))
+            manifest.add(path, "accompaniment", audio.shape[1] / rate, f"package {folder}")
     for root in extra_musdb_roots:
         for track in sorted(p for p in (Path(root) / "train").iterdir() if p.is_dir()):
             vocals, accompaniment = read_musdb_track(track, rate)
@@ -570,17 +654,40 @@ def load_ikala(
         yield ValidationItem("ikala", path.stem, audio[1:2], audio[0:1], sample_rate_hz)
 
 
+def load_musdb18_7s(
+    data_root: Path | str,
+    sample_rate_hz: int,
+    *,
+    max_items: int | None = None,
+    manifest: Manifest | None = None,
+) -> Iterator[ValidationItem]:
+    """The ``musdb18-7s`` validation songs (:data:`MUSDB7S_VALIDATION_TRACKS`, 6.8 s each,
+    stereo, full band); mixture = vocals + accompaniment.
+
+    Yields:
+        One :class:`ValidationItem` (set ``musdb18_7s``) per song, ``(2, samples)`` stems.
+    """
+    _require_dir(Path(data_root) / "musdb18-7s")
+    for track in musdb7s_tracks(data_root, "validation")[:max_items]:
+        vocals, accompaniment = read_stem_pair(track, sample_rate_hz)
+        if manifest is not None:
+            manifest.add(track, "validation", vocals.shape[1] / sample_rate_hz, MUSDB7S_LICENCE)
+        yield ValidationItem("musdb18_7s", track.name, vocals, accompaniment, sample_rate_hz)
+
+
 def build_validation_set(
     data_root: Path,
     sample_rate_hz: int,
     mir1k_clips: int | None = None,
     eif_seconds: float | None = None,
     manifest: Manifest | None = None,
+    musdb7s_songs: int = 0,
 ) -> list[ValidationItem]:
     """Training-time validation: every set under ``data_root`` that exists, stereo.
 
-    MIR-1K validation singers at 0 dB, the held-out everything-is-free track, the MUSDB18 sample
-    and the iKala clip, from the loaders above. The model takes two channels, so the mono sets
+    MIR-1K validation singers at 0 dB, the held-out everything-is-free track, the MUSDB18 sample,
+    the iKala clip and ``musdb7s_songs`` of the ``musdb18-7s`` validation songs, from the
+    loaders above. The model takes two channels, so the mono sets
     (MIR-1K, iKala) are duplicated to stereo here (:func:`to_stereo`).
 
     Args:
@@ -604,6 +711,8 @@ def build_validation_set(
         items += load_musdb18_sample(root, rate, manifest=manifest)
     if (root / "ikala").is_dir():
         items += load_ikala(root, rate, manifest=manifest)
+    if musdb7s_songs and (root / "musdb18-7s").is_dir():
+        items += load_musdb18_7s(root, rate, max_items=musdb7s_songs, manifest=manifest)
     return [
         replace(item, vocals=to_stereo(item.vocals), accompaniment=to_stereo(item.accompaniment))
         for item in items

@@ -54,10 +54,13 @@ from unsing.models.augment import AugmentSettings, RandomMixer
 from unsing.models.data import (
     EIF_VALIDATION_TRACKS,
     MIR1K_VALIDATION_SINGERS,
+    MUSDB7S_LICENCE,
     Manifest,
     build_training_pool,
     load_audio,
     mir1k_clip_paths,
+    musdb7s_tracks,
+    read_stem_pair,
 )
 from unsing.models.recipe import (
     MASK_TARGETS,
@@ -322,6 +325,21 @@ def eif_training_tracks(
     return tracks
 
 
+def musdb7s_training_songs(
+    data_root: Path, rate: int, manifest: Manifest
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``musdb18-7s`` training songs (``train.musdb18_7s``) as stereo ``(vocals,
+    accompaniment)`` at their true level."""
+    songs = []
+    for track in musdb7s_tracks(data_root, "train"):
+        vocals, accompaniment = read_stem_pair(track, rate)
+        manifest.add(track, "training", vocals.shape[1] / rate, MUSDB7S_LICENCE)
+        songs.append((vocals, accompaniment))
+    if not songs:
+        raise FileNotFoundError(f"no musdb18-7s training songs in {data_root}")
+    return songs
+
+
 @dataclasses.dataclass(frozen=True)
 class FitSchedule:
     """Steps, peak learning rate (one-cycle), validation interval and the crop generator."""
@@ -434,6 +452,8 @@ def fit(
     manifest = Manifest()
     clips = training_clips(train.data_root, rate, (), manifest)
     clips += eif_training_tracks(train.data_root, rate, manifest)
+    if train.musdb18_7s:
+        clips += musdb7s_training_songs(train.data_root, rate, manifest)
     if band.random_mixes:
         clips += random_mix_clips(recipe, np.random.default_rng(train.seed + 1), manifest)
     if validation_items is None:

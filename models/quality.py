@@ -23,6 +23,8 @@ are in :mod:`unsing.models.data`, shared with training's per-epoch validation):
 * ``musdb18-sample``: "Music Delta - 80s Rock" (6.8 s, stereo); accompaniment = drums + bass +
   other.
 * ``ikala``: the iKala clip (2 s, mono: left = accompaniment, right = vocal).
+* ``musdb18-7s``: the 14 held-out songs of ``musdb18-7s`` (6.8 s each, stereo, pro-mixed, many
+  genres; ``unsing.models.data.MUSDB7S_VALIDATION_TRACKS``); mixture = vocals + accompaniment.
 
 Run the baselines::
 
@@ -65,6 +67,7 @@ from unsing.models.data import (
     load_everything_is_free,
     load_ikala,
     load_mir1k_validation,
+    load_musdb18_7s,
     load_musdb18_sample,
 )
 
@@ -121,6 +124,7 @@ VALIDATION_SETS: dict[str, ValidationSet] = {
         lambda root, n: load_musdb18_sample(root, SAMPLE_RATE_HZ, max_items=n)
     ),
     "ikala": ValidationSet(lambda root, n: load_ikala(root, SAMPLE_RATE_HZ, max_items=n)),
+    "musdb18-7s": ValidationSet(lambda root, n: load_musdb18_7s(root, SAMPLE_RATE_HZ, max_items=n)),
 }
 
 # --------------------------------------------------------------------------------------------

@@ -129,9 +129,27 @@ class TrainConfig:
     teacher_labels: Path | None = _key(  # noqa: RUF009
         "teacher-labelled songs (python -m unsing.models.teacher); null: none", path=True
     )
+    musdb18_7s: bool = _key(
+        "train on the musdb18-7s training songs (real pairs and random-mix material)"
+    )
+    musdb_pair_share: float = _key(
+        "share of the real-pair examples drawn from musdb18-7s songs (0: every pair alike)",
+        min=0.0,
+        max=1.0,
+    )
+    gtsinger: bool = _key("GTSinger's dry singing as random-mix voices")
+    instrumental_folder: Path | None = _key(  # noqa: RUF009
+        "folder of instrumental music (searched recursively) as accompaniments; null: none",
+        path=True,
+    )
     validation_mir1k_clips: int = _key("MIR-1K clips validated per epoch", min=1, max=10000)
     validation_eif_seconds: float = _key(
         "seconds of the held-out track per epoch", min=1.0, max=10000.0
+    )
+    validation_musdb7s_songs: int = _key(
+        "musdb18-7s validation songs scored per epoch (and in the best-checkpoint score)",
+        min=0,
+        max=14,
     )
 
 

@@ -183,10 +183,11 @@ def validate(model: CausalUNet, items: list[ValidationItem], spec: StftSpec) -> 
 
 
 def score_of(validation: dict[str, Any]) -> float:
-    """One number to pick the best checkpoint: mean SDR of both stems on MIR-1K and EIF."""
+    """One number to pick the best checkpoint: mean SDR of both stems on MIR-1K, EIF and the
+    musdb18-7s validation songs (those validated)."""
     values = [
         validation[s][stem]
-        for s in ("mir1k", "eif")
+        for s in ("mir1k", "eif", "musdb18_7s")
         if s in validation
         for stem in ("vocals", "accompaniment")
     ]
@@ -335,6 +336,7 @@ def run_validation_set(recipe: Recipe, manifest: Manifest) -> list[ValidationIte
         mir1k_clips=recipe.train.validation_mir1k_clips,
         eif_seconds=recipe.train.validation_eif_seconds,
         manifest=manifest,
+        musdb7s_songs=recipe.train.validation_musdb7s_songs,
     )
 
 
@@ -419,6 +421,9 @@ def train(
         manifest,
         teacher_labels=settings.teacher_labels,
         mir1k_excluded_singers=settings.calibration_singers,
+        musdb18_7s=settings.musdb18_7s,
+        gtsinger=settings.gtsinger,
+        instrumental_folders=[settings.instrumental_folder] if settings.instrumental_folder else [],
     )
     if validation_items is None:
         validation_items = run_validation_set(recipe, manifest)
@@ -492,6 +497,7 @@ def train(
                 real_pair_probability=settings.real_pair_probability,
                 pitch_shift_semitones=settings.pitch_shift_semitones,
                 vocal_only_probability=settings.vocal_only_probability,
+                musdb_pair_share=settings.musdb_pair_share,
             ),
         )
         batches = epoch_batches(draw, pin_memory=device.type == "cuda")

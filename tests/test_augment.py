@@ -120,3 +120,31 @@ def test_random_mixes_shift_half_the_voices_within_the_range_and_pairs_never() -
     for _ in range(10):
         peak = peak_hz(mixer.sample()[1].sum(0))
         assert min(abs(peak - f) for f in (300, 350, 400)) < 1.5
+
+
+def test_musdb_pair_share_draws_that_share_of_real_pairs_from_the_produced_songs() -> None:
+    """``musdb_pair_share``: real-pair examples come from the ``musdb`` group's pairs with that
+    probability; 0 draws every pair alike, exactly as before the setting existed."""
+    rng = np.random.default_rng(5)
+    t = np.arange(2 * RATE) / RATE
+    pool = tone_pool()
+    for k in range(9):  # three mir1k pairs, nine produced songs
+        voice = np.stack([np.sin(2 * np.pi * (500 + 20 * k) * t)] * 2).astype(np.float32)
+        music = (rng.standard_normal((2, t.size)) * 0.3).astype(np.float32)
+        pool.add_pair("musdb", Stem(voice, f"mv{k}", "test"), Stem(music, f"ma{k}", "test"))
+    assert pool.pair_groups == {"mir1k": [0, 1, 2], "musdb": list(range(3, 12))}
+
+    def drawn_pairs(share: float, seed: int = 3) -> list[int]:
+        settings = dataclasses.replace(
+            AugmentSettings(), real_pair_probability=1.0, musdb_pair_share=share
+        )
+        mixer = RandomMixer(pool, RATE, RATE, np.random.default_rng(seed), settings)
+        return [mixer._pair_index() for _ in range(600)]
+
+    for share in (0.2, 0.5):
+        drawn = drawn_pairs(share)
+        assert abs(sum(i >= 3 for i in drawn) / 600 - share) < 0.06
+        assert set(drawn) == set(range(12))
+    # 0: uniform over the 12 pairs, the same draws as the generator's integers(12)
+    expected = np.random.default_rng(3)
+    assert drawn_pairs(0.0) == [int(expected.integers(12)) for _ in range(600)]

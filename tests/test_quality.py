@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -282,8 +283,44 @@ def test_ikala_and_everything_is_free_loaders() -> None:
     assert sodium.duration_s == pytest.approx(304.87, abs=0.01)  # 48 kHz -> 44.1 kHz
 
 
+def test_musdb18_7s_split_is_by_artist_and_never_trains_on_a_validation_song() -> None:
+    """14 validation songs, each by an artist with no training song; the musdb18-sample's song
+    (its own validation set) in neither; the loaders read them as stereo stem pairs."""
+    _require_data("musdb18-7s")
+    train = data.musdb7s_tracks(DATA_ROOT, "train")
+    validation = data.musdb7s_tracks(DATA_ROOT, "validation")
+    everything = sorted(p for p in (DATA_ROOT / "musdb18-7s").iterdir() if p.is_dir())
+    assert len(validation) == 14 and len(train) == len(everything) - 15 == 79
+    assert not {p.name for p in train} & {p.name for p in validation}
+    assert "Music Delta - 80s Rock" not in {p.name for p in train + validation}
+
+    def artist(path: Path) -> str:
+        return path.name.split(" - ")[0]
+
+    assert not {artist(p) for p in train} & {artist(p) for p in validation}
+    songs = list(data.load_musdb18_7s(DATA_ROOT, RATE_HZ, max_items=2))
+    assert [song.name for song in songs] == list(data.MUSDB7S_VALIDATION_TRACKS[:2])
+    for song in songs:
+        _assert_track(song, channels=2)
+        assert song.set_name == "musdb18_7s" and 6.0 < song.duration_s < 7.5
+    pool = data.build_training_pool(DATA_ROOT, RATE_HZ, musdb18_7s=True)
+    musdb = pool.pair_groups["musdb"]
+    assert len(musdb) == 79
+    assert {pool.pairs[i][0].origin for i in musdb} == {str(p / "vocals.ogg") for p in train}
+    items = data.build_validation_set(DATA_ROOT, RATE_HZ, mir1k_clips=1, musdb7s_songs=3)
+    assert [item.name for item in items if item.set_name == "musdb18_7s"] == list(
+        data.MUSDB7S_VALIDATION_TRACKS[:3]
+    )
+
+
 def test_every_set_has_a_loader_and_the_data_root_is_next_to_the_project() -> None:
-    assert set(quality.VALIDATION_SETS) == {"mir1k", "eif-sodium", "musdb18-sample", "ikala"}
+    assert set(quality.VALIDATION_SETS) == {
+        "mir1k",
+        "eif-sodium",
+        "musdb18-sample",
+        "ikala",
+        "musdb18-7s",
+    }
     assert DATA_ROOT == quality.PROJECT_ROOT.parent / "shared" / "data"
 
 

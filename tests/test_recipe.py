@@ -45,6 +45,12 @@ OLD_TRAIN = {
     "teacher_labels": None,
     "validation_mir1k_clips": 24,
     "validation_eif_seconds": 60.0,
+    # keys added since (issue 31), off: the data the shipped chain trained on
+    "musdb18_7s": False,
+    "musdb_pair_share": 0.0,
+    "gtsinger": False,
+    "instrumental_folder": None,
+    "validation_musdb7s_songs": 0,
 }
 
 #: What scripts/train_default.sh passed as flags before the recipes (commit 78bcaab), with
