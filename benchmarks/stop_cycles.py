@@ -40,6 +40,10 @@ MODES = ("run", "play")
 STOP_SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}
 
 
+#: The exit status of a session stopped by SIGINT or SIGTERM (unsing's INTERRUPTED).
+STOPPED_BY_SIGNAL = 130
+
+
 def _command(mode: str, stats_path: Path) -> list[str]:
     common = ["--host-api", "jack", "--stats-json", str(stats_path)]
     if mode == "run":
@@ -92,7 +96,7 @@ def one_cycle(mode: str, signal_name: str, streaming_s: float, work: Path) -> di
     result["returncode"] = returncode
     if returncode < 0:
         result["outcome"] = f"killed_by_{signal.Signals(-returncode).name}"
-    elif returncode != 0:
+    elif returncode != STOPPED_BY_SIGNAL:
         result["outcome"] = f"exit_{returncode}"
     elif not stats_path.is_file():
         result["outcome"] = "no_statistics"

@@ -56,8 +56,7 @@ def read_song(path: Path | str) -> Song:
     import soundfile
 
     path = Path(path)
-    if not path.is_file():
-        raise AudioFileError(f"{path}: no such file")
+    require_song_file(path)
     try:
         audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as error:  # soundfile raises LibsndfileError, RuntimeError, TypeError
@@ -130,6 +129,8 @@ class SongInfo:
     channels: int
     #: length in samples as the header states it (the pipeline counts what it decodes)
     frames: int
+    #: a reason to warn before using the file (a WAV cut short), or None
+    warning: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -154,8 +155,7 @@ def probe_song(path: Path | str) -> SongInfo:
     import soundfile
 
     path = Path(path)
-    if not path.is_file():
-        raise AudioFileError(f"{path}: no such file")
+    require_song_file(path)
     try:
         info = soundfile.info(str(path))
     except Exception as error:  # soundfile raises LibsndfileError, RuntimeError, TypeError
@@ -167,7 +167,56 @@ def probe_song(path: Path | str) -> SongInfo:
         )
     if info.frames == 0:
         raise AudioFileError(f"{path}: the file holds no audio samples")
-    return SongInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
+    warning = None
+    declared = declared_wav_frames(path)
+    if declared is not None and declared > info.frames:
+        warning = (
+            f"{path}: the file is cut short: its header declares {declared / info.samplerate:.1f}"
+            f" s, it holds {info.frames / info.samplerate:.1f} s; using what is there"
+        )
+    return SongInfo(path, int(info.samplerate), int(info.channels), int(info.frames), warning)
+
+
+def require_song_file(path: Path) -> None:
+    """One-line :class:`AudioFileError` unless ``path`` is a readable regular file."""
+    if path.is_dir():
+        raise AudioFileError(
+            f"{path}: is a folder, not a song (`unsing separate FOLDER --out DIR` separates "
+            "every song in a folder)"
+        )
+    if not path.exists():
+        raise AudioFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise AudioFileError(f"{path}: not a regular file")
+
+
+def declared_wav_frames(path: Path) -> int | None:
+    """Frames a RIFF/WAVE file's ``data`` chunk declares (None: not such a file, or a
+    streaming header with no size); libsndfile reports only the frames present, so a file
+    cut short is found by comparing the two."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = 0
+            while True:
+                chunk = file.read(8)
+                if len(chunk) < 8:
+                    return None
+                size = int.from_bytes(chunk[4:8], "little")
+                if chunk[:4] == b"fmt ":
+                    fmt = file.read(size + (size & 1))
+                    if len(fmt) >= 14:
+                        block_align = int.from_bytes(fmt[12:14], "little")
+                    continue
+                if chunk[:4] == b"data":
+                    if not block_align or size in (0, 0xFFFFFFFF):
+                        return None
+                    return size // block_align
+                file.seek(size + (size & 1), 1)
+    except OSError:
+        return None
 
 
 def read_blocks(song: SongInfo, block_frames: int = 1 << 15) -> Iterator[np.ndarray]:

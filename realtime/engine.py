@@ -20,7 +20,8 @@ Output lags input by :attr:`SeparationEngine.delay_samples` (``n_fft - hop`` + l
 ``hop - gcd(blocksize, hop)`` when the block size is not a multiple of the hop). Everything the
 hot path touches is allocated in ``__init__``; the per-hop work is numpy with ``out=`` and one
 onnxruntime call. Bad input (NaN/Inf) is zeroed before it reaches any state; a non-finite mask
-resets the model and reuses the last mask; a non-finite output resets the resynthesis. With a
+resets the model and reuses the last mask, and every mask is clamped to [0, 1]; a non-finite
+output resets the resynthesis. With a
 deadline (live streams), inference that would finish too late is skipped for that hop and the
 last mask reused (``engine.deadline_policy: reuse_last_mask``) or the mixture passed
 (``pass_through``), and counted. "Too late" uses a running estimate of an inference's time:
@@ -541,6 +542,7 @@ class SeparationEngine:
                 self.model.reset()
             counts[_MODEL_RESETS] += 1
             return True  # keep the previous mask
+        np.clip(mask, 0.0, 1.0, out=mask)  # a broken model's mask of 5 must not make 5x vocals
         bins = self.spec.bins
         if self.long_band is None:  # (Griffin-Lim: a long-band model's U-Net mask alone)
             self._mask_pairs[..., 0] = mask[:, :bins]

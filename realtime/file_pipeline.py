@@ -33,6 +33,7 @@ from unsing.config import Config
 from unsing.realtime.audio_file import AtomicWriter, SongInfo, read_blocks
 from unsing.realtime.engine import MaskModel, SeparationEngine
 from unsing.realtime.gains import LiveParameters
+from unsing.realtime.mask_check import MaskCheck
 
 #: A model-rate processor: float32 ``(samples, channels)`` blocks of any size in, blocks out
 #: whose concatenation is exactly as long as the input's and sample-aligned with it.
@@ -101,7 +102,10 @@ def engine_output(engine: SeparationEngine, blocks: Iterable[np.ndarray]) -> Ite
 
 
 def stream_vocals(
-    config: Config, model: MaskModel, blocks: Iterable[np.ndarray]
+    config: Config,
+    model: MaskModel,
+    blocks: Iterable[np.ndarray],
+    check: MaskCheck | None = None,
 ) -> Iterator[np.ndarray]:
     """The vocals of ``blocks`` (float32 ``(samples, channels)`` at the model's rate and
     channels, any block sizes) by the live engine (``separate --mode stream``): float32 blocks,
@@ -110,7 +114,8 @@ def stream_vocals(
     The engine runs its mix with vocal gain 1 and accompaniment gain 0, which is bitwise the
     vocals stem of ``SeparationEngine(..., stems=True)`` (the gain is ``mask * 1 + 0``) with one
     resynthesis instead of two (7 % faster). The engine is pipelined: its model runs in a
-    second thread beside the STFTs, with bitwise the same output."""
+    second thread beside the STFTs, with bitwise the same output. ``check`` counts the model
+    runs and the masks that were not finite (the engine kept the previous mask there)."""
     engine = SeparationEngine(
         config,
         model,
@@ -118,29 +123,48 @@ def stream_vocals(
         blocksize_samples=ENGINE_BLOCK_HOPS * config.contract.stft.hop_samples,
         pipelined=True,
     )
+    counted = [0, 0]  # model runs, model resets (non-finite masks) already counted
+
+    def count() -> None:
+        if check is not None:
+            runs, resets = engine.stats.count("model_runs"), engine.stats.count("model_resets")
+            check.add(runs - counted[0], resets - counted[1])
+            counted[:] = [runs, resets]
+
     try:
-        yield from engine_output(engine, blocks)
+        for vocals in engine_output(engine, blocks):
+            count()
+            yield vocals
+        count()
+        if check is not None:
+            check.finish()
     finally:
         engine.close()
 
 
-def offline_processor(config: Config) -> Processor:
+def offline_processor(config: Config, check: MaskCheck | None = None) -> Processor:
     """``separate --mode offline``'s vocals: :func:`unsing.realtime.offline.offline_vocals`
     (the sequence graph, in chunks; imported here so that stream mode loads none of it)."""
     from unsing.realtime.offline import offline_vocals
 
-    return lambda blocks: offline_vocals(config, blocks)
+    return lambda blocks: offline_vocals(config, blocks, check=check)
 
 
-def vocals_processor(config: Config, mode: str, model: Callable[[], MaskModel]) -> Processor:
+def vocals_processor(
+    config: Config,
+    mode: str,
+    model: Callable[[], MaskModel],
+    check: MaskCheck | None = None,
+) -> Processor:
     """The vocals :data:`Processor` of ``mode`` (``offline`` or ``stream``); ``model()`` builds
-    the streaming mask model stream mode needs (offline mode loads the sequence graph)."""
+    the streaming mask model stream mode needs (offline mode loads the sequence graph).
+    ``check`` counts the frames whose mask was not finite (:mod:`~unsing.realtime.mask_check`)."""
     if mode == "offline":
-        return offline_processor(config)
+        return offline_processor(config, check)
     if mode != "stream":
         raise ValueError(f"mode {mode!r}: offline or stream")
     loaded = model()
-    return lambda blocks: stream_vocals(config, loaded, blocks)
+    return lambda blocks: stream_vocals(config, loaded, blocks, check)
 
 
 def to_channels(block: np.ndarray, channels: int) -> np.ndarray:

@@ -41,6 +41,7 @@ from unsing.realtime.audio_file import (
     check_output,
     probe_song,
 )
+from unsing.realtime.mask_check import MaskCheck
 
 #: Extensions taken for audio without a look inside: a file with one that does not open is
 #: a failed song (reported), while any other file that does not open is not audio (counted).
@@ -199,7 +200,8 @@ def plan(
 
 @dataclass(frozen=True)
 class Result:
-    """What became of a job: ``status`` done, failed or stopped."""
+    """What became of a job: ``status`` done, failed or stopped; ``message``: why it failed,
+    or a warning about a song done."""
 
     index: int
     status: str
@@ -214,13 +216,13 @@ class Stopped(Exception):
 
 @dataclass
 class _Worker:
-    """A worker's state: the config, the mode, and the vocals processor built on first use."""
+    """A worker's state: the config, the mode, and stream mode's model, loaded on first use."""
 
     config: Config
     mode: str
     stop: Any = None
     reports: Any = None
-    processor: Any = None
+    model: Any = None
 
 
 _WORKER: _Worker | None = None
@@ -257,15 +259,18 @@ def share_cores(number: int, workers: int) -> None:
     os.sched_setaffinity(0, share)
 
 
-def _processor(worker: _Worker) -> Any:
-    if worker.processor is None:
-        from unsing.realtime.file_pipeline import vocals_processor
-        from unsing.realtime.onnx_model import OnnxMaskModel
+def _processor(worker: _Worker, check: MaskCheck) -> Any:
+    """A song's vocals processor (stream mode's model loaded once per worker)."""
+    from unsing.realtime.file_pipeline import vocals_processor
 
-        worker.processor = vocals_processor(
-            worker.config, worker.mode, lambda: OnnxMaskModel(worker.config)
-        )
-    return worker.processor
+    def model() -> Any:
+        if worker.model is None:
+            from unsing.realtime.onnx_model import OnnxMaskModel
+
+            worker.model = OnnxMaskModel(worker.config)
+        return worker.model
+
+    return vocals_processor(worker.config, worker.mode, model, check)
 
 
 def separate_job(job: Job, worker: _Worker | None = None) -> Result:
@@ -290,7 +295,8 @@ def separate_job(job: Job, worker: _Worker | None = None) -> Result:
         outputs = {path: formulas[stem] for path, stem in job.outputs}
         for path in outputs:  # what a killed run left of this song
             AtomicWriter.remove_stale(path)
-        stats = run_file(worker.config, job.song, _processor(worker), outputs, progress)
+        check = MaskCheck(str(worker.config.model.path))
+        stats = run_file(worker.config, job.song, _processor(worker, check), outputs, progress)
     except Stopped:
         return Result(job.index, "stopped")
     except AudioFileError as error:  # this song's file: reported, the run goes on
@@ -302,7 +308,9 @@ def separate_job(job: Job, worker: _Worker | None = None) -> Result:
         return Result(
             job.index, "failed", f"{job.song.path}: {type(error).__name__}: {reason}".rstrip(": ")
         )
-    return Result(job.index, "done", "", stats.audio_seconds, stats.wall_seconds)
+    warning = check.warning()
+    message = f"{job.song.path}: {warning}" if warning else ""
+    return Result(job.index, "done", message, stats.audio_seconds, stats.wall_seconds)
 
 
 # ---------------------------------------------------------------------- the run
@@ -444,6 +452,8 @@ class _Tracker:
         if result.status == "done":
             self.summary.done += 1
             self.summary.audio_seconds += result.audio_seconds
+            if result.message:  # done, with a warning
+                self.bar.print(f"unsing: warning: {result.message}")
         else:
             self.summary.failed += 1
             self.bar.print(f"unsing: failed: {result.message}")
@@ -534,6 +544,12 @@ def run_library(
     check_folder(out_dir)
     config.contract  # noqa: B018 (the model file's errors, before any work)
     scan = find_songs(paths, exclude=out_dir)
+    if not scan.found and not scan.failed:
+        searched = ", ".join(str(path) for path in paths)
+        raise AudioFileError(
+            f"{searched}: no audio files found ({scan.not_audio} other files; unsing reads "
+            "what libsndfile decodes: WAV, FLAC, Ogg, MP3, AIFF, ...)"
+        )
     to_do, already = plan(scan.found, out_dir, stems, extension, overwrite)
     summary = Summary(skipped=len(already), failed=len(scan.failed), not_audio=scan.not_audio)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -542,6 +558,9 @@ def run_library(
     tracker = _Tracker(to_do, bar, summary)
     for line in scan.failed:
         bar.print(f"unsing: failed: {line}")
+    for job in to_do:
+        if job.song.warning:
+            bar.print(f"unsing: warning: {job.song.warning}")
     try:
         if workers == 1:
             worker = _Worker(config, mode, reports=tracker)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unsing.errors import UnsingError
+from unsing.native_stderr import quiet_native_stderr
 
 #: ``midi.api`` names -> python-rtmidi API constant names.
 _API_CONSTANTS = {
@@ -46,10 +47,12 @@ def import_rtmidi() -> Any:
 
 
 def resolve_api(name: str) -> int:
-    """The rtmidi API constant for ``midi.api`` (``auto``: rtmidi's default)."""
+    """The rtmidi API constant for ``midi.api``; ``auto``: the first API built into
+    python-rtmidi that works here (ALSA, then JACK on Linux: without the ALSA sequencer, a
+    running JACK server still gives MIDI)."""
     rtmidi = import_rtmidi()
     if name == "auto":
-        return rtmidi.API_UNSPECIFIED
+        return _first_usable_api(rtmidi)
     api = getattr(rtmidi, _API_CONSTANTS[name])
     if api not in rtmidi.get_compiled_api():
         built = ", ".join(rtmidi.get_api_name(a) for a in rtmidi.get_compiled_api()) or "none"
@@ -57,6 +60,28 @@ def resolve_api(name: str) -> int:
             f"midi.api = {name}: this python-rtmidi was built without it (available: {built})"
         )
     return api
+
+
+def _first_usable_api(rtmidi: Any) -> int:
+    """The first compiled rtmidi API whose client can be created; one-line MidiError naming
+    every API tried and why it failed."""
+    failures = []
+    for api in rtmidi.get_compiled_api():
+        if api == getattr(rtmidi, "API_RTMIDI_DUMMY", None):
+            continue
+        try:
+            with quiet_native_stderr():
+                probe = rtmidi.MidiIn(api, CLIENT_NAME + "-probe")
+        except rtmidi.SystemError as error:
+            failures.append(f"{rtmidi.get_api_name(api)}: {error}")
+            continue
+        probe.delete()
+        return api
+    tried = "; ".join(failures) or "python-rtmidi was built without any"
+    raise MidiError(
+        f"no MIDI API is usable here ({tried}); start a JACK server and use --midi-api jack, "
+        "or load the ALSA sequencer (`modprobe snd-seq`)"
+    )
 
 
 def list_input_ports(api_name: str) -> list[str]:
@@ -67,9 +92,11 @@ def list_input_ports(api_name: str) -> list[str]:
 def _input_ports(api: int, api_name: str) -> list[str]:
     rtmidi = import_rtmidi()
     try:
-        probe = rtmidi.MidiIn(api, CLIENT_NAME + "-probe")
+        with quiet_native_stderr():  # the ALSA/JACK client libraries' own messages
+            probe = rtmidi.MidiIn(api, CLIENT_NAME + "-probe")
     except rtmidi.SystemError as error:
-        raise MidiError(f"MIDI API {api_name} is not usable here ({error})") from None
+        hint = "; with a JACK server running, --midi-api jack" if api_name == "alsa" else ""
+        raise MidiError(f"MIDI API {api_name} is not usable here ({error}){hint}") from None
     try:
         return list(probe.get_ports())
     finally:
@@ -133,7 +160,8 @@ class MidiInputs:
                 continue
             if name.startswith(CLIENT_NAME + "-probe") or name.startswith(CLIENT_NAME + ":"):
                 continue
-            midi_in = self._rtmidi.MidiIn(self._api, CLIENT_NAME)
+            with quiet_native_stderr():
+                midi_in = self._rtmidi.MidiIn(self._api, CLIENT_NAME)
             try:
                 midi_in.open_port(index, "in")
             except (self._rtmidi.InvalidPortError, self._rtmidi.SystemError) as error:

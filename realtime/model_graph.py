@@ -70,8 +70,8 @@ def graph_bins(
 ) -> tuple[int, int]:
     """``(input_bins, output_bins)`` of the graph: the STFT's ``bins``, plus the long band's
     input and mask bins if it has one; a contract that says otherwise is refused."""
-    input_bins = int(metadata.get("unsing.input_bins", bins))
-    output_bins = int(metadata.get("unsing.output_bins", bins))
+    input_bins = metadata_int(metadata, "unsing.input_bins", path, default=bins)
+    output_bins = metadata_int(metadata, "unsing.output_bins", path, default=bins)
     expected = (
         (bins, bins)
         if long_band is None
@@ -83,3 +83,82 @@ def graph_bins(
             f"{output_bins} do not match its layout {expected}; re-export it"
         )
     return input_bins, output_bins
+
+
+def metadata_json(metadata: dict[str, str], key: str, path: Path) -> Any:
+    """``metadata[key]`` parsed as JSON; a missing or malformed entry is a one-line
+    ModelFileError."""
+    if key not in metadata:
+        raise ModelFileError(f"{path}: the model contract lacks {key}; re-export it")
+    try:
+        return json.loads(metadata[key])
+    except ValueError:
+        raise ModelFileError(
+            f"{path}: the model contract's {key} is not valid JSON ({metadata[key][:40]!r}); "
+            "re-export it"
+        ) from None
+
+
+def metadata_int(metadata: dict[str, str], key: str, path: Path, default: int | None = None) -> int:
+    """``metadata[key]`` as an integer (``default`` when absent, if given); a missing or
+    malformed entry is a one-line ModelFileError."""
+    if key not in metadata:
+        if default is not None:
+            return default
+        raise ModelFileError(f"{path}: the model contract lacks {key}; re-export it")
+    try:
+        return int(metadata[key])
+    except ValueError:
+        raise ModelFileError(
+            f"{path}: the model contract's {key} = {metadata[key][:40]!r} is not a whole "
+            "number; re-export it"
+        ) from None
+
+
+Shape = tuple[int, ...]
+
+
+def check_graph_io(
+    session: Any, path: Path, inputs: dict[str, Shape], outputs: list[tuple[str | None, Shape]]
+) -> None:
+    """The graph's inputs must be exactly ``inputs`` (name -> shape) and its outputs, in
+    order, ``outputs`` ((name or None for any name, shape)); a dimension the graph leaves open
+    (a name such as ``batch``, or unknown) matches anything, as does an expected ``-1``.
+    Anything else is a one-line ModelFileError: a graph that contradicts its own contract would
+    fail inside onnxruntime."""
+
+    def shape_error(kind: str, name: str, actual: list[Any], expected: Shape) -> str | None:
+        if len(actual) != len(expected) or any(
+            isinstance(a, int) and e != -1 and a != e
+            for a, e in zip(actual, expected, strict=False)
+        ):
+            shown = tuple(a if isinstance(a, int) else "?" for a in actual)
+            return f"{kind} {name!r} has shape {shown}, its contract says {expected}"
+        return None
+
+    problems = []
+    graph_inputs = {item.name: list(item.shape) for item in session.get_inputs()}
+    missing = [name for name in inputs if name not in graph_inputs]
+    extra = [name for name in graph_inputs if name not in inputs]
+    if missing:
+        problems.append(f"input(s) {missing} missing (it has {list(graph_inputs)})")
+    if extra:
+        problems.append(f"unexpected input(s) {extra}")
+    for name, shape in inputs.items():
+        if name in graph_inputs:
+            problems.append(shape_error("input", name, graph_inputs[name], shape) or "")
+    graph_outputs = [(item.name, list(item.shape)) for item in session.get_outputs()]
+    if len(graph_outputs) != len(outputs):
+        problems.append(f"{len(graph_outputs)} outputs, its contract says {len(outputs)}")
+    else:
+        for (name, actual), (wanted, shape) in zip(graph_outputs, outputs, strict=True):
+            if wanted is not None and name != wanted:
+                problems.append(f"output {name!r} where its contract has {wanted!r}")
+            problems.append(shape_error("output", name, actual, shape) or "")
+    problems = [problem for problem in problems if problem]
+    if problems:
+        raise ModelFileError(
+            f"{path}: the graph contradicts its model contract: {problems[0]}"
+            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+            + "; re-export it with `unsing export`"
+        )

@@ -41,6 +41,7 @@ import numpy as np
 from unsing.config import Config
 from unsing.long_band import LongBandLayout
 from unsing.realtime.engine import MaskModel
+from unsing.realtime.mask_check import MaskCheck
 from unsing.realtime.sequence_model import DEFAULT_CHUNK_FRAMES, SequenceMaskModel
 
 #: Frames per FFT batch inside a chunk: the temporary frame arrays stay in cache (a batch of
@@ -371,7 +372,10 @@ def offline_parallelism(config: Config) -> tuple[int, int]:
 
 
 def offline_vocals(
-    config: Config, blocks: Iterable[np.ndarray], chunk_frames: int = DEFAULT_CHUNK_FRAMES
+    config: Config,
+    blocks: Iterable[np.ndarray],
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    check: MaskCheck | None = None,
 ) -> Iterator[np.ndarray]:
     """The vocals of a song given as blocks, from the sequence graph in chunks.
 
@@ -385,6 +389,9 @@ def offline_vocals(
             onnxruntime about 150 KB per frame of each run in flight
             (:func:`offline_parallelism`): the default, 2 runs on 2 cores, peaks at about
             400 MB in all.
+        check: counts the frames and those whose mask was not finite (replaced by the
+            previous one; masks are clamped to [0, 1]); a model broken on every frame raises
+            :class:`~unsing.errors.ModelFileError` before the last block.
 
     Returns:
         An iterator of float32 ``(samples, channels)`` vocal blocks; concatenated, exactly as
@@ -396,7 +403,7 @@ def offline_vocals(
         raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
     threads, runs = offline_parallelism(config)
     model = SequenceMaskModel(config, threads=threads)
-    return _offline_vocals(config, model, blocks, chunk_frames, runs)
+    return _offline_vocals(config, model, blocks, chunk_frames, runs, check)
 
 
 def _offline_vocals(
@@ -405,11 +412,15 @@ def _offline_vocals(
     blocks: Iterable[np.ndarray],
     chunk_frames: int,
     runs: int,
+    check: MaskCheck | None = None,
 ) -> Iterator[np.ndarray]:
     masks = model.chunked(chunk_frames, workers=runs)
+    masks.check = check
     try:
         for vocals in _separate(config, blocks, masks, model.long_band, chunk_frames):
             yield np.ascontiguousarray(vocals, dtype=np.float32)
+        if check is not None:
+            check.finish()
     finally:
         masks.close()
 

@@ -9,7 +9,6 @@ runs with the configured intra/inter-op threads.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,11 @@ from unsing.config import Config
 from unsing.errors import ModelFileError
 from unsing.realtime.model_graph import (
     check_graph_contract,
+    check_graph_io,
     graph_bins,
     long_band_layout,
+    metadata_int,
+    metadata_json,
     open_session,
 )
 
@@ -69,10 +71,9 @@ class OnnxMaskModel:
         self.input_bins, self.output_bins = graph_bins(
             self.metadata, self.bins, self.long_band, self.path
         )
-        self.window_frames = int(self.metadata["unsing.window_frames"])
+        self.window_frames = metadata_int(self.metadata, "unsing.window_frames", self.path)
         if self.graph == "streaming":
-            names = json.loads(self.metadata["unsing.state_names"])
-            shapes = json.loads(self.metadata["unsing.state_shapes"])
+            names, shapes = self._state_layout()
             self._state_names = names
             # Two preallocated state sets and two IO bindings, (a -> b) and (b -> a), used in
             # turn: onnxruntime reads and writes these buffers directly, nothing is allocated.
@@ -81,9 +82,11 @@ class OnnxMaskModel:
             )
             self._frame = np.zeros((1, self.channels, self.input_bins, 1), np.float32)
             self._mask_out = np.zeros((1, self.channels, self.output_bins, 1), np.float32)
+            self._check_io(dict(zip(names, shapes, strict=True)))
             self._bindings = (self._bind_states(0, 1), self._bind_states(1, 0))
             self._parity = 0
         else:
+            self._check_io({})
             # Two contiguous windows used in turn: each hop shifts one into the other by a
             # frame and appends the new one, and a binding per window has onnxruntime read it
             # in place (a strided view would be copied, ~0.9 MB, on every run).
@@ -97,6 +100,40 @@ class OnnxMaskModel:
             )
             self._parity = 0
         self._mask = np.zeros((self.channels, self.output_bins), np.float32)
+
+    def _state_layout(self) -> tuple[list[str], list[tuple[int, ...]]]:
+        """The streaming graph's state names and shapes from its contract, checked."""
+        names = metadata_json(self.metadata, "unsing.state_names", self.path)
+        shapes = metadata_json(self.metadata, "unsing.state_shapes", self.path)
+        valid = (
+            isinstance(names, list)
+            and isinstance(shapes, list)
+            and len(names) == len(shapes)
+            and all(isinstance(name, str) for name in names)
+            and all(
+                isinstance(shape, list)
+                and shape
+                and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape)
+                for shape in shapes
+            )
+        )
+        if not valid:
+            raise ModelFileError(
+                f"{self.path}: the model contract's unsing.state_names / unsing.state_shapes "
+                "are not a list of names and one shape of positive sizes per name; re-export it"
+            )
+        return names, [tuple(shape) for shape in shapes]
+
+    def _check_io(self, states: dict[str, tuple[int, ...]]) -> None:
+        """The graph's inputs and outputs must be those its contract describes."""
+        mask = (1, self.channels, self.output_bins, 1)
+        if self.graph == "streaming":
+            inputs = {"frame": (1, self.channels, self.input_bins, 1), **states}
+            outputs = [(None, mask), *((None, shape) for shape in states.values())]
+        else:
+            inputs = {"magnitude": (1, self.channels, self.input_bins, self.window_frames)}
+            outputs = [(None, mask)]
+        check_graph_io(self.session, self.path, inputs, outputs)
 
     def _bind(self, inputs: dict[str, np.ndarray], outputs: list[np.ndarray]) -> Any:
         """An IO binding: onnxruntime reads ``inputs`` (by name) and writes the graph's outputs,

@@ -30,8 +30,10 @@ import numpy as np
 from unsing.config import Config
 from unsing.errors import ModelFileError
 from unsing.model_file import read_model_info
+from unsing.realtime.mask_check import MaskCheck, sanitize_masks
 from unsing.realtime.model_graph import (
     check_graph_contract,
+    check_graph_io,
     graph_bins,
     long_band_layout,
     open_session,
@@ -117,6 +119,12 @@ class SequenceMaskModel:
         self.long_band = long_band_layout(self.metadata, contract.stft, self.path)
         self.input_bins, self.output_bins = graph_bins(
             self.metadata, self.bins, self.long_band, self.path
+        )
+        check_graph_io(  # frames: any number (the graph's frames axis is dynamic)
+            self.session,
+            self.path,
+            {"magnitude": (1, self.channels, self.input_bins, -1)},
+            [(None, (1, self.channels, self.output_bins, -1))],
         )
 
     def _check_contract(self, config: Config) -> None:
@@ -204,6 +212,10 @@ class ChunkedMasks:
             self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="unsing-sequence")
         self.frames_in = 0
         self.frames_out = 0
+        #: counts the frames out and those whose mask was not finite (replaced, as the live
+        #: engine does, by the previous mask; every mask is clamped to [0, 1])
+        self.check: MaskCheck | None = None
+        self._last_mask: np.ndarray | None = None
 
     def _submit(self, count: int) -> None:
         """Start the run for the next ``count`` pending frames (the lookahead frames after them
@@ -231,7 +243,13 @@ class ChunkedMasks:
                 output = output.result()
             parts.append(output[..., first : first + count])
             self.frames_out += count
-        return parts[-1] if len(parts) == 2 else np.concatenate(parts, -1)
+        masks = parts[-1] if len(parts) == 2 else np.concatenate(parts, -1)
+        masks, replaced = sanitize_masks(masks, self._last_mask)
+        if masks.shape[-1]:
+            self._last_mask = masks[..., -1].copy()
+        if self.check is not None:
+            self.check.add(masks.shape[-1], replaced)
+        return masks
 
     def push(self, magnitude: np.ndarray) -> np.ndarray:
         """Take ``(channels, input_bins, frames)`` magnitudes; return the masks ``(channels,

@@ -207,3 +207,19 @@ def test_missing_command_is_a_usage_error(capsys) -> None:
     with pytest.raises(SystemExit) as caught:
         cli.main([])
     assert caught.value.code == 2
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line(monkeypatch, capsys) -> None:
+    """The console script's entry point (unsing.entry) catches a KeyboardInterrupt raised while
+    it imports the command line (numpy, onnxruntime, ...): one line, status 130."""
+    import types
+
+    from unsing import entry
+
+    class Interrupted(types.ModuleType):
+        def __getattr__(self, name: str):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "unsing.cli", Interrupted("unsing.cli"))
+    assert entry.main() == 130
+    assert capsys.readouterr().err == "unsing: interrupted\n"

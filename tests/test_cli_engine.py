@@ -174,6 +174,8 @@ def test_play_to_a_file_with_gains(song_path, tmp_path) -> None:
         ),
         (["play", "song.flac", "--model", "broken.onnx"], "broken.onnx: not a valid ONNX model"),
         (["run"], "no audio devices found. Connect a sound card, or"),
+        (["play", "."], ".: is a folder, not a song (`unsing separate FOLDER --out DIR`"),
+        (["separate", "folder/", "--out", "x", "--mode", "offline"], "no audio files"),
     ],
 )
 def test_bad_input_is_one_clear_line(song_path, tmp_path, args, message) -> None:
@@ -181,12 +183,78 @@ def test_bad_input_is_one_clear_line(song_path, tmp_path, args, message) -> None
     soundfile.write(tmp_path / "six.wav", np.zeros((100, 6), np.float32), 44100)
     (tmp_path / "broken.onnx").write_bytes(b"\x08\x01garbage")
     (tmp_path / "song.flac").write_bytes(song_path.read_bytes())
+    (tmp_path / "folder").mkdir()
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("unsing: error: "), result.stderr
     assert message in lines[0], lines[0]
     assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--duration", "nan"], "--duration: nan: must be a finite number of seconds"),
+        (["run", "--duration", "-1"], "--duration: -1: must be a finite number of seconds"),
+        (["run", "--duration", "0"], "--duration: 0: must be a finite number of seconds above 0"),
+        (["midi", "monitor", "--duration", "inf"], "--duration: inf: must be a finite number"),
+        (["midi", "learn", "vocal_gain", "--timeout", "-1"], "--timeout: -1: must be a finite"),
+        (["midi", "learn", "vocal_gain", "--timeout", "nan"], "--timeout: nan: must be a finite"),
+        (["info", "--bench", "--hops", "0"], "--hops: 0: must be at least 1"),
+        (["info", "--bench", "--hops", "-5"], "--hops: -5: must be at least 1"),
+        (["play", "song.flac", "--vocal-db", "nan"], "--vocal-db: nan: not a gain in dB"),
+        (["play", "song.flac", "--bogus"], "unrecognized arguments: --bogus"),
+        (["sing"], "invalid choice: 'sing'"),
+    ],
+)
+def test_usage_errors_are_one_line_with_status_2(tmp_path, args, message) -> None:
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert lines[0].endswith("--help`)") and ": error: " in lines[0]
+
+
+def test_minus_infinity_db_mutes_and_a_cut_short_wav_is_a_warning(song_path, tmp_path) -> None:
+    audio, _ = read(song_path)
+    full = tmp_path / "full.wav"
+    soundfile.write(full, audio, 44100, subtype="PCM_16")
+    data = full.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2])  # the header still declares the whole song
+    result = run("play", str(cut), "--to", str(tmp_path / "k.wav"), "--vocal-db=-inf", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "vocal muted" in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert (
+        len(warnings) == 1
+        and "cut.wav: the file is cut short: its header declares" in (warnings[0])
+    )
+    seconds = len(audio) / 44100
+    assert f"declares {seconds:.1f} s, it holds {seconds / 2:.1f} s" in warnings[0]
+    # the header (44 bytes) is in the first half: a few frames fewer than half remain
+    assert soundfile.info(tmp_path / "k.wav").frames == pytest.approx(len(audio) / 2, abs=20)
+    whole = run("play", str(full), "--to", str(tmp_path / "w.wav"), "--quiet")
+    assert "warning" not in whole.stderr
+
+
+def test_devices_json_says_why_the_list_is_empty(tmp_path) -> None:
+    """No sound card and no reachable JACK server (another server name): JSON ``[]`` on
+    stdout, the reason on stderr, status 1; and none of the libraries' probe chatter."""
+    import os
+
+    environment = {**os.environ, "JACK_DEFAULT_SERVER": "unsing-test-none",
+                   "JACK_NO_START_SERVER": "1"}  # fmt: skip
+    result = subprocess.run(
+        [str(UNSING), "devices", "--json"], capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, env=environment,
+    )  # fmt: skip
+    if result.stdout.strip() != "[]":
+        pytest.skip("this machine has a sound card")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("unsing: no audio devices found")
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,33 @@ def test_ports_are_listed(knobs) -> None:
     assert "unsing-test-controller:knobs" in result.stdout
 
 
+def test_auto_api_uses_jack_where_the_alsa_sequencer_is_missing(knobs) -> None:
+    """``midi.api: auto`` tries the APIs python-rtmidi was built with, in order: without
+    /dev/snd/seq (containers, CI) it lands on the running JACK server, and the ALSA library's
+    own complaint is kept off the terminal. With no JACK server either: one line."""
+    if Path("/dev/snd/seq").exists():
+        pytest.skip("this machine has the ALSA sequencer: auto uses it")
+    result = subprocess.run(
+        [str(UNSING), "midi", "ports"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert "unsing-test-controller:knobs" in result.stdout
+    assert "ALSA lib" not in result.stderr
+    nowhere = {**os.environ, "JACK_DEFAULT_SERVER": "unsing-test-none", "JACK_NO_START_SERVER": "1"}
+    for api, message in (
+        ("auto", "no MIDI API is usable here (alsa: "),
+        ("alsa", "with a JACK server running, --midi-api jack"),
+        ("jack", "MIDI API jack is not usable here"),
+    ):
+        result = subprocess.run(
+            [str(UNSING), "midi", "ports", "--midi-api", api],
+            capture_output=True, text=True, timeout=30, env=nowhere,
+        )  # fmt: skip
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1, result.stderr
+        assert lines[0].startswith("unsing: error: ") and message in lines[0], lines[0]
+
+
 def test_controls_reach_the_parameters_and_hot_plug_is_survived(knobs, jack_server) -> None:
     rtmidi = require_module("rtmidi")
     config = load_config()

@@ -25,7 +25,7 @@ def stop(number, frame):
         error = "ValueError: x" if behaviour == "callback_error" else None
         with open(stats_path, "w") as f:
             json.dump({"stats": {"callbacks": 42}, "callback_error": error}, f)
-    sys.exit(2 if behaviour == "exit_2" else 0)
+    sys.exit(2 if behaviour == "exit_2" else 130)
 
 signal.signal(signal.SIGINT, stop)
 signal.signal(signal.SIGTERM, stop)
@@ -61,7 +61,7 @@ def test_each_way_a_stop_can_end_is_told_apart(
     result = stop_cycles.one_cycle("run", signal_name, 0.05, tmp_path)
     assert result["outcome"] == outcome
     if outcome == "clean":
-        assert result["returncode"] == 0 and result["callbacks"] == 42
+        assert result["returncode"] == 130 and result["callbacks"] == 42
         assert "stderr_tail" not in result
     else:
         assert "stderr_tail" in result

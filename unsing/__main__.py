@@ -2,6 +2,6 @@
 
 import sys
 
-from unsing.cli import main
+from unsing.entry import main
 
 sys.exit(main())

@@ -50,8 +50,11 @@ class AudioDevice:
 
 def import_sounddevice() -> Any:
     """``import sounddevice``, with a clear error when PortAudio is missing."""
+    from unsing.native_stderr import quiet_native_stderr
+
     try:
-        import sounddevice
+        with quiet_native_stderr():  # PortAudio starts here: ALSA/JACK probe chatter
+            import sounddevice
     except OSError as error:  # raised when libportaudio cannot be loaded
         raise AudioSystemError(
             f"PortAudio is not available ({error}); install it: `apt-get install "
@@ -68,8 +71,11 @@ def query_devices(rescan: bool = False) -> list[AudioDevice]:
     """
     sd = import_sounddevice()
     if rescan:
-        sd._terminate()
-        sd._initialize()
+        from unsing.native_stderr import quiet_native_stderr
+
+        with quiet_native_stderr():
+            sd._terminate()
+            sd._initialize()
     try:
         raw_devices = sd.query_devices()
         host_apis = sd.query_hostapis()

@@ -14,16 +14,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from unsing import __version__
 from unsing.cli import engine, info, midi, model
 from unsing.cli.options import common_parser, run_handler
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """A usage error is one line naming the command and where its help is, exit status 2
+    (argparse prints the whole usage first; subcommand parsers inherit this class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     common = common_parser()
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="unsing",
         description="Live karaoke vocal remover: removes the lead vocal in real time; MIDI "
         "knobs set how much vocal and accompaniment come through.",

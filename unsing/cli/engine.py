@@ -17,7 +17,12 @@ from typing import Any
 import numpy as np
 
 from unsing.cli.midi import open_inputs
-from unsing.cli.options import add_gain_options, add_midi_options, config_from_args
+from unsing.cli.options import (
+    add_gain_options,
+    add_midi_options,
+    config_from_args,
+    positive_seconds,
+)
 from unsing.config import Config, db_to_gain
 from unsing.errors import AudioFileError, AudioSystemError
 
@@ -59,7 +64,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         "Ctrl-C stops cleanly.",
     )
     run.add_argument(
-        "--duration", type=float, metavar="SECONDS", help="stop after this long (default: Ctrl-C)"
+        "--duration",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="stop after this long (default: Ctrl-C)",
     )
     add_stream_options(run, "no live status line")
     run.set_defaults(handler=cmd_run)
@@ -207,11 +215,27 @@ def _summary(report: dict[str, Any]) -> str:
         f"{stats['deadline_misses']}, xruns {stats['xruns']}; latency "
         f"{latency['algorithmic_ms']} ms algorithmic + {latency['device_input_ms']} + "
         f"{latency['device_output_ms']} ms device = {latency['total_ms']} ms"
+        + _model_resets_warning(stats)
     )
 
 
-#: the signals that end a live session as Ctrl-C does: stop, report, exit 0
+def _model_resets_warning(stats: dict[str, Any]) -> str:
+    """A live session's masks that were not finite (the engine reset the model and kept the
+    previous mask each time), as a second line, or nothing."""
+    resets = stats.get("model_resets", 0)
+    if not resets:
+        return ""
+    return (
+        f"\nunsing: warning: the model's mask was NaN or infinite on {resets} of "
+        f"{stats.get('model_runs', 0)} runs (the previous mask was kept): check the model file"
+    )
+
+
+#: the signals that end a session as Ctrl-C does: stop, report, exit status 130
+#: (:data:`INTERRUPTED`), live or rendering alike
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Exit status of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, the shell's convention).
+INTERRUPTED = 130
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
@@ -240,9 +264,9 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
 
-def _watch(stream: Any, quiet: bool, until: float | None, midi_watcher: Any) -> None:
+def _watch(stream: Any, quiet: bool, until: float | None, midi_watcher: Any) -> bool:
     """Show the status line until the stream finishes, ``until`` passes, or Ctrl-C; report
-    MIDI hot-plug events."""
+    MIDI hot-plug events. Returns whether Ctrl-C (or SIGTERM) ended it."""
     interactive = sys.stderr.isatty() and not quiet
     try:
         while stream.active and not stream.finished.is_set():
@@ -257,10 +281,11 @@ def _watch(stream: Any, quiet: bool, until: float | None, midi_watcher: Any) -> 
                 print("\r" + status_line(stream.engine), end="", file=sys.stderr, flush=True)
             time.sleep(0.2)
     except KeyboardInterrupt:
-        pass
+        return True
     finally:
         if interactive:
             print(file=sys.stderr)
+    return False
 
 
 # ---------------------------------------------------------------------- commands
@@ -273,17 +298,19 @@ def _stream_session(
     banner: Callable[[dict[str, Any]], str],
     extra: dict[str, Any],
 ) -> int:
-    """Run ``stream`` with MIDI and the status line until it ends; report and summarise."""
+    """Run ``stream`` with MIDI and the status line until it ends; report and summarise.
+    Exit status 0, or :data:`INTERRUPTED` when Ctrl-C or SIGTERM stopped it."""
     from unsing.realtime.midi_ports import MidiWatcher
 
     until = None if getattr(args, "duration", None) is None else time.monotonic() + args.duration
     midi_inputs = open_midi(config, stream.engine)
+    interrupted = False
     try:
         with stop_on_signals(), stream:
             if not args.quiet:
                 print(banner(stream.latency().as_dict()), file=sys.stderr)
             watcher = MidiWatcher(midi_inputs) if midi_inputs is not None else None
-            _watch(stream, args.quiet, until, watcher)
+            interrupted = _watch(stream, args.quiet, until, watcher)
     finally:
         if midi_inputs is not None:
             midi_inputs.close()
@@ -296,8 +323,8 @@ def _stream_session(
             flush=True,
         )
         sys.stdout.flush()
-        os._exit(0)
-    return 0
+        os._exit(INTERRUPTED if interrupted else 0)
+    return INTERRUPTED if interrupted else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -340,6 +367,8 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     info = probe_song(args.song)
+    if info.warning:
+        print(f"unsing: warning: {info.warning}", file=sys.stderr)
     target = Path(args.to) if args.to is not None else None
     fallback = DEFAULT_RENDER_DIR / f"{info.path.stem}.karaoke.wav"
     chosen = config.audio.output_device is not None or config.audio.host_api is not None
@@ -399,8 +428,10 @@ def _render_to_file(
         vocals_processor,
     )
     from unsing.realtime.gains import LiveParameters
+    from unsing.realtime.mask_check import MaskCheck
 
     parameters = LiveParameters.from_config(config)
+    check = MaskCheck(str(config.model.path))
     engine = None
     if config.engine.resynthesis == "griffin_lim":  # the engine's own mix: it resynthesises it
         engine = SeparationEngine(config, model, parameters)
@@ -410,7 +441,7 @@ def _render_to_file(
             "the live engine's mix (griffin_lim)",
         )
     else:
-        processor = vocals_processor(config, "offline", lambda: model)
+        processor = vocals_processor(config, "offline", lambda: model, check)
         formula = mix_formula(
             parameters.vocal_gain, parameters.accompaniment_gain, parameters.master_gain
         )
@@ -434,7 +465,15 @@ def _render_to_file(
         f"in {stats.wall_seconds:.1f} s ({stats.real_time_factor:.1f}x real time)",
         file=sys.stderr,
     )
+    _warn_masks(check)
     return 0
+
+
+def _warn_masks(check: Any) -> None:
+    """The model's replaced masks, if any, as a warning line."""
+    warning = check.warning()
+    if warning:
+        print(f"unsing: warning: {warning}", file=sys.stderr)
 
 
 def _play_to_device(
@@ -521,13 +560,17 @@ def _separate_song(
         vocals_formula,
         vocals_processor,
     )
+    from unsing.realtime.mask_check import MaskCheck
 
     song = probe_song(path)
+    if song.warning:
+        print(f"unsing: warning: {song.warning}", file=sys.stderr)
     formulas = {"vocals": vocals_formula, "accompaniment": accompaniment_formula}
     outputs = {out_dir / f"{stem}.{extension}": formulas[stem] for stem in stems}
     for target in outputs:
         check_output(target, [song.path], args.overwrite)
-    processor = vocals_processor(config, args.mode, lambda: load_model(config))
+    check = MaskCheck(str(config.model.path))
+    processor = vocals_processor(config, args.mode, lambda: load_model(config), check)
     update, close = _file_progress(song.path.name, song.sample_rate_hz, args.quiet)
     try:
         stats = run_file(config, song, processor, outputs, update)
@@ -539,4 +582,5 @@ def _separate_song(
         f"{args.mode}) in {stats.wall_seconds:.1f} s ({stats.real_time_factor:.1f}x real time)",
         file=sys.stderr,
     )
+    _warn_masks(check)
     return 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from unsing import __version__
-from unsing.cli.options import config_from_args
+from unsing.cli.options import config_from_args, positive_int
 from unsing.config import Config, db_to_gain, to_jsonable
 from unsing.errors import AudioSystemError, ModelFileError
 from unsing.latency import Latency
@@ -38,7 +39,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="load the model as the engine does and time its per-hop cost",
     )
-    info.add_argument("--hops", type=int, default=2000, help="hops to time with --bench")
+    info.add_argument(
+        "--hops", type=positive_int, default=2000, help="hops to time with --bench (default 2000)"
+    )
     info.set_defaults(handler=cmd_info)
 
 
@@ -49,8 +52,10 @@ def cmd_devices(args: argparse.Namespace) -> int:
     devices = query_devices()
     if args.host_api:
         devices = [d for d in devices if args.host_api.lower() in d.host_api.lower()]
-    if args.json:
+    if args.json:  # JSON on stdout, always; the reason for an empty list on stderr
         print(json.dumps([d.as_dict() for d in devices], indent=2))
+        if not devices:
+            print(f"unsing: {NO_DEVICES_HELP}", file=sys.stderr)
     else:
         print(format_device_table(devices) if devices else f"unsing: {NO_DEVICES_HELP}")
     return 0 if devices else 1

@@ -8,7 +8,12 @@ import sys
 import time
 from typing import Any
 
-from unsing.cli.options import add_midi_api_option, add_midi_port_option, config_from_args
+from unsing.cli.options import (
+    add_midi_api_option,
+    add_midi_port_option,
+    config_from_args,
+    positive_seconds,
+)
 from unsing.config import GAIN_PARAMS, MIDI_MODES, MIDI_PARAMS, Config
 from unsing.errors import ConfigError
 
@@ -29,7 +34,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     add_midi_api_option(monitor)
     add_midi_port_option(monitor)
-    monitor.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
+    monitor.add_argument(
+        "--duration", type=positive_seconds, metavar="SECONDS", help="stop after this long"
+    )
     monitor.set_defaults(handler=cmd_monitor)
 
     learn = sub.add_parser(
@@ -50,7 +57,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         choices=MIDI_MODES,
         help="how to read the control (default: absolute for gains, toggle for switches)",
     )
-    learn.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    learn.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up after this long without a moved control (default 30)",
+    )
     learn.set_defaults(handler=cmd_learn)
 
 

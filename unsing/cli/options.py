@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
@@ -50,15 +51,53 @@ def common_parser() -> argparse.ArgumentParser:
     return common
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above zero (``nan``, ``inf``, 0 and negative
+    values are a one-line usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be a finite number of seconds above 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
+
+
+def gain_db(text: str) -> float:
+    """argparse type: a gain in dB; ``-inf`` (mute) is allowed, ``nan`` and ``+inf`` are not
+    (the config's range check gives the allowed span)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of dB") from None
+    if math.isnan(value) or value == math.inf:
+        raise argparse.ArgumentTypeError(f"{text}: not a gain in dB")
+    return value
+
+
 def add_gain_options(parser: argparse.ArgumentParser) -> None:
     """``--vocal-db`` / ``--accompaniment-db`` / ``--master-db`` shortcuts for engine gains."""
     parser.add_argument(
-        "--vocal-db", type=float, metavar="DB", help="vocal gain in dB (-120 or less mutes)"
+        "--vocal-db",
+        type=gain_db,
+        metavar="DB",
+        help="vocal gain in dB (-120 or less, or -inf, mutes)",
     )
     parser.add_argument(
-        "--accompaniment-db", type=float, metavar="DB", help="accompaniment gain in dB"
+        "--accompaniment-db", type=gain_db, metavar="DB", help="accompaniment gain in dB"
     )
-    parser.add_argument("--master-db", type=float, metavar="DB", help="master gain in dB")
+    parser.add_argument("--master-db", type=gain_db, metavar="DB", help="master gain in dB")
 
 
 def add_midi_api_option(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +150,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def _yaml_scalar(value: Any) -> str:
-    """A value as YAML text that parses back to the same string or number."""
+    """A value as YAML text that parses back to the same string or number (YAML spells the
+    infinities ``.inf`` and ``-.inf``)."""
+    if isinstance(value, float) and math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
     return json.dumps(value) if isinstance(value, str) else str(value)
 
 
