@@ -254,6 +254,54 @@ def test_run_with_midi_port_opens_it(knobs, tmp_path) -> None:
     assert "MIDI input 'unsing-test-controller:knobs' opened" in result.stderr
 
 
+def test_midi_port_vanishing_mid_knob_move_leaves_the_run_streaming(knobs, tmp_path) -> None:
+    """`unsing run` with a knob sweeping 100 times a second; the port closes mid-sweep: one
+    line says so, the stream goes on (callbacks keep coming, no callback error), and the gain
+    stays where the knob left it."""
+    import json
+    import threading
+
+    stats = tmp_path / "stats.json"
+    process = subprocess.Popen(
+        [str(UNSING), "run", "--host-api", "jack", "--midi-api", "jack", "--midi-port",
+         "controller", "--duration", "4", "--stats-json", str(stats)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    watch = ReadyWatch(process, "MIDI input 'unsing-test-controller:knobs' opened")
+    stop = threading.Event()
+
+    def sweep() -> None:
+        value = 0
+        while not stop.is_set():
+            try:
+                knobs.send_message([0xB0, 20, value])
+            except Exception:  # the port is gone: the controller was unplugged
+                return
+            value = (value + 5) % 128
+            time.sleep(0.01)
+
+    sweeper = threading.Thread(target=sweep, daemon=True)
+    try:
+        watch.wait()
+        sweeper.start()
+        time.sleep(1.0)
+        knobs.close_port()  # unplugged mid-move
+        stop.set()
+        sweeper.join(5)
+        _, stderr = watch.finish(process, timeout_s=30)
+    finally:
+        stop.set()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    assert "MIDI input 'unsing-test-controller:knobs' disappeared; audio keeps running" in stderr
+    assert "Traceback" not in stderr
+    report = json.loads(stats.read_text())
+    assert report["callback_error"] is None and report["fault"] is None
+    assert report["stats"]["callbacks"] > 400  # 4 s at about 170 a second: it kept streaming
+
+
 def test_several_ports_at_once(jack_server) -> None:
     rtmidi = require_module("rtmidi")
     first = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "unsing-test-faders")

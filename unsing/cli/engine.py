@@ -236,6 +236,8 @@ def _model_resets_warning(stats: dict[str, Any]) -> str:
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: Exit status of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, the shell's convention).
 INTERRUPTED = 130
+#: What :func:`_watch` returns when Ctrl-C or SIGTERM ended the session.
+INTERRUPTED_BY_USER = "interrupted"
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
@@ -264,14 +266,37 @@ def stop_on_signals() -> Iterator[None]:
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
 
-def _watch(stream: Any, quiet: bool, until: float | None, midi_watcher: Any) -> bool:
-    """Show the status line until the stream finishes, ``until`` passes, or Ctrl-C; report
-    MIDI hot-plug events. Returns whether Ctrl-C (or SIGTERM) ended it."""
+#: A running stream whose callbacks stop for this long has lost its device or server.
+STALL_S = 2.0
+
+
+def _watch(stream: Any, quiet: bool, until: float | None, midi_watcher: Any) -> str | None:
+    """Show the status line until the stream finishes, ``until`` passes, Ctrl-C, or the audio
+    system fails; report MIDI hot-plug events.
+
+    Returns None (finished, or ``until``), :data:`INTERRUPTED_BY_USER` (Ctrl-C or SIGTERM), or
+    a one-line reason when the stream stopped on its own (the JACK server or the device went
+    away) or its callbacks stopped coming for :data:`STALL_S`."""
     interactive = sys.stderr.isatty() and not quiet
+    stats = stream.engine.stats
+    callbacks, moved = stats.count("callbacks"), time.monotonic()
     try:
-        while stream.active and not stream.finished.is_set():
-            if until is not None and time.monotonic() >= until:
-                break
+        while not stream.finished.is_set():
+            now = time.monotonic()
+            if until is not None and now >= until:
+                return None
+            if not stream.active:
+                return (
+                    "the audio stream stopped on its own: the audio server (JACK) or the "
+                    "device went away"
+                )
+            if stats.count("callbacks") != callbacks:
+                callbacks, moved = stats.count("callbacks"), now
+            elif now - moved >= STALL_S:
+                return (
+                    f"no audio callback for {now - moved:.1f} s: the audio device or server "
+                    "stopped delivering audio"
+                )
             for event in midi_watcher.due() if midi_watcher is not None else ():
                 print(f"\nunsing: {event}", file=sys.stderr)
             if stream.callback_error:
@@ -281,11 +306,11 @@ def _watch(stream: Any, quiet: bool, until: float | None, midi_watcher: Any) -> 
                 print("\r" + status_line(stream.engine), end="", file=sys.stderr, flush=True)
             time.sleep(0.2)
     except KeyboardInterrupt:
-        return True
+        return INTERRUPTED_BY_USER
     finally:
         if interactive:
             print(file=sys.stderr)
-    return False
+    return None
 
 
 # ---------------------------------------------------------------------- commands
@@ -299,32 +324,43 @@ def _stream_session(
     extra: dict[str, Any],
 ) -> int:
     """Run ``stream`` with MIDI and the status line until it ends; report and summarise.
-    Exit status 0, or :data:`INTERRUPTED` when Ctrl-C or SIGTERM stopped it."""
+    Exit status 0, :data:`INTERRUPTED` when Ctrl-C or SIGTERM stopped it, or 1 (with one
+    error line after the summary) when the audio system failed under it."""
     from unsing.realtime.midi_ports import MidiWatcher
 
     until = None if getattr(args, "duration", None) is None else time.monotonic() + args.duration
     midi_inputs = open_midi(config, stream.engine)
-    interrupted = False
+    ended = None
     try:
         with stop_on_signals(), stream:
             if not args.quiet:
                 print(banner(stream.latency().as_dict()), file=sys.stderr)
             watcher = MidiWatcher(midi_inputs) if midi_inputs is not None else None
-            interrupted = _watch(stream, args.quiet, until, watcher)
+            ended = _watch(stream, args.quiet, until, watcher)
     finally:
         if midi_inputs is not None:
             midi_inputs.close()
-    report = _report(stream, args.stats_json, extra)
+    report = _report(stream, args.stats_json, extra | {"fault": _fault(ended)})
     print(_summary(report), file=sys.stderr)
+    status = 0 if ended is None else INTERRUPTED if ended == INTERRUPTED_BY_USER else 1
+    if status == 1:
+        print(f"unsing: error: {ended}", file=sys.stderr)
     if stream.stop_timed_out:  # PortAudio's exit clean-up would wait on the same stream
-        print(
-            "unsing: the audio system did not close the stream in time; exiting without it",
-            file=sys.stderr,
-            flush=True,
-        )
+        if status != 1:  # (after a fault the error line says why)
+            print(
+                "unsing: the audio system did not close the stream in time; exiting without it",
+                file=sys.stderr,
+                flush=True,
+            )
+        sys.stderr.flush()
         sys.stdout.flush()
-        os._exit(INTERRUPTED if interrupted else 0)
-    return INTERRUPTED if interrupted else 0
+        os._exit(status)
+    return status
+
+
+def _fault(ended: str | None) -> str | None:
+    """What ended a session, for its report: the audio system's fault, or None."""
+    return None if ended in (None, INTERRUPTED_BY_USER) else ended
 
 
 def cmd_run(args: argparse.Namespace) -> int:
