@@ -57,6 +57,10 @@ class EngineStats:
         self.reset_pending = np.zeros(1, np.bool_)  # set by request_reset, served by the engine
         self.peak_input = np.zeros(1)  # absolute peak since the last snapshot (status meters)
         self.peak_output = np.zeros(1)
+        # how late each audio callback started its Python code after the audio system's
+        # timestamp of the cycle (scheduling, the interpreter lock), above the run's lowest
+        self.entry_histogram = np.zeros(HISTOGRAM_BINS, np.int64)
+        self.entry_max_s = np.zeros(1)
 
     def record_hop(self, seconds: float) -> None:
         """One hop's compute time (audio thread: stores into preallocated arrays only)."""
@@ -66,6 +70,12 @@ class EngineStats:
         self.hop_histogram[min(int(seconds / HISTOGRAM_BIN_S), HISTOGRAM_BINS - 1)] += 1
         if seconds > self.hop_max_s[0]:
             self.hop_max_s[0] = seconds
+
+    def record_entry(self, delay_s: float) -> None:
+        """One callback's entry delay (audio thread: preallocated arrays only)."""
+        self.entry_histogram[min(max(int(delay_s / HISTOGRAM_BIN_S), 0), HISTOGRAM_BINS - 1)] += 1
+        if delay_s > self.entry_max_s[0]:
+            self.entry_max_s[0] = delay_s
 
     def add(self, name: str, amount: int = 1) -> None:
         """Increment a counter (outside the hot path; the engine indexes ``counts`` directly)."""
@@ -96,6 +106,8 @@ class EngineStats:
         self.hop_max_s.fill(0.0)
         self.peak_input.fill(0.0)
         self.peak_output.fill(0.0)
+        self.entry_histogram.fill(0)
+        self.entry_max_s.fill(0.0)
         self.reset_pending[0] = False
 
     def hop_times_ms(self) -> np.ndarray:
@@ -125,6 +137,18 @@ class EngineStats:
                 * (float(np.searchsorted(cumulative, q / 100.0 * cumulative[-1])) + 0.5)
                 for q in (50, 90, 99, 99.9)
             } | {"max": 1000.0 * float(self.hop_max_s[0]), "hops": int(cumulative[-1])}
+        entries = np.cumsum(self.entry_histogram)
+        if entries[-1]:  # streams only: the callback's start after the cycle's timestamp
+            highest = 1000.0 * float(self.entry_max_s[0])
+            counts["entry_delay_ms"] = {  # bin centres, never above the exact maximum
+                f"p{q:g}": min(
+                    highest,
+                    1000.0
+                    * HISTOGRAM_BIN_S
+                    * (float(np.searchsorted(entries, q / 100.0 * entries[-1])) + 0.5),
+                )
+                for q in (50, 99, 99.9)
+            } | {"max": highest, "callbacks": int(entries[-1])}
         peaks = {"input": float(self.peak_input[0]), "output": float(self.peak_output[0])}
         if reset_peaks:
             self.peak_input.fill(0.0)

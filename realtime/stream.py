@@ -15,6 +15,7 @@ thread through :attr:`EngineStream.callback_error`.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -33,6 +34,11 @@ from unsing.errors import AudioSystemError
 from unsing.realtime.engine import SeparationEngine
 from unsing.realtime.stats import counter_index
 
+#: The clock the callbacks' entry delays are read with.
+_clock = time.monotonic
+#: The interpreter's thread switch interval while a stream runs (Python's default is 5 ms,
+#: almost a hop: a thread holding the lock may make the callback wait that long).
+STREAM_SWITCH_INTERVAL_S = 0.0005
 #: how long :meth:`EngineStream.stop` waits for PortAudio to stop and close the stream
 STOP_TIMEOUT_S = 3.0
 #: pause between PortAudio's stop and its close, at least this long and 4 blocks: PortAudio
@@ -144,8 +150,19 @@ class EngineStream:
         self._output = np.zeros((block, engine.output_channels), np.float32)
         self._stream: Any = None
         self._device_latency_s = (0.0, 0.0)
+        self._entry_offset_s = float("inf")
+        self._switch_interval_s: float | None = None
 
     # ------------------------------------------------------------------ callback (audio thread)
+
+    def _note_entry(self, time_info: Any) -> None:
+        """How late this callback's Python code starts after PortAudio's timestamp of the
+        cycle (``currentTime``: another clock, so measured above the run's lowest offset):
+        scheduling and the wait for the interpreter lock, which the hop's own time misses."""
+        offset = _clock() - float(time_info.currentTime)
+        if offset < self._entry_offset_s:
+            self._entry_offset_s = offset
+        self.engine.stats.record_entry(offset - self._entry_offset_s)
 
     def _count_flags(self, status: Any) -> None:
         if status:
@@ -169,6 +186,7 @@ class EngineStream:
         self, indata: np.ndarray, outdata: np.ndarray, frames: int, time: Any, status: Any
     ) -> None:
         try:
+            self._note_entry(time)
             self._count_flags(status)
             self._run_engine(indata, outdata, frames)
         except Exception as error:  # the audio thread must never die
@@ -176,6 +194,7 @@ class EngineStream:
 
     def _song_callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         try:
+            self._note_entry(time)
             self._count_flags(status)
             song = self.song
             source = self._input[:frames] if frames <= self._blocksize else np.zeros_like(outdata)
@@ -200,7 +219,9 @@ class EngineStream:
     # ------------------------------------------------------------------ control (caller thread)
 
     def start(self) -> None:
-        """Warm the engine up, open and start the stream (errors as :class:`AudioSystemError`)."""
+        """Warm the engine up, open and start the stream (errors as :class:`AudioSystemError`).
+        While it runs the interpreter switches threads every :data:`STREAM_SWITCH_INTERVAL_S`
+        (restored by :meth:`stop`)."""
         self.engine.warm_up()
         sd, audio, contract = self.sd, self.config.audio, self.config.contract
         channels = contract.channels
@@ -225,6 +246,9 @@ class EngineStream:
                     callback=self._song_callback,
                     **common,
                 )
+            if self._switch_interval_s is None:
+                self._switch_interval_s = sys.getswitchinterval()
+                sys.setswitchinterval(STREAM_SWITCH_INTERVAL_S)
             self._stream.start()
             reported = self._stream.latency
             self._device_latency_s = (
@@ -232,7 +256,14 @@ class EngineStream:
             )
         except Exception as error:
             self._stream = None
+            self._restore_switch_interval()
             raise AudioSystemError(f"cannot open the audio stream: {error}") from None
+
+    def _restore_switch_interval(self) -> None:
+        saved = getattr(self, "_switch_interval_s", None)
+        if saved is not None:
+            sys.setswitchinterval(saved)
+            self._switch_interval_s = None
 
     def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
         """Stop and close the stream, waiting at most ``timeout_s``.
@@ -244,6 +275,7 @@ class EngineStream:
         it and :attr:`stop_timed_out` is set (the caller then exits without PortAudio's own
         clean-up, which would wait in the same place). Errors of a stop in time are raised."""
         stream, self._stream = self._stream, None
+        self._restore_switch_interval()
         if stream is None:
             return
         errors: list[BaseException] = []

@@ -158,6 +158,9 @@ def test_run_command_streams_reports_and_stops_on_ctrl_c(
     assert report["latency"]["algorithmic_samples"] == 1024
     assert report["latency"]["device_output_samples"] > 0
     assert "deadline misses" in stderr and "xruns" in stderr
+    entry = report["stats"]["entry_delay_ms"]  # each callback's start after its cycle's stamp
+    assert entry["callbacks"] == report["stats"]["callbacks"]
+    assert 0.0 <= entry["p50"] <= entry["p99"] <= entry["max"]
 
 
 def test_run_for_a_duration_with_the_status_line(jack_server: str) -> None:
@@ -227,3 +230,18 @@ def test_device_without_enough_channels_is_refused(jack_server: str, monkeypatch
     engine = SeparationEngine(config, OnnxMaskModel(config))
     with pytest.raises(AudioSystemError, match=r"'USB mic' .* has 1 input channel\(s\), 2 needed"):
         EngineStream(config, engine)
+
+
+def test_the_switch_interval_is_short_while_a_stream_runs(jack_server: str) -> None:
+    """Another thread holding the interpreter lock delays the callback by up to the switch
+    interval (5 ms by default, almost a hop): 0.5 ms while streaming, restored after."""
+    from unsing.realtime.stream import STREAM_SWITCH_INTERVAL_S, EngineStream
+
+    config = load_config(overrides=["audio.host_api=JACK"])
+    before = sys.getswitchinterval()
+    stream = EngineStream(config, SeparationEngine(config, OnnxMaskModel(config), deadline=True))
+    with stream:
+        assert sys.getswitchinterval() == STREAM_SWITCH_INTERVAL_S
+        time.sleep(0.3)
+    assert sys.getswitchinterval() == before
+    assert stream.engine.stats.snapshot()["entry_delay_ms"]["callbacks"] > 10
