@@ -157,6 +157,12 @@ def measure(
     engine = None
     flags = np.zeros(1, np.int64)
     callbacks = np.zeros(1, np.int64)
+    # the pass-through's callback entry offsets (its clock minus PortAudio's cycle stamp), as
+    # EngineStream records its own: the floor of scheduling delay, to compare with the engine's
+    entries = np.zeros(
+        int(seconds * config.contract.sample_rate_hz / audio.blocksize_samples) + 1000
+    )
+    clock = time.monotonic
     if kind == "engine":
         engine = SeparationEngine(config, OnnxMaskModel(config), deadline=True)
         stream: Any = EngineStream(config, engine)
@@ -166,6 +172,7 @@ def measure(
         )
 
         def pass_through(indata, outdata, frames, time_info, status) -> None:
+            entries[callbacks[0] % entries.size] = clock() - time_info.currentTime
             callbacks[0] += 1
             if status.input_overflow or status.output_underflow:
                 flags[0] += 1
@@ -215,10 +222,21 @@ def measure(
                 k: round(v / hop_period_ms, 4) for k, v in snapshot["hop_ms"].items() if k != "hops"
             },
             hop_period_ms=hop_period_ms,
+            entry_delay_ms=snapshot.get("entry_delay_ms"),
             callback_error=stream.callback_error,
         )
     else:
-        result.update(callbacks=int(callbacks[0]), xruns=int(flags[0]))
+        offsets = entries[: min(int(callbacks[0]), entries.size)]
+        delays_ms = 1000.0 * (offsets - offsets.min()) if offsets.size else np.zeros(1)
+        result.update(
+            callbacks=int(callbacks[0]),
+            xruns=int(flags[0]),
+            entry_delay_ms={
+                **{f"p{q:g}": float(np.percentile(delays_ms, q)) for q in (50, 99, 99.9)},
+                "max": float(delays_ms.max()),
+                "callbacks": int(offsets.size),
+            },
+        )
     sd._terminate()
     sd._initialize()
     return result
@@ -255,11 +273,16 @@ def run(seconds: float, load_seconds: float, config: Config) -> dict[str, Any]:
             for r in runs
             if r["kind"] == "pass_through" and r["load_processes"] == engine_run["load_processes"]
         )
+        minutes = engine_run["seconds"] / 60.0
         engine_run["xruns_vs_pass_through"] = {
             "engine": engine_run["xruns"],
             "pass_through": floor["xruns"],
             "ratio": (engine_run["xruns"] / floor["xruns"]) if floor["xruns"] else None,
+            # issue 32's bar: no more than the pass-through's plus one per minute
+            "within_pass_through_plus_one_per_minute": engine_run["xruns"]
+            <= floor["xruns"] + minutes,
         }
+        engine_run["hop_p99_within_35_percent"] = engine_run["hop_share_of_period"]["p99"] <= 0.35
     return {
         "machine": describe_machine(),
         "config": {
