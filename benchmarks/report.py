@@ -111,6 +111,7 @@ def compute_table(document: dict[str, Any]) -> list[str]:
         "Paced: one hop per hop period with sleeps in between, as an audio callback runs it (the "
         "weights drop out of the caches between hops); back to back they stay cached.",
     ]
+    lines += breakdown_table(document.get("hop_breakdown"))
     offline = document["offline"]
     speeds = [
         f"{name.replace('_', ' ')} {value}x"
@@ -125,6 +126,35 @@ def compute_table(document: dict[str, Any]) -> list[str]:
     return lines
 
 
+def breakdown_table(breakdown: dict[str, Any] | None) -> list[str]:
+    """Where a hop's time goes, stage by stage, back to back and paced (compute.hop_breakdown)."""
+    if not breakdown:
+        return []
+    kinds = [kind for kind in ("back_to_back", "paced") if kind in breakdown]
+    header = " | ".join(f"{kind.replace('_', ' ')} mean (share)" for kind in kinds)
+    lines = [
+        "",
+        "**Where a hop's time goes** (default config, one hop per block; each stage timed by "
+        "wrapping the engine's own calls; `input_and_checks` is the rest of the hop's Python):",
+        "",
+        f"| stage | {header} |",
+        "|---|" + "---:|" * len(kinds),
+    ]
+    for stage in breakdown[kinds[0]]["stages_ms_mean"]:
+        cells = [
+            f"{breakdown[k]['stages_ms_mean'][stage]:.3f} ms "
+            f"({100 * breakdown[k]['stages_share_of_mean_hop'][stage]:.0f} %)"
+            for k in kinds
+        ]
+        lines.append(f"| {stage.replace('_', ' ')} | {' | '.join(cells)} |")
+    wholes = [
+        f"{breakdown[k]['whole_hop_ms']['p50']:.3f} / {breakdown[k]['whole_hop_ms']['p99']:.3f} ms"
+        for k in kinds
+    ]
+    lines.append(f"| whole hop p50 / p99 | {' | '.join(wholes)} |")
+    return lines
+
+
 def stability_table(document: dict[str, Any]) -> list[str]:
     """Pass-through vs engine xruns and deadline misses."""
     lines = [
@@ -133,8 +163,8 @@ def stability_table(document: dict[str, Any]) -> list[str]:
         "",
         "| stream | load processes | seconds | callbacks | xruns (callback flags) "
         "| JACK server xruns | xruns vs pass-through | deadline misses "
-        "| engine p50 / p99 per hop (hops timed) |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|",
+        "| engine p50 / p99 per hop (hops timed) | callback entry delay p99 |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for run in document["runs"]:
         hop = run.get("hop_ms")
@@ -143,9 +173,32 @@ def stability_table(document: dict[str, Any]) -> list[str]:
             f"| {run['kind'].replace('_', '-')} | {run['load_processes']} | {run['seconds']:g} | "
             f"{run['callbacks']} | {run['xruns']} | {run['jack_server_xruns']} | "
             f"{_xrun_ratio(run, document['runs'])} | {run.get('deadline_misses', '-')} | "
-            f"{hop_text} |"
+            f"{hop_text} | {_entry_text(run.get('entry_delay_ms'))} |"
         )
     return lines
+
+
+def _entry_text(entry: dict[str, Any] | None) -> str:
+    """A run's callback entry delay p99 (how late its Python started after the cycle's stamp)."""
+    return "-" if not entry else f"{entry['p99']:.3f} ms"
+
+
+def soak_table(document: dict[str, Any]) -> list[str]:
+    """The hour-long soak: memory, descriptors and threads after the warm-up."""
+    growth, report = document["growth"], document["run_report"]
+    hop = report.get("hop_ms") or {}
+    return [
+        f"**Soak** ({document['minutes']:g} minutes of `unsing run` through JACK, music at its "
+        f"input, a MIDI knob moving every second: {document['knob_messages_sent']} messages); "
+        f"{_measured_on(document)}: RSS {growth.get('rss_mb_first')} -> "
+        f"{growth.get('rss_mb_last')} MB after the {document['warm_up_s']:g} s warm-up (span "
+        f"{growth.get('rss_mb_span')} MB, tolerance {document['rss_tolerance_mb']:g} MB), "
+        f"descriptors {growth.get('fds')}, threads {growth.get('threads')}; "
+        f"{report.get('callbacks')} callbacks, xruns {report.get('xruns')}, deadline misses "
+        f"{report.get('deadline_misses')}, model resets {report.get('model_resets')}, per-hop "
+        f"p50 / p99 {hop.get('p50', 0):.2f} / {hop.get('p99', 0):.2f} ms; "
+        f"{'passed' if growth.get('passed') else 'FAILED'}.",
+    ]
 
 
 def _xrun_ratio(run: dict[str, Any], runs: list[dict[str, Any]]) -> str:
@@ -398,6 +451,7 @@ def performance_block(results: Path) -> str:
     for name, table in (
         ("latency", latency_table),
         ("compute", compute_table),
+        ("soak", soak_table),
         ("stability", stability_table),
         ("stop_cycles", stop_cycles_table),
         ("midi_latency", midi_table),
