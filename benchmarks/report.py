@@ -183,6 +183,13 @@ def _entry_text(entry: dict[str, Any] | None) -> str:
     return "-" if not entry else f"{entry['p99']:.3f} ms"
 
 
+def _first_last_max(counts: dict[str, int] | None) -> str:
+    """``26 -> 26 (at most 34)`` from a first/last/max record."""
+    if not counts:
+        return "-"
+    return f"{counts['first']} -> {counts['last']} (at most {counts['max']})"
+
+
 def soak_table(document: dict[str, Any]) -> list[str]:
     """The hour-long soak: memory, descriptors and threads after the warm-up."""
     growth, report = document["growth"], document["run_report"]
@@ -193,11 +200,13 @@ def soak_table(document: dict[str, Any]) -> list[str]:
         f"{_measured_on(document)}: RSS {growth.get('rss_mb_first')} -> "
         f"{growth.get('rss_mb_last')} MB after the {document['warm_up_s']:g} s warm-up (span "
         f"{growth.get('rss_mb_span')} MB, tolerance {document['rss_tolerance_mb']:g} MB), "
-        f"descriptors {growth.get('fds')}, threads {growth.get('threads')}; "
+        f"descriptors {_first_last_max(growth.get('fds'))}, threads "
+        f"{_first_last_max(growth.get('threads'))}; "
         f"{report.get('callbacks')} callbacks, xruns {report.get('xruns')}, deadline misses "
         f"{report.get('deadline_misses')}, model resets {report.get('model_resets')}, per-hop "
         f"p50 / p99 {hop.get('p50', 0):.2f} / {hop.get('p99', 0):.2f} ms; "
-        f"{'passed' if growth.get('passed') else 'FAILED'}.",
+        f"{'passed' if growth.get('passed') else 'FAILED'}."
+        + (f" Conditions: {document['conditions']}." if document.get("conditions") else ""),
     ]
 
 
