@@ -41,11 +41,23 @@ def private_jack(tmp_path):
             break
         time.sleep(0.2)
     else:
-        server.kill()
+        _stop(server)
         require("the private JACK server did not start")
     yield server, environment
+    _stop(server)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """End a JACK server so that it leaves the JACK shared-memory registry: a server killed
+    with SIGKILL keeps its entry, and after a few of them JACK refuses to start another one
+    ("Too many servers already active"). SIGCONT first (the frozen test stops it)."""
     if server.poll() is None:
-        server.kill()
+        server.send_signal(signal.SIGCONT)
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
     server.wait()
 
 
@@ -69,7 +81,7 @@ def _stream_then(fault, args: list[str], private_jack, tmp_path: Path) -> tuple[
         if process.poll() is None:
             process.kill()
             process.wait()
-            server.kill()  # a frozen server must not outlive the test
+        _stop(server)  # a frozen server must not outlive the test
     import json
 
     return process.returncode, stderr, json.loads(stats.read_text())
@@ -78,8 +90,9 @@ def _stream_then(fault, args: list[str], private_jack, tmp_path: Path) -> tuple[
 @pytest.mark.parametrize("command", [["run"], ["play", str(DEMO)]], ids=["run", "play"])
 def test_jack_server_killed_mid_stream(private_jack, tmp_path, command) -> None:
     started = time.monotonic()
-    status, stderr, report = _stream_then(lambda server: server.kill(), command, private_jack,
-                                          tmp_path)  # fmt: skip
+    # SIGTERM: the server goes away at once for its clients, and leaves JACK's registry clean
+    status, stderr, report = _stream_then(lambda server: server.terminate(), command,
+                                          private_jack, tmp_path)  # fmt: skip
     assert time.monotonic() - started < 25
     assert status == 1, stderr
     assert "Traceback" not in stderr
