@@ -44,6 +44,17 @@ HISTOGRAM_BIN_S = 1e-5
 HISTOGRAM_BINS = 10_000
 
 
+def _histogram_percentiles_ms(histogram: np.ndarray, quantiles: tuple[float, ...]) -> dict:
+    """``{"p50": ms, ...}`` of a :data:`HISTOGRAM_BIN_S` histogram: each its bin's centre."""
+    cumulative = np.cumsum(histogram)
+    return {
+        f"p{q:g}": 1000.0
+        * HISTOGRAM_BIN_S
+        * (float(np.searchsorted(cumulative, q / 100.0 * cumulative[-1])) + 0.5)
+        for q in quantiles
+    }
+
+
 class EngineStats:
     """Counters, a ring of the last ``history`` per-hop compute times (seconds) and a
     whole-run histogram of them (so percentiles of a long run cover all of it)."""
@@ -130,25 +141,17 @@ class EngineStats:
                 f"p{q:g}": float(np.percentile(times, q)) for q in (50, 90, 99, 99.9)
             } | {"max": float(times.max()), "hops": total}
         elif total:  # a long run: the whole-run histogram (10 µs resolution), exact maximum
-            cumulative = np.cumsum(self.hop_histogram)
-            counts["hop_ms"] = {
-                f"p{q:g}": 1000.0
-                * HISTOGRAM_BIN_S
-                * (float(np.searchsorted(cumulative, q / 100.0 * cumulative[-1])) + 0.5)
-                for q in (50, 90, 99, 99.9)
-            } | {"max": 1000.0 * float(self.hop_max_s[0]), "hops": int(cumulative[-1])}
-        entries = np.cumsum(self.entry_histogram)
-        if entries[-1]:  # streams only: the callback's start after the cycle's timestamp
+            counts["hop_ms"] = _histogram_percentiles_ms(self.hop_histogram, (50, 90, 99, 99.9))
+            counts["hop_ms"] |= {
+                "max": 1000.0 * float(self.hop_max_s[0]),
+                "hops": int(self.hop_histogram.sum()),
+            }
+        if self.entry_histogram.any():  # streams only: the start after the cycle's timestamp
             highest = 1000.0 * float(self.entry_max_s[0])
+            entry = _histogram_percentiles_ms(self.entry_histogram, (50, 99, 99.9))
             counts["entry_delay_ms"] = {  # bin centres, never above the exact maximum
-                f"p{q:g}": min(
-                    highest,
-                    1000.0
-                    * HISTOGRAM_BIN_S
-                    * (float(np.searchsorted(entries, q / 100.0 * entries[-1])) + 0.5),
-                )
-                for q in (50, 99, 99.9)
-            } | {"max": highest, "callbacks": int(entries[-1])}
+                name: min(highest, value) for name, value in entry.items()
+            } | {"max": highest, "callbacks": int(self.entry_histogram.sum())}
         peaks = {"input": float(self.peak_input[0]), "output": float(self.peak_output[0])}
         if reset_peaks:
             self.peak_input.fill(0.0)
