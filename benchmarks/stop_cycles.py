@@ -31,6 +31,7 @@ from typing import Any
 from unsing.benchmarks.machine import describe_machine
 from unsing.benchmarks.stability import DEMO, RESULTS, ensure_jack_server, stop_jack_server
 from unsing.config import load_config
+from unsing.errors import INTERRUPTED
 
 UNSING = Path(sys.executable).with_name("unsing")
 #: how long a cycle may take to print its banner, and to exit once signalled
@@ -38,10 +39,6 @@ START_TIMEOUT_S = 60.0
 EXIT_TIMEOUT_S = 20.0
 MODES = ("run", "play")
 STOP_SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}
-
-
-#: The exit status of a session stopped by SIGINT or SIGTERM (unsing's INTERRUPTED).
-STOPPED_BY_SIGNAL = 130
 
 
 def _command(mode: str, stats_path: Path) -> list[str]:
@@ -96,7 +93,7 @@ def one_cycle(mode: str, signal_name: str, streaming_s: float, work: Path) -> di
     result["returncode"] = returncode
     if returncode < 0:
         result["outcome"] = f"killed_by_{signal.Signals(-returncode).name}"
-    elif returncode != STOPPED_BY_SIGNAL:
+    elif returncode != INTERRUPTED:  # a session stopped by SIGINT or SIGTERM exits with it
         result["outcome"] = f"exit_{returncode}"
     elif not stats_path.is_file():
         result["outcome"] = "no_statistics"

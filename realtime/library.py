@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from unsing.config import Config
-from unsing.errors import AudioFileError, UnsingError
+from unsing.errors import INTERRUPTED, AudioFileError, UnsingError
 from unsing.realtime.audio_file import (
     AtomicWriter,
     SongInfo,
@@ -575,5 +575,5 @@ def run_library(
     summary.wall_seconds = time.perf_counter() - started
     print(summary.line(out_dir), file=sys.stderr, flush=True)
     if summary.interrupted:
-        return 130
+        return INTERRUPTED
     return 1 if summary.failed else 0

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import sys
 
-#: Exit status of a command stopped by Ctrl-C (128 + SIGINT).
-INTERRUPTED = 130
+from unsing.errors import INTERRUPTED
 
 
 def main() -> int:

@@ -1,5 +1,9 @@
 """Errors a user can act on. The CLI prints them as one line, never as a traceback."""
 
+#: Exit status of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, the shell's
+#: convention): live sessions, renders, library runs and start-up alike.
+INTERRUPTED = 130
+
 
 class UnsingError(Exception):
     """Base class for user-facing errors; ``str(error)`` is the whole message."""

@@ -24,7 +24,7 @@ from unsing.cli.options import (
     positive_seconds,
 )
 from unsing.config import Config, db_to_gain
-from unsing.errors import AudioFileError, AudioSystemError
+from unsing.errors import INTERRUPTED, AudioFileError, AudioSystemError
 
 #: Where ``unsing play`` writes when there is no output device and no ``--to``.
 DEFAULT_RENDER_DIR = Path("out")
@@ -234,8 +234,6 @@ def _model_resets_warning(stats: dict[str, Any]) -> str:
 #: the signals that end a session as Ctrl-C does: stop, report, exit status 130
 #: (:data:`INTERRUPTED`), live or rendering alike
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-#: Exit status of a command stopped by Ctrl-C or SIGTERM (128 + SIGINT, the shell's convention).
-INTERRUPTED = 130
 #: What :func:`_watch` returns when Ctrl-C or SIGTERM ended the session.
 INTERRUPTED_BY_USER = "interrupted"
 

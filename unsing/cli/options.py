@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from unsing.config import MIDI_APIS, Config, load_config
-from unsing.errors import UnsingError
+from unsing.errors import INTERRUPTED, UnsingError
 
 
 def common_parser() -> argparse.ArgumentParser:
@@ -167,4 +167,4 @@ def run_handler(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         print("unsing: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
