@@ -263,8 +263,17 @@ def musdb7s_tracks(data_root: Path | str, split: str) -> list[Path]:
 def read_stem_pair(track_dir: Path, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
     """A song folder's ``vocals`` and ``accompaniment`` stems, stereo and sample-aligned,
     ``(2, samples)`` each."""
-    vocals = to_stereo(load_audio(_stem_file(track_dir, "vocals"), sample_rate_hz))
-    accompaniment = to_stereo(load_audio(_stem_file(track_dir, "accompaniment"), sample_rate_hz))
+    return _aligned_pair(
+        _stem_file(track_dir, "vocals"), _stem_file(track_dir, "accompaniment"), sample_rate_hz
+    )
+
+
+def _aligned_pair(
+    vocals_path: Path, accompaniment_path: Path, sample_rate_hz: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two stem files as stereo ``(2, samples)`` arrays cut to the shorter one's length."""
+    vocals = to_stereo(load_audio(vocals_path, sample_rate_hz))
+    accompaniment = to_stereo(load_audio(accompaniment_path, sample_rate_hz))
     length = min(vocals.shape[1], accompaniment.shape[1])
     return vocals[:, :length], accompaniment[:, :length]
 
@@ -279,10 +288,8 @@ def read_folder_pairs(
         partner = accompaniments.get(vocal_path.stem)
         if partner is None:
             continue
-        vocals = to_stereo(load_audio(vocal_path, sample_rate_hz))
-        accompaniment = to_stereo(load_audio(partner, sample_rate_hz))
-        length = min(vocals.shape[1], accompaniment.shape[1])
-        pairs.append((vocal_path.stem, vocals[:, :length], accompaniment[:, :length]))
+        vocals, accompaniment = _aligned_pair(vocal_path, partner, sample_rate_hz)
+        pairs.append((vocal_path.stem, vocals, accompaniment))
     if not pairs:
         raise FileNotFoundError(
             f"no files with matching names in {vocals_dir} and {accompaniment_dir}"
@@ -340,16 +347,16 @@ def build_training_pool(
         for track in sorted(p for p in eif.iterdir() if p.is_dir()):
             if track.name in EIF_VALIDATION_TRACKS:
                 continue
-            vocals = to_stereo(load_audio(track / "vocals.ogg", rate))
-            accompaniment = to_stereo(load_audio(track / "accompaniment.ogg", rate))
-            length = min(vocals.shape[1], accompaniment.shape[1])
+            vocals, accompaniment = _aligned_pair(
+                track / "vocals.ogg", track / "accompaniment.ogg", rate
+            )
             group = "eif_band_limited" if track.name in EIF_BAND_LIMITED_TRACKS else "eif"
             pool.add_pair(
                 group,
-                Stem(vocals[:, :length], str(track / "vocals.ogg"), "CC0"),
-                Stem(accompaniment[:, :length], str(track / "accompaniment.ogg"), "CC0"),
+                Stem(vocals, str(track / "vocals.ogg"), "CC0"),
+                Stem(accompaniment, str(track / "accompaniment.ogg"), "CC0"),
             )
-            manifest.add(track, "pair", length / rate, "CC0")
+            manifest.add(track, "pair", vocals.shape[1] / rate, "CC0")
     for folder, licence in (
         ("singing", "see data README (singing/)"),
         ("synthetic-singing", "generated (pysinsy)"),
