@@ -62,6 +62,13 @@ def resolve_api(name: str) -> int:
     return api
 
 
+def _new_client(rtmidi: Any, api: int, name: str) -> Any:
+    """An ``rtmidi.MidiIn`` client, the ALSA/JACK libraries' own messages kept off the
+    terminal (``rtmidi.SystemError`` when the API is not usable here)."""
+    with quiet_native_stderr():
+        return rtmidi.MidiIn(api, name)
+
+
 def _first_usable_api(rtmidi: Any) -> int:
     """The first compiled rtmidi API whose client can be created; one-line MidiError naming
     every API tried and why it failed."""
@@ -70,8 +77,7 @@ def _first_usable_api(rtmidi: Any) -> int:
         if api == getattr(rtmidi, "API_RTMIDI_DUMMY", None):
             continue
         try:
-            with quiet_native_stderr():
-                probe = rtmidi.MidiIn(api, CLIENT_NAME + "-probe")
+            probe = _new_client(rtmidi, api, CLIENT_NAME + "-probe")
         except rtmidi.SystemError as error:
             failures.append(f"{rtmidi.get_api_name(api)}: {error}")
             continue
@@ -92,8 +98,7 @@ def list_input_ports(api_name: str) -> list[str]:
 def _input_ports(api: int, api_name: str) -> list[str]:
     rtmidi = import_rtmidi()
     try:
-        with quiet_native_stderr():  # the ALSA/JACK client libraries' own messages
-            probe = rtmidi.MidiIn(api, CLIENT_NAME + "-probe")
+        probe = _new_client(rtmidi, api, CLIENT_NAME + "-probe")
     except rtmidi.SystemError as error:
         hint = "; with a JACK server running, --midi-api jack" if api_name == "alsa" else ""
         raise MidiError(f"MIDI API {api_name} is not usable here ({error}){hint}") from None
@@ -160,8 +165,7 @@ class MidiInputs:
                 continue
             if name.startswith(CLIENT_NAME + "-probe") or name.startswith(CLIENT_NAME + ":"):
                 continue
-            with quiet_native_stderr():
-                midi_in = self._rtmidi.MidiIn(self._api, CLIENT_NAME)
+            midi_in = _new_client(self._rtmidi, self._api, CLIENT_NAME)
             try:
                 midi_in.open_port(index, "in")
             except (self._rtmidi.InvalidPortError, self._rtmidi.SystemError) as error:
