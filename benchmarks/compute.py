@@ -138,21 +138,30 @@ STAGES = (
 
 
 class _Timer:
-    """Wraps callables so each call's time adds to its stage of the current hop."""
+    """Wraps callables so each call's time adds to its stage of the current hop; counts the
+    wrapped calls (their own cost is measured apart)."""
 
     def __init__(self) -> None:
         self.current: dict[str, float] = {}
+        self.calls = 0
 
-    def wrap(self, stage: str, function: Any) -> Any:
+    def wrap(self, stage: str, function: Any, exclusive: bool = False) -> Any:
+        """``function`` timed into ``stage``; ``exclusive``: minus the stages timed inside
+        it (the rest of a method whose parts are wrapped too)."""
         current = self.current
         clock = time.perf_counter
 
         def timed(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            inside = sum(current.values()) if exclusive else 0.0
             started = clock()
             try:
                 return function(*args, **kwargs)
             finally:
-                current[stage] = current.get(stage, 0.0) + clock() - started
+                took = clock() - started
+                if exclusive:
+                    took -= sum(current.values()) - inside
+                current[stage] = current.get(stage, 0.0) + took
 
         return timed
 
@@ -196,30 +205,9 @@ def hop_breakdown(config: Config, hops: int, paced: bool) -> dict[str, Any]:
         resynthesis.process = timer.wrap("long_band_overlap_add", resynthesis.process)
     if engine.long_band is not None:
         engine._long_band_spectra = timer.wrap("spectra", engine._long_band_spectra)
-    analyse, synthesise = engine._analyse, engine._synthesise
-
-    def timed_analyse() -> int:
-        before = sum(timer.current.values())
-        started = time.perf_counter()
-        slot = analyse()
-        inner = sum(timer.current.values()) - before
-        timer.current["magnitudes"] = timer.current.get("magnitudes", 0.0) + (
-            time.perf_counter() - started - inner
-        )
-        return slot
-
-    def timed_synthesise(use_mask: bool, started_hop: float) -> np.ndarray:
-        before = sum(timer.current.values())
-        started = time.perf_counter()
-        out = synthesise(use_mask, started_hop)
-        inner = sum(timer.current.values()) - before
-        timer.current["spectra"] = timer.current.get("spectra", 0.0) + (
-            time.perf_counter() - started - inner
-        )
-        return out
-
-    engine._analyse = timed_analyse
-    engine._synthesise = timed_synthesise
+    # the rest of the analysis is the magnitudes, the rest of the synthesis the spectra
+    engine._analyse = timer.wrap("magnitudes", engine._analyse, exclusive=True)
+    engine._synthesise = timer.wrap("spectra", engine._synthesise, exclusive=True)
     music = _music_frames(config, seconds=(hops + 200) * hop / config.contract.sample_rate_hz)
     output = np.zeros((hop, engine.output_channels), np.float32)
     rows = np.zeros((hops, len(STAGES)))
@@ -231,6 +219,8 @@ def hop_breakdown(config: Config, hops: int, paced: bool) -> dict[str, Any]:
         started = time.perf_counter()
         engine.process(music[start : start + hop], output)
         took = time.perf_counter() - started
+        if index == 199:  # warmed up: count the wrapped calls of the measured hops
+            timer.calls = 0
         if index >= 200:
             k = index - 200
             totals[k] = took
@@ -240,12 +230,12 @@ def hop_breakdown(config: Config, hops: int, paced: bool) -> dict[str, Any]:
         if paced:
             time.sleep(max(0.0, period_s - (time.perf_counter() - started)))
     # the cost of the wrappers themselves: an empty wrapped call, as many as a hop makes
+    calls = timer.calls / hops
     probe = timer.wrap("probe", lambda: None)
     started = time.perf_counter()
     for _ in range(10000):
         probe()
     wrapper_ms = 1000.0 * (time.perf_counter() - started) / 10000
-    calls = 9 + (2 if engine.long_band is not None else 0)
     stages_ms = 1000.0 * rows
     return {
         "paced": paced,
