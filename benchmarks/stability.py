@@ -223,6 +223,10 @@ def measure(
             },
             hop_period_ms=hop_period_ms,
             entry_delay_ms=snapshot.get("entry_delay_ms"),
+            # each inference, in the model thread with engine.model_thread (its own budget:
+            # a hop period), else inside the callback (part of hop_ms)
+            model_ms=snapshot.get("model_ms"),
+            model_thread_realtime=engine.model_thread_realtime,
             callback_error=stream.callback_error,
         )
     else:
@@ -296,6 +300,7 @@ def run(seconds: float, load_seconds: float, config: Config) -> dict[str, Any]:
             "resynthesis": config.engine.resynthesis,
             "deadline_policy": config.engine.deadline_policy,
             "deadline_hop_fraction": config.engine.deadline_hop_fraction,
+            "model_thread": config.engine.model_thread,
         },
         "jack": {"server": os.environ.get("JACK_DEFAULT_SERVER", "default"), "driver": "dummy"},
         "runs": runs,

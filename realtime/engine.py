@@ -43,7 +43,7 @@ from unsing.config import Config
 from unsing.latency import Latency
 from unsing.long_band import LongBandLayout
 from unsing.realtime.gains import GainSmoother, LiveParameters
-from unsing.realtime.model_worker import ModelWorker
+from unsing.realtime.model_worker import ModelWorker, share_realtime_priority
 from unsing.realtime.resynthesis import OnlineGriffinLim, OverlapAddResynthesis
 from unsing.realtime.stats import EngineStats, counter_index
 from unsing.stft import StreamingIstft, StreamingStft
@@ -64,6 +64,10 @@ _BAD_INPUT = counter_index("bad_input_hops")
 _MODEL_RESETS = counter_index("model_resets")
 _OUTPUT_RESETS = counter_index("output_resets")
 _UNDERRUNS = counter_index("alignment_underruns")
+#: The live model thread's magnitude slots, and the frames it may run at once behind the
+#: analysis (more: history only; see :meth:`SeparationEngine._submit`).
+_LIVE_SLOTS = 4
+_LIVE_IN_FLIGHT = 2
 
 
 class MaskModel(Protocol):
@@ -104,8 +108,15 @@ class SeparationEngine:
         stems: output ``2 * channels`` columns, vocals then accompaniment, instead of the mix.
         blocksize_samples: the block size callers will use (default ``audio.blocksize_samples``);
             any size works, this one without output underruns.
-        deadline: enforce ``engine.deadline_hop_fraction`` of the hop period per inference
-            (live streams); off for rendering, which must not depend on the machine's speed.
+        deadline: a live stream. With ``engine.model_thread`` the model runs in its own
+            thread (:meth:`_collect`, :meth:`_submit`), one hop behind: each hop is synthesised
+            with the previous frame's mask and never waits for the model. Without, each
+            inference must fit ``engine.deadline_hop_fraction`` of the hop period. Off for
+            rendering, which must not depend on the machine's speed and uses each frame's own
+            mask.
+        previous_mask: rendering only: synthesise each hop with the previous frame's mask, as
+            the live model thread does, in this thread (the live output whenever the model
+            thread was on time: tested; and what that order costs in quality: measured).
         pipelined: rendering only (no deadline): blocks of two or more whole hops run the
             model in a worker thread while the other stages go on (:meth:`_process_hops`),
             with bitwise the same output; :meth:`close` stops the thread.
@@ -121,6 +132,7 @@ class SeparationEngine:
         blocksize_samples: int | None = None,
         deadline: bool = False,
         pipelined: bool = False,
+        previous_mask: bool = False,
     ) -> None:
         spec = config.contract.stft
         channels = config.contract.channels
@@ -175,8 +187,19 @@ class SeparationEngine:
         self._counts = self.stats.counts
         self._pass_through = engine.deadline_policy == "pass_through"
         self._deadline_fraction = engine.deadline_hop_fraction if deadline else None
-        if pipelined and deadline:
-            raise ValueError("a pipelined engine renders: it takes no deadline")
+        if (pipelined or previous_mask) and deadline:
+            raise ValueError("a pipelined or previous-mask engine renders: it takes no deadline")
+        if pipelined and previous_mask:
+            raise ValueError("a pipelined render uses each frame's own mask")
+        # engine.model_thread, live: each hop is synthesised with the mask of the frame before
+        # it, and the model of frame t runs after hop t in a thread of its own
+        self._pipelined = pipelined
+        self._live_thread = engine.model_thread and deadline
+        self._previous_mask = self._live_thread or previous_mask
+        self._previous_mask_usable = True
+        #: None until the first live hop; then whether the model thread runs real-time (one
+        #: priority below the audio thread, which sets it: share_realtime_priority)
+        self.model_thread_realtime: bool | None = None
         self._inference_estimate_s = 0.0
         self._block_start = 0.0
         self._hop_in_block = 0
@@ -189,7 +212,11 @@ class SeparationEngine:
         # whole block's hops (its model runs them meanwhile), then synthesises them. The frame
         # ring keeps those and the look-ahead's frames; the model's inputs and the long
         # frames have a slot per hop ahead (slot = hop number modulo ``_ahead``).
-        self._ahead = max(2, self.blocksize_samples // hop) if pipelined else 1
+        # The live model thread reads a slot while the next hops are analysed: _LIVE_SLOTS.
+        if pipelined:
+            self._ahead = max(2, self.blocksize_samples // hop)
+        else:
+            self._ahead = _LIVE_SLOTS if self._live_thread else 1
         self._ring_frames = self.lookahead_frames + self._ahead
         self._frames = np.zeros((self._ring_frames, channels, bins), np.complex128)
         self._frame_write = 0
@@ -201,7 +228,9 @@ class SeparationEngine:
         self._slot = 0
         output_bins = bins + (layout.output_bins if layout is not None else 0)
         self._worker = (
-            ModelWorker(model, self._ahead, (channels, output_bins)) if pipelined else None
+            ModelWorker(model, self._ahead, (channels, output_bins))
+            if pipelined or self._live_thread
+            else None
         )
         # Mask and gain are stored once per real and imaginary part, (channels, bins, 2) float64,
         # so that they multiply complex frames viewed as float pairs: a complex-by-real ufunc
@@ -255,7 +284,12 @@ class SeparationEngine:
     # ------------------------------------------------------------------ state
 
     def reset(self) -> None:
-        """Start over: silence in every buffer, gains at their targets, counters kept."""
+        """Start over: silence in every buffer, gains at their targets, counters kept (waits
+        for the model thread's frames in flight, if any: not for the audio thread)."""
+        if self._worker is not None:
+            self._worker.drain()
+        self._previous_mask_usable = True
+        self.model_thread_realtime = None  # (a warm-up's hops ran in another thread)
         self._stft.reset()
         self.model.reset()
         for resynthesis in self._resynthesis:
@@ -293,6 +327,8 @@ class SeparationEngine:
         try:
             for _ in range(max(1, round(seconds * rate / self.hop_samples))):
                 self.process(block, out)
+                if self._live_thread:  # every hop's frame runs the model (none skipped)
+                    self._worker.drain()
         finally:
             self._deadline_fraction = fraction
         self.reset()
@@ -311,7 +347,7 @@ class SeparationEngine:
         self._counts[_CALLBACKS] += 1
         hop = self.hop_samples
         position = 0
-        if self._worker is not None and self._input_fill == 0 and frames >= 2 * hop:
+        if self._pipelined and self._input_fill == 0 and frames >= 2 * hop:
             position = frames - frames % hop
             self._process_hops(block_in[:position], block_out[:position])
         while position < frames:
@@ -332,11 +368,14 @@ class SeparationEngine:
             stats.peak_output[0] = max(stats.peak_output[0], peak)
 
     def close(self) -> None:
-        """Stop the pipelined engine's worker thread (nothing to do otherwise); the engine
-        then runs its hops in this thread."""
+        """Stop the model thread (pipelined render or live ``engine.model_thread``; nothing to
+        do otherwise); the engine then runs its model in the calling thread."""
         if self._worker is not None:
             self._worker.close()
             self._worker = None
+        if self._live_thread:  # the rest runs the live thread's order in this thread
+            self._live_thread = False
+        self._pipelined = False
 
     def _push(self, hops: np.ndarray) -> None:
         """Append ``(output_channels, hop)`` finished samples to the FIFO."""
@@ -368,12 +407,54 @@ class SeparationEngine:
     # ------------------------------------------------------------------ one hop
 
     def _process_hop(self) -> np.ndarray:
-        """Everything for one hop, in order: analysis, inference, synthesis. Returns
-        ``(output_channels, hop)`` (a reused buffer)."""
+        """Everything for one hop: analysis, then inference and synthesis (live with
+        ``engine.model_thread``, or ``previous_mask``: synthesis with the previous frame's mask,
+        then this frame's inference, live in the model thread). Returns ``(output_channels,
+        hop)`` (a reused buffer)."""
         started = time.perf_counter()
         slot = self._analyse()
-        use_mask = self._infer(started, slot)
-        return self._synthesise(use_mask, started)
+        if not self._previous_mask:
+            return self._synthesise(self._infer(started, slot), started)
+        if self._live_thread:
+            out = self._synthesise(self._collect(), started)
+            self._submit(slot)
+            return out
+        out = self._synthesise(self._previous_mask_usable, started)
+        inference_started = time.perf_counter()
+        mask = self.model(self._magnitudes32[slot])
+        self._previous_mask_usable = self._use_mask(mask, time.perf_counter() - inference_started)
+        return out
+
+    def _collect(self) -> bool:
+        """The live model thread's masks finished since the last hop, taken in order (the
+        last is the previous frame's when the thread is on time). Returns whether to use the
+        mask; none finished: a deadline miss, the mask is kept (``reuse_last_mask``) or the
+        mixture passes (``pass_through``)."""
+        worker = self._worker
+        fresh = False
+        while (result := worker.poll()) is not None:
+            mask, took = result
+            if mask is not None:  # (a frame the model only took into its history: None)
+                self._previous_mask_usable = self._use_mask(mask, took, model_reset=True)
+                fresh = True
+        if fresh or self._counts[_HOPS] == 1:  # (the first hop has no frame before it)
+            return self._previous_mask_usable
+        self._counts[_DEADLINE_MISSES] += 1
+        return not self._pass_through
+
+    def _submit(self, slot: int) -> None:
+        """Hand the hop's magnitudes in ``slot`` to the live model thread. A thread still busy
+        with two frames gets this one for its history only (``model.skip``: it catches up in
+        order); one with three (stalled) does not get it, so that no slot in use is
+        overwritten."""
+        worker = self._worker
+        if self.model_thread_realtime is None:  # once, from the audio thread
+            self.model_thread_realtime = share_realtime_priority(worker.native_id)
+        in_flight = worker.in_flight
+        if in_flight < _LIVE_IN_FLIGHT:
+            worker.submit(self._magnitudes32[slot])
+        elif in_flight < _LIVE_SLOTS - 1:
+            worker.submit(self._magnitudes32[slot], run=False)
 
     def _process_hops(self, block_in: np.ndarray, block_out: np.ndarray) -> None:
         """Whole hops of ``block_in`` (none pending in ``_input_hop``), pipelined, up to
@@ -527,6 +608,7 @@ class SeparationEngine:
         counts = self._counts
         fraction = self._deadline_fraction
         counts[_MODEL_RUNS] += 1
+        self.stats.record_model(took)
         estimate = self._inference_estimate_s
         if estimate > 0.0:
             took_counted = min(took, _INFERENCE_OUTLIER_RATIO * estimate)

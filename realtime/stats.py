@@ -72,6 +72,9 @@ class EngineStats:
         # timestamp of the cycle (scheduling, the interpreter lock), above the run's lowest
         self.entry_histogram = np.zeros(HISTOGRAM_BINS, np.int64)
         self.entry_max_s = np.zeros(1)
+        # each inference's compute time (with engine.model_thread: in the model thread)
+        self.model_histogram = np.zeros(HISTOGRAM_BINS, np.int64)
+        self.model_max_s = np.zeros(1)
 
     def record_hop(self, seconds: float) -> None:
         """One hop's compute time (audio thread: stores into preallocated arrays only)."""
@@ -87,6 +90,12 @@ class EngineStats:
         self.entry_histogram[min(max(int(delay_s / HISTOGRAM_BIN_S), 0), HISTOGRAM_BINS - 1)] += 1
         if delay_s > self.entry_max_s[0]:
             self.entry_max_s[0] = delay_s
+
+    def record_model(self, seconds: float) -> None:
+        """One inference's compute time (audio thread: preallocated arrays only)."""
+        self.model_histogram[min(int(seconds / HISTOGRAM_BIN_S), HISTOGRAM_BINS - 1)] += 1
+        if seconds > self.model_max_s[0]:
+            self.model_max_s[0] = seconds
 
     def add(self, name: str, amount: int = 1) -> None:
         """Increment a counter (outside the hot path; the engine indexes ``counts`` directly)."""
@@ -119,6 +128,8 @@ class EngineStats:
         self.peak_output.fill(0.0)
         self.entry_histogram.fill(0)
         self.entry_max_s.fill(0.0)
+        self.model_histogram.fill(0)
+        self.model_max_s.fill(0.0)
         self.reset_pending[0] = False
 
     def hop_times_ms(self) -> np.ndarray:
@@ -152,6 +163,13 @@ class EngineStats:
             counts["entry_delay_ms"] = {  # bin centres, never above the exact maximum
                 name: min(highest, value) for name, value in entry.items()
             } | {"max": highest, "callbacks": int(self.entry_histogram.sum())}
+        if self.model_histogram.any():
+            highest = 1000.0 * float(self.model_max_s[0])
+            model = _histogram_percentiles_ms(self.model_histogram, (50, 99, 99.9))
+            counts["model_ms"] = {name: min(highest, value) for name, value in model.items()} | {
+                "max": highest,
+                "runs": int(self.model_histogram.sum()),
+            }
         peaks = {"input": float(self.peak_input[0]), "output": float(self.peak_output[0])}
         if reset_peaks:
             self.peak_input.fill(0.0)

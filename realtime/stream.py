@@ -299,6 +299,7 @@ class EngineStream:
         if helper.is_alive():
             self.stop_timed_out = True
             return
+        self.engine.close()  # the model thread (the stream no longer calls the engine)
         if errors:
             raise errors[0]
 

@@ -50,7 +50,9 @@ def reference_problems(
             continue
         if value is None:
             expected_ok = documented == "null"
-        elif isinstance(value, bool) or not isinstance(value, int | float):
+        elif isinstance(value, bool):  # as YAML writes it
+            expected_ok = documented == str(value).lower()
+        elif not isinstance(value, int | float):
             expected_ok = documented == (str(value) if value != "" else '""')
         else:
             try:

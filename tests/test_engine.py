@@ -219,8 +219,12 @@ def test_bypass_switches_without_a_click_and_passes_the_mixture(config) -> None:
 
 @pytest.mark.parametrize("policy", ["reuse_last_mask", "pass_through"])
 def test_late_inference_is_skipped_counted_and_never_silent(policy) -> None:
-    config = load_config(
-        overrides=[f"engine.deadline_policy={policy}", "engine.deadline_hop_fraction=0.3"]
+    config = load_config(  # the model inside the callback, on a deadline
+        overrides=[
+            f"engine.deadline_policy={policy}",
+            "engine.deadline_hop_fraction=0.3",
+            "engine.model_thread=false",
+        ]
     )
     rng = np.random.default_rng(3)
     signal = (0.3 * rng.standard_normal((44100, 2))).astype(np.float32)
@@ -269,7 +273,7 @@ def _run_on_fake_clock(monkeypatch, costs_s: list[float], hops: int) -> list[boo
     """One hop per block (the tightest budget) with time passing only inside the model."""
     clock = [0.0]
     monkeypatch.setattr(engine_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
-    config = load_config()
+    config = load_config(overrides=["engine.model_thread=false"])  # in the callback, on a deadline
     model = ClockedMask(clock, costs_s)
     hop = config.contract.stft.hop_samples
     engine = SeparationEngine(config, model, deadline=True, blocksize_samples=hop)
@@ -490,17 +494,119 @@ def test_stats_reset_requested_from_another_thread_happens_between_blocks(config
     assert not SeparationEngine(config, model).stats.request_reset(timeout_s=0.01)  # not running
 
 
-def test_warm_up_leaves_the_engine_as_a_new_one(config, signal) -> None:
+@pytest.mark.parametrize("model_thread", [True, False])
+def test_warm_up_leaves_the_engine_as_a_new_one(signal, model_thread) -> None:
     """EngineStream warms the engine up before the stream opens; afterwards the engine must
     produce exactly what a fresh one produces, and count nothing of the warm-up."""
-    fresh = render(SeparationEngine(config, OnnxMaskModel(config), stems=True), signal)
+    config = load_config(overrides=[f"engine.model_thread={str(model_thread).lower()}"])
+    fresh = render(
+        SeparationEngine(config, OnnxMaskModel(config), stems=True, previous_mask=model_thread),
+        signal,
+    )
     engine = SeparationEngine(config, OnnxMaskModel(config), stems=True, deadline=True)
     engine.warm_up(0.3)
     snapshot = engine.stats.snapshot()
     assert snapshot["hops"] == snapshot["callbacks"] == snapshot["model_runs"] == 0
     assert engine._deadline_fraction == config.engine.deadline_hop_fraction  # restored
     engine._deadline_fraction = None  # a busy machine must not skip hops in the comparison
-    np.testing.assert_array_equal(render(engine, signal), fresh)
+    np.testing.assert_array_equal(_render_waiting_for_the_model(engine, signal), fresh)
+    engine.close()
+
+
+def _render_waiting_for_the_model(engine, signal: np.ndarray, blocksize: int = 256) -> np.ndarray:
+    """Render through a live engine hop by hop, waiting after each block until its model
+    thread (if any) has finished every frame: the live engine on a machine never late."""
+    hop = engine.hop_samples
+    padded = np.concatenate([signal, np.zeros((engine.delay_samples + hop, 2), np.float32)])
+    padded = padded[: padded.shape[0] // blocksize * blocksize]
+    output = np.zeros((padded.shape[0], engine.output_channels), np.float32)
+    for start in range(0, padded.shape[0], blocksize):
+        engine.process(padded[start : start + blocksize], output[start : start + blocksize])
+        while engine._worker is not None and not engine._worker.finished():
+            time.sleep(0.0001)
+    return output[engine.delay_samples : engine.delay_samples + signal.shape[0]]
+
+
+def test_previous_mask_render_is_each_frame_with_the_mask_of_the_frame_before(signal) -> None:
+    """The model thread's order against an independent reference: a model double whose mask
+    is that of the frame pushed one hop earlier, run in the frame's own order."""
+    config = load_config()
+    previous = render(
+        SeparationEngine(config, FunctionMask(soft_mask), stems=True, previous_mask=True), signal
+    )
+    delayed = render(
+        SeparationEngine(config, FunctionMask(soft_mask, lookahead=1), stems=True), signal
+    )
+    np.testing.assert_allclose(previous, delayed, atol=TOLERANCE)
+    exact = render(SeparationEngine(config, FunctionMask(soft_mask), stems=True), signal)
+    assert np.abs(previous - exact).max() > 1e-3  # (the orders do differ)
+
+
+@pytest.mark.parametrize("stems", [False, True])
+def test_live_model_thread_is_the_previous_mask_render_when_on_time(signal, stems) -> None:
+    config = load_config()
+    reference = render(
+        SeparationEngine(config, OnnxMaskModel(config), stems=stems, previous_mask=True), signal
+    )
+    engine = SeparationEngine(config, OnnxMaskModel(config), stems=stems, deadline=True)
+    engine._deadline_fraction = None  # (late inferences are counted, not acted on)
+    output = _render_waiting_for_the_model(engine, signal)
+    np.testing.assert_array_equal(output, reference)
+    stats = engine.stats.snapshot()
+    # every frame's mask but the last (still in the model thread) was used, each in time
+    assert stats["deadline_misses"] == 0 and stats["model_runs"] == stats["hops"] - 1
+    assert stats["model_ms"]["runs"] == stats["model_runs"] and stats["model_ms"]["p50"] > 0
+    engine.close()
+
+
+@pytest.mark.parametrize("policy", ["reuse_last_mask", "pass_through"])
+def test_live_model_thread_never_waits_for_a_slow_model(policy) -> None:
+    """A model that takes 30 ms (five hops) in the model thread: every hop returns at once,
+    the model runs on a share of the frames (the others enter its history, in order), the
+    hops without a new mask are counted, and the output is never silent."""
+    config = load_config(overrides=[f"engine.deadline_policy={policy}"])
+    rng = np.random.default_rng(3)
+    signal = (0.3 * rng.standard_normal((44100, 2))).astype(np.float32)
+    half = lambda m, c: np.full_like(m, 0.5)  # noqa: E731
+    reference = render(SeparationEngine(config, FunctionMask(half)), signal, 256)
+    slow = FunctionMask(half, sleep_s=0.030)
+    engine = SeparationEngine(config, slow, deadline=True)
+    output = np.zeros_like(signal)
+    delay = engine.delay_samples
+    padded = np.concatenate([signal, np.zeros((delay + 256, 2), np.float32)])
+    padded_output = np.zeros_like(padded)
+    for start in range(0, padded.shape[0] - 256, 256):  # a callback per hop period
+        engine.process(padded[start : start + 256], padded_output[start : start + 256])
+        time.sleep(256 / 44100)
+    output = padded_output[delay : delay + signal.shape[0]]
+    stats = engine.stats.snapshot()
+    engine.close()
+    assert stats["hop_ms"]["p50"] < 10.0  # no hop waited for the model's 30 ms
+    assert 0 < stats["model_runs"] < stats["hops"] // 2 and stats["deadline_misses"] > 0
+    assert stats["model_runs"] <= slow.calls <= stats["model_runs"] + 2  # (+ those in flight)
+    assert np.isfinite(output).all()
+    middle = slice(8192, 8192 + 128 * 256)
+    if policy == "reuse_last_mask":  # a constant mask reused is the same mask: same output
+        np.testing.assert_allclose(output[middle], reference[middle], atol=TOLERANCE)
+    else:  # hops without a new mask pass the mixture (twice the half-mask level)
+        frames_rms = np.sqrt(np.mean(output[middle].reshape(-1, 256, 2) ** 2, axis=(1, 2)))
+        assert frames_rms.min() > 0.5 * 0.3 * 0.5
+        assert output.std() > reference.std() * 1.05
+
+
+def test_live_model_thread_raises_the_models_error_in_the_audio_thread(signal) -> None:
+    class Broken(FunctionMask):
+        def __call__(self, magnitude):
+            raise RuntimeError("model exploded")
+
+    config = load_config()
+    engine = SeparationEngine(config, Broken(soft_mask), deadline=True)
+    out = np.zeros((256, 2), np.float32)
+    with pytest.raises(RuntimeError, match="model exploded"):
+        for start in range(0, 256 * 50, 256):
+            engine.process(signal[start : start + 256], out)
+            time.sleep(0.002)
+    engine.close()
 
 
 def _pipelined_pair(config, model_factory, blocksize, **engine_options):

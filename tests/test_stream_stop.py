@@ -38,7 +38,17 @@ def _engine_stream(stream: _Stream) -> EngineStream:
     engine_stream._stream = stream
     engine_stream.stop_timed_out = False
     engine_stream.config = load_config()
+    engine_stream.engine = _Engine()
     return engine_stream
+
+
+class _Engine:
+    """The engine's close (its model thread) is all a stop touches."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def test_a_stop_in_time_closes_the_stream() -> None:
@@ -46,6 +56,7 @@ def test_a_stop_in_time_closes_the_stream() -> None:
     engine_stream = _engine_stream(stream)
     engine_stream.stop()
     assert stream.closed and not engine_stream.stop_timed_out and not engine_stream.active
+    assert engine_stream.engine.closed  # the model thread stopped with the stream
     engine_stream.stop()  # stopping twice is harmless
     assert stream.closed_at - stream.stopped_at >= STOP_SETTLE_S
 

@@ -110,6 +110,7 @@ class EngineConfig:
     gain_smoothing_ms: float = _key("gain smoothing time constant", min=0.0, max=5000.0)
     deadline_policy: str = _key("what to do when inference is late", choices=DEADLINE_POLICIES)
     deadline_hop_fraction: float = _key("inference deadline / hop period", min=0.05, max=1.0)
+    model_thread: bool = _key("run the model in its own thread, one hop behind the analysis")
 
 
 @dataclass(frozen=True)

@@ -202,8 +202,13 @@ def format_info(
     lines += [
         f"engine        {engine.resynthesis}; vocals {_gain_text(engine.vocal_gain_db)}, "
         f"accompaniment {_gain_text(engine.accompaniment_gain_db)}, master "
-        f"{_gain_text(engine.master_gain_db)}; smoothing {engine.gain_smoothing_ms:g} ms; late "
-        f"inference{deadline}: {engine.deadline_policy}",
+        f"{_gain_text(engine.master_gain_db)}; smoothing {engine.gain_smoothing_ms:g} ms; "
+        + (
+            "model thread (one hop behind); late mask: "
+            if engine.model_thread
+            else f"late inference{deadline}: "
+        )
+        + engine.deadline_policy,
         f"midi          {midi_ports} ({midi.api}), channel {midi.channel or 'any'}, "
         f"{len(midi.mappings)} mappings",
     ]
