@@ -157,23 +157,57 @@ def breakdown_table(breakdown: dict[str, Any] | None) -> list[str]:
 
 def stability_table(document: dict[str, Any]) -> list[str]:
     """Pass-through vs engine xruns and deadline misses."""
+    threaded = document.get("config", {}).get("model_thread")
+    where = (
+        "the model in its own thread (engine.model_thread): the per-hop time is the callback's, "
+        "the model's is its thread's"
+        if threaded
+        else "the model inside the callback"
+    )
     lines = [
-        f"**Stability** through JACK, pass-through callback vs the engine, same session; "
-        f"{_measured_on(document)}.",
+        f"**Stability** through JACK, pass-through callback vs the engine, same session, "
+        f"{where}; {_measured_on(document)}.",
         "",
         "| stream | load processes | seconds | callbacks | xruns (callback flags) "
         "| JACK server xruns | xruns vs pass-through | deadline misses "
-        "| engine p50 / p99 per hop (hops timed) | callback entry delay p99 |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| engine p50 / p99 per hop (hops timed) | p99 share of the hop "
+        "| model p50 / p99 | callback entry delay p99 |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for run in document["runs"]:
         hop = run.get("hop_ms")
         hop_text = f"{hop['p50']:.3f} / {hop['p99']:.3f} ms ({hop['hops']} hops)" if hop else "-"
+        share = run.get("hop_share_of_period", {}).get("p99")
+        model = run.get("model_ms")
+        model_text = f"{model['p50']:.3f} / {model['p99']:.3f} ms" if model else "-"
         lines.append(
             f"| {run['kind'].replace('_', '-')} | {run['load_processes']} | {run['seconds']:g} | "
             f"{run['callbacks']} | {run['xruns']} | {run['jack_server_xruns']} | "
             f"{_xrun_ratio(run, document['runs'])} | {run.get('deadline_misses', '-')} | "
-            f"{hop_text} | {_entry_text(run.get('entry_delay_ms'))} |"
+            f"{hop_text} | {'-' if share is None else f'{100 * share:.1f} %'} | {model_text} | "
+            f"{_entry_text(run.get('entry_delay_ms'))} |"
+        )
+    return lines
+
+
+def model_thread_table(document: dict[str, Any]) -> list[str]:
+    """What the live model thread's order (the previous frame's mask) costs in SDR."""
+    lines = [
+        "**The model thread's quality cost**: streaming-engine stems with each frame's own mask "
+        "and with the previous frame's (the live order), BSS Eval v4 medians; "
+        f"{_measured_on(document)}.",
+        "",
+        "| set | tracks | own mask: vocals / accompaniment SDR | previous mask "
+        "| mean change per track |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, result in document["sets"].items():
+        medians, change = result["median_sdr_db"], result["mean_sdr_change_db"]
+        own, late = medians["own_mask"], medians["previous_mask"]
+        lines.append(
+            f"| {name} | {result['tracks']} | {own['vocals']} / {own['accompaniment']} dB | "
+            f"{late['vocals']} / {late['accompaniment']} dB | "
+            f"{change['vocals']:+.3f} / {change['accompaniment']:+.3f} dB |"
         )
     return lines
 
@@ -462,6 +496,7 @@ def performance_block(results: Path) -> str:
         ("compute", compute_table),
         ("soak", soak_table),
         ("stability", stability_table),
+        ("model_thread", model_thread_table),
         ("stop_cycles", stop_cycles_table),
         ("midi_latency", midi_table),
         ("quality_latency", quality_latency_table),

@@ -37,6 +37,9 @@ def test_stability_harness_counts_callbacks_xruns_and_compute(jack_server, tmp_p
     p99 = engine["hop_ms"]["p99"] / engine["hop_period_ms"]
     assert engine["hop_share_of_period"]["p99"] == pytest.approx(p99, abs=1e-4)
     assert engine["xruns_vs_pass_through"]["engine"] == engine["xruns"]
+    # the default engine runs its model in a thread of its own: its inferences are counted
+    assert document["config"]["model_thread"] is True
+    assert engine["model_ms"]["runs"] > 0 and isinstance(engine["model_thread_realtime"], bool)
 
 
 @pytest.mark.parametrize(
