@@ -26,6 +26,7 @@ PARTS = (
     "midi",
     "compute",
     "stability",
+    "model_thread",
     "stop_cycles",
     "quality",
     "band_quality",
@@ -95,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
 
             quick = ["--seconds", "10", "--load-seconds", "10"]
             status |= stability.main(quick if args.quick else [])
+        elif part == "model_thread":
+            from unsing.benchmarks import model_thread
+
+            status |= model_thread.main(["--max-items", "2" if args.quick else "14"])
         elif part == "stop_cycles":
             from unsing.benchmarks import stop_cycles
 

@@ -213,10 +213,13 @@ class SeparationEngine:
         # ring keeps those and the look-ahead's frames; the model's inputs and the long
         # frames have a slot per hop ahead (slot = hop number modulo ``_ahead``).
         # The live model thread reads a slot while the next hops are analysed: _LIVE_SLOTS.
+        # The previous-mask order resynthesises the previous frame too (its final mask).
         if pipelined:
             self._ahead = max(2, self.blocksize_samples // hop)
+        elif self._previous_mask:
+            self._ahead = _LIVE_SLOTS if self._live_thread else 2
         else:
-            self._ahead = _LIVE_SLOTS if self._live_thread else 1
+            self._ahead = 1
         self._ring_frames = self.lookahead_frames + self._ahead
         self._frames = np.zeros((self._ring_frames, channels, bins), np.complex128)
         self._frame_write = 0
@@ -240,6 +243,11 @@ class SeparationEngine:
         self._init_long_band(layout, channels, outputs)
         self._spectra = np.zeros((outputs, channels, bins), np.complex128)
         self._spectra_pairs = self._spectra.view(np.float64).reshape(outputs, channels, bins, 2)
+        # previous-mask order with overlap-add: each hop also finishes the previous frame with
+        # its own mask (all but its first hop, emitted a hop ago with the mask before)
+        self._late_overlap_add = self._previous_mask and engine.resynthesis == "overlap_add"
+        self._final_spectra = np.zeros_like(self._spectra)
+        self._final_pairs = self._final_spectra.view(np.float64).reshape(outputs, channels, bins, 2)
         self._frames_pairs = self._frames.view(np.float64).reshape(
             self._ring_frames, channels, bins, 2
         )
@@ -277,6 +285,10 @@ class SeparationEngine:
         # outside the band the long spectra stay zero
         self._long_spectra = np.zeros((outputs, channels, layout.spec.bins), np.complex128)
         self._long_band_pairs = self._long_spectra.view(np.float64).reshape(
+            outputs, channels, -1, 2
+        )[:, :, :band]
+        self._long_final_spectra = np.zeros_like(self._long_spectra)
+        self._long_final_band_pairs = self._long_final_spectra.view(np.float64).reshape(
             outputs, channels, -1, 2
         )[:, :, :band]
         self._long_out = np.zeros((channels, self.hop_samples))
@@ -514,21 +526,27 @@ class SeparationEngine:
 
     def _synthesise(self, use_mask: bool, started: float) -> np.ndarray:
         """The oldest analysed hop's output from the current mask and gains (``use_mask``
-        False: the mixture); returns ``(output_channels, hop)`` (a reused buffer)."""
+        False: the mixture); returns ``(output_channels, hop)`` (a reused buffer). In the
+        previous-mask order with overlap-add, the previous frame is finished with the current
+        mask (its own) and only the first hop of this frame's is provisional."""
         counts = self._counts
         # with look-ahead L the mask is for frame t - L, L frames behind the analysis
         read = self._frame_read
         self._frame_read = (read + 1) % self._ring_frames
         slot = self._synthesis_slot
         self._synthesis_slot = (slot + 1) % self._ahead
-        delayed = self._frames[read]
-        delayed_pairs = self._frames_pairs[read]
+        late = self._late_overlap_add
+        previous = (read - 1) % self._ring_frames
         layout = self.long_band
         gains = self.smoother.step()
         spectra, pairs = self._spectra, self._spectra_pairs
+        final, final_pairs = self._final_spectra, self._final_pairs
         if self.stems:
-            np.multiply(delayed_pairs, self._mask_pairs, out=pairs[0])
-            np.subtract(delayed, spectra[0], out=spectra[1])
+            np.multiply(self._frames_pairs[read], self._mask_pairs, out=pairs[0])
+            np.subtract(self._frames[read], spectra[0], out=spectra[1])
+            if late:
+                np.multiply(self._frames_pairs[previous], self._mask_pairs, out=final_pairs[0])
+                np.subtract(self._frames[previous], final[0], out=final[1])
         else:
             vocal, accompaniment, master = gains
             gain = self._gain_pairs
@@ -537,18 +555,33 @@ class SeparationEngine:
                 gain += master * accompaniment
             else:  # pass_through deadline policy: the mixture
                 gain.fill(master)
-            np.multiply(delayed_pairs, gain, out=pairs[0])
+            np.multiply(self._frames_pairs[read], gain, out=pairs[0])
+            if late:
+                np.multiply(self._frames_pairs[previous], gain, out=final_pairs[0])
 
         if layout is not None:
-            self._long_band_spectra(slot, use_mask, gains)
+            self._long_band_spectra(slot, use_mask, gains, self._long_band_pairs)
+            if late:
+                previous_slot = (slot - 1) % self._ahead
+                self._long_band_spectra(previous_slot, use_mask, gains, self._long_final_band_pairs)
 
         out = self._hop_out
         channels = self.channels
         for index, resynthesis in enumerate(self._resynthesis):
-            out[index * channels : (index + 1) * channels] = resynthesis.process(spectra[index])
+            rows = slice(index * channels, (index + 1) * channels)
+            if late:
+                out[rows] = resynthesis.process_late(spectra[index], final[index])
+            else:
+                out[rows] = resynthesis.process(spectra[index])
             if layout is not None:
-                self._long_out[:] = self._long_resynthesis[index].process(self._long_spectra[index])
-                out[index * channels : (index + 1) * channels] += self._long_out
+                long = self._long_resynthesis[index]
+                if late:
+                    self._long_out[:] = long.process_late(
+                        self._long_spectra[index], self._long_final_spectra[index]
+                    )
+                else:
+                    self._long_out[:] = long.process(self._long_spectra[index])
+                out[rows] += self._long_out
         if not math.isfinite(float(out.sum())):
             for resynthesis in self._resynthesis:
                 resynthesis.reset()
@@ -562,12 +595,11 @@ class SeparationEngine:
         return out
 
     def _long_band_spectra(
-        self, slot: int, use_mask: bool, gains: tuple[float, float, float]
+        self, slot: int, use_mask: bool, gains: tuple[float, float, float], band: np.ndarray
     ) -> None:
-        """The long-window path's frames for this hop (its long frame in ``slot``): the vocals'
-        low band (stems: and its negative for the accompaniment), or its share of the
-        gain-weighted mix."""
-        band = self._long_band_pairs
+        """The long-window path's frames (its long frame in ``slot``) into ``band`` (the band
+        of the long spectra, as float pairs): the vocals' low band (stems: and its negative
+        for the accompaniment), or its share of the gain-weighted mix."""
         frame_band = self._long_frame_bands[slot]
         if self.stems:
             np.multiply(frame_band, self._long_mask_pairs, out=band[0])

@@ -39,6 +39,11 @@ class OverlapAddResynthesis:
         """Add one complex frame ``(channels, bins)``; return the finished hop (reused buffer)."""
         return self._istft.process(frame)
 
+    def process_late(self, provisional: np.ndarray, final_previous: np.ndarray) -> np.ndarray:
+        """The newest frame as masked so far, and the previous frame as finally masked
+        (:meth:`unsing.stft.StreamingIstft.process_late`); returns the finished hop."""
+        return self._istft.process_late(provisional, final_previous)
+
 
 class OnlineGriffinLim:
     """RTISI-LA online phase reconstruction of the frames' magnitudes.

@@ -211,3 +211,48 @@ def test_the_command_line_starts_without_scipy() -> None:
     code = "import sys, unsing.cli.engine, unsing.cli.info; print('scipy' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.mark.parametrize("long_window", [False, True], ids=["stft", "long-window"])
+def test_late_overlap_add_differs_only_in_the_newest_frames_first_hop(long_window) -> None:
+    """``process_late(provisional_t, final_t-1)``: every frame's final samples but the first
+    hop of each frame, which is its provisional version; against a direct sum of windowed
+    frames (and, with provisional = final, exactly :meth:`process`)."""
+    from unsing.stft import LongWindowSpec
+
+    short = StftSpec(1024, 256, "hann")
+    spec = LongWindowSpec(4096, short) if long_window else short
+    rng = np.random.default_rng(7)
+    frames = 40
+    final = rng.standard_normal((frames, 2, spec.bins)) + 1j * rng.standard_normal(
+        (frames, 2, spec.bins)
+    )
+    provisional = final * rng.uniform(0.0, 1.0, (frames, 2, spec.bins))
+    late, plain = StreamingIstft(spec, 2), StreamingIstft(spec, 2)
+    silent = np.zeros((2, spec.bins), np.complex128)
+    hop, length = spec.hop_samples, spec.synthesis_samples
+    out_late = np.concatenate(
+        [
+            late.process_late(provisional[t], final[t - 1] if t else silent).copy()
+            for t in range(frames)
+        ],
+        axis=1,
+    )
+    out_plain = np.concatenate([plain.process(final[t]).copy() for t in range(frames)], axis=1)
+    # the reference: each frame's windowed samples placed at its hop, final but the first hop
+    window = spec.synthesis_tail()
+    reference = np.zeros((2, (frames + length // hop) * hop))
+    for t in range(frames):
+        piece = np.fft.irfft(final[t], n=spec.frame_samples)[:, -length:] * window
+        head = np.fft.irfft(provisional[t], n=spec.frame_samples)[:, -length:] * window
+        piece[:, :hop] = head[:, :hop]
+        reference[:, t * hop : t * hop + length] += piece
+    np.testing.assert_allclose(out_late, reference[:, : frames * hop], atol=1e-10)
+    assert np.abs(out_late - out_plain).max() > 1e-3  # (the provisional heads did differ)
+    same, plain = StreamingIstft(spec, 2), StreamingIstft(spec, 2)
+    for t in range(frames):
+        np.testing.assert_allclose(
+            same.process_late(final[t], final[t - 1] if t else silent),
+            plain.process(final[t]),
+            atol=1e-12,
+        )

@@ -269,11 +269,25 @@ class StreamingIstft:
         self._ring = np.zeros((channels, length), dtype=dtype)  # overlap-add accumulator
         self._hop = np.zeros((channels, spec.hop_samples), dtype=dtype)
         self._read = 0
+        # process_late: the previous frame's final piece, beside the newest frame's
+        self._final_piece = np.zeros((channels, length), dtype=dtype)
+        self._final_rows = [
+            (self._frame[c, start:], self._window[c], self._final_piece[c]) for c in range(channels)
+        ]
 
     def reset(self) -> None:
         """Drop all pending overlap-add state."""
         self._ring.fill(0.0)
         self._read = 0
+
+    def _synthesise(self, frame: np.ndarray, piece: np.ndarray, rows: list) -> None:
+        """``frame``'s windowed samples into ``piece`` (``rows``: its per-channel views)."""
+        np.fft.irfft(frame, n=self.spec.frame_samples, axis=-1, out=self._frame)
+        if self.spec.frame_samples == self.spec.synthesis_samples:
+            np.multiply(self._frame, self._window, out=piece)
+        else:
+            for newest, window, out in rows:
+                np.multiply(newest, window, out=out)
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """Add one ``(channels, bins)`` frame; return the finished ``(channels, hop)`` samples.
@@ -281,16 +295,37 @@ class StreamingIstft:
         The returned array is reused by the next call: copy it to keep it.
         """
         hop, length, start = self.spec.hop_samples, self.spec.synthesis_samples, self._read
-        np.fft.irfft(frame, n=self.spec.frame_samples, axis=-1, out=self._frame)
-        if self.spec.frame_samples == length:
-            np.multiply(self._frame, self._window, out=self._piece)
-        else:
-            for newest, window, piece in self._rows:
-                np.multiply(newest, window, out=piece)
+        self._synthesise(frame, self._piece, self._rows)
         head = length - start
         self._ring[:, start:] += self._piece[:, :head]
         self._ring[:, :start] += self._piece[:, head:]
         self._hop[:] = self._ring[:, start : start + hop]
+        self._ring[:, start : start + hop] = 0.0
+        self._read = (start + hop) % length
+        return self._hop
+
+    def process_late(self, provisional: np.ndarray, final_previous: np.ndarray) -> np.ndarray:
+        """Overlap-add for a mask that comes a hop late; returns the finished hop as
+        :meth:`process` does.
+
+        ``final_previous`` is the previous frame as it should be (its mask has come): all of
+        it but its first hop, which the previous call emitted, joins the accumulator.
+        ``provisional`` is the newest frame with the mask it has now (the previous frame's):
+        only its first hop, which must be emitted now, is used. So each output sample has
+        every frame's final contribution except the newest frame's, whose window is smallest
+        there (the first quarter of a Hann window at 75 % overlap). Calls must not mix with
+        :meth:`process` (the first call's ``final_previous`` is then a silent frame).
+        """
+        hop, length, start = self.spec.hop_samples, self.spec.synthesis_samples, self._read
+        self._synthesise(final_previous, self._final_piece, self._final_rows)
+        # the previous frame started one hop before this frame: its tail starts here
+        tail = length - hop
+        first = min(tail, length - start)
+        self._ring[:, start : start + first] += self._final_piece[:, hop : hop + first]
+        if first < tail:
+            self._ring[:, : tail - first] += self._final_piece[:, hop + first :]
+        self._synthesise(provisional, self._piece, self._rows)
+        np.add(self._ring[:, start : start + hop], self._piece[:, :hop], out=self._hop)
         self._ring[:, start : start + hop] = 0.0
         self._read = (start + hop) % length
         return self._hop
