@@ -50,8 +50,8 @@ def reference_problems(
             continue
         if value is None:
             expected_ok = documented == "null"
-        elif isinstance(value, bool):  # as YAML writes it
-            expected_ok = documented == str(value).lower()
+        elif isinstance(value, bool):  # true / false (YAML) or True / False (Python)
+            expected_ok = documented.lower() == str(value).lower()
         elif not isinstance(value, int | float):
             expected_ok = documented == (str(value) if value != "" else '""')
         else:
