@@ -232,9 +232,14 @@ def test_device_without_enough_channels_is_refused(jack_server: str, monkeypatch
         EngineStream(config, engine)
 
 
-def test_the_switch_interval_is_short_while_a_stream_runs(jack_server: str) -> None:
+def test_the_switch_interval_is_short_and_the_heap_frozen_while_a_stream_runs(
+    jack_server: str,
+) -> None:
     """Another thread holding the interpreter lock delays the callback by up to the switch
-    interval (5 ms by default, almost a hop): 0.5 ms while streaming, restored after."""
+    interval (5 ms by default, almost a hop): 0.5 ms while streaming, restored after. A full
+    garbage collection holds it for milliseconds: the heap is frozen while streaming."""
+    import gc
+
     from unsing.realtime.stream import STREAM_SWITCH_INTERVAL_S, EngineStream
 
     config = load_config(overrides=["audio.host_api=JACK"])
@@ -242,6 +247,8 @@ def test_the_switch_interval_is_short_while_a_stream_runs(jack_server: str) -> N
     stream = EngineStream(config, SeparationEngine(config, OnnxMaskModel(config), deadline=True))
     with stream:
         assert sys.getswitchinterval() == STREAM_SWITCH_INTERVAL_S
+        assert gc.get_freeze_count() > 1000
         time.sleep(0.3)
     assert sys.getswitchinterval() == before
+    assert gc.get_freeze_count() == 0
     assert stream.engine.stats.snapshot()["entry_delay_ms"]["callbacks"] > 10
