@@ -120,9 +120,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         choices=("offline", "stream"),
         default=None,
         help="offline: the model's sequence graph, many frames per call (about 6x faster); "
-        "stream: the live engine hop by hop, its delay compensated (bitwise what `run` and "
-        "`play` output). Default: offline, or stream for a model exported without a sequence "
-        "graph",
+        "stream: the live engine hop by hop, its delay compensated, each frame with its own "
+        "mask. Default: offline, or stream for a model exported without a sequence graph",
     )
     separate.add_argument(
         "--to-karaoke",
