@@ -23,7 +23,7 @@ import numpy as np
 
 from unsing.benchmarks.machine import describe_machine
 from unsing.benchmarks.stability import RESULTS
-from unsing.config import Config, load_config
+from unsing.config import load_config
 from unsing.models.data import default_data_root
 from unsing.models.quality import (
     SAMPLE_RATE_HZ,
@@ -36,25 +36,11 @@ from unsing.models.quality import (
 ORDERS = {"own_mask": False, "previous_mask": True}
 
 
-def render_stems(
-    config: Config, model: Any, mixture: np.ndarray, previous_mask: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """The engine's vocals and accompaniment of ``mixture`` ``(channels, samples)``."""
-    from unsing.realtime.engine import SeparationEngine
-    from unsing.realtime.render import render
-
-    stereo = np.repeat(mixture, 2, axis=0) if mixture.shape[0] == 1 else mixture
-    engine = SeparationEngine(config, model, stems=True, previous_mask=previous_mask)
-    stems = render(engine, stereo.T.astype(np.float32))
-    vocals, accompaniment = stems[:, :2].T, stems[:, 2:].T
-    if mixture.shape[0] == 1:
-        return vocals.mean(0, keepdims=True), accompaniment.mean(0, keepdims=True)
-    return vocals, accompaniment
-
-
 def run(sets: list[str], max_items: int | None, data_root: Path) -> dict[str, Any]:
     """Median scores per set and order, and the previous mask's difference."""
+    from unsing.realtime.engine import SeparationEngine
     from unsing.realtime.onnx_model import OnnxMaskModel
+    from unsing.realtime.render import render_stems
 
     config = load_config()
     model = OnnxMaskModel(config)
@@ -64,7 +50,8 @@ def run(sets: list[str], max_items: int | None, data_root: Path) -> dict[str, An
         scores: dict[str, list] = {order: [] for order in ORDERS}
         for track in validation.load(data_root, max_items):
             for order, previous in ORDERS.items():
-                vocals, accompaniment = render_stems(config, model, track.mixture, previous)
+                engine = SeparationEngine(config, model, stems=True, previous_mask=previous)
+                vocals, accompaniment = render_stems(engine, track.mixture)
                 scores[order].append(
                     score_track(
                         track.vocals,

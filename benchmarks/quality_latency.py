@@ -62,16 +62,10 @@ class EngineGriffinLim:
 
     def __call__(self, mixture: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
         from unsing.realtime.engine import SeparationEngine
-        from unsing.realtime.render import render
+        from unsing.realtime.render import render_stems
 
         assert sample_rate_hz == SAMPLE_RATE_HZ
-        stereo = np.repeat(mixture, 2, axis=0) if mixture.shape[0] == 1 else mixture
-        stems = render(SeparationEngine(self.config, self.model, stems=True), stereo.T)
-        vocals, accompaniment = stems[:, :2].T, stems[:, 2:].T
-        if mixture.shape[0] == 1:
-            vocals = vocals.mean(0, keepdims=True)
-            accompaniment = accompaniment.mean(0, keepdims=True)
-        return vocals.astype(np.float32), accompaniment.astype(np.float32)
+        return render_stems(SeparationEngine(self.config, self.model, stems=True), mixture)
 
 
 def _contract_config(contract: dict[str, Any]) -> Config:

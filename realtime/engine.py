@@ -196,7 +196,6 @@ class SeparationEngine:
         self._pipelined = pipelined
         self._live_thread = engine.model_thread and deadline
         self._previous_mask = self._live_thread or previous_mask
-        self._previous_mask_usable = True
         #: None until the first live hop; then whether the model thread runs real-time (one
         #: priority below the audio thread, which sets it: share_realtime_priority)
         self.model_thread_realtime: bool | None = None
@@ -300,7 +299,6 @@ class SeparationEngine:
         for the model thread's frames in flight, if any: not for the audio thread)."""
         if self._worker is not None:
             self._worker.drain()
-        self._previous_mask_usable = True
         self.model_thread_realtime = None  # (a warm-up's hops ran in another thread)
         self._stft.reset()
         self.model.reset()
@@ -385,9 +383,7 @@ class SeparationEngine:
         if self._worker is not None:
             self._worker.close()
             self._worker = None
-        if self._live_thread:  # the rest runs the live thread's order in this thread
-            self._live_thread = False
-        self._pipelined = False
+        self._live_thread = self._pipelined = False  # (live: the same order, in this thread)
 
     def _push(self, hops: np.ndarray) -> None:
         """Append ``(output_channels, hop)`` finished samples to the FIFO."""
@@ -431,10 +427,8 @@ class SeparationEngine:
             out = self._synthesise(self._collect(), started)
             self._submit(slot)
             return out
-        out = self._synthesise(self._previous_mask_usable, started)
-        inference_started = time.perf_counter()
-        mask = self.model(self._magnitudes32[slot])
-        self._previous_mask_usable = self._use_mask(mask, time.perf_counter() - inference_started)
+        out = self._synthesise(True, started)
+        self._infer(started, slot)  # this frame's mask, for the next hop
         return out
 
     def _collect(self) -> bool:
@@ -447,10 +441,9 @@ class SeparationEngine:
         while (result := worker.poll()) is not None:
             mask, took = result
             if mask is not None:  # (a frame the model only took into its history: None)
-                self._previous_mask_usable = self._use_mask(mask, took, model_reset=True)
-                fresh = True
+                fresh = self._use_mask(mask, took, model_reset=True)
         if fresh or self._counts[_HOPS] == 1:  # (the first hop has no frame before it)
-            return self._previous_mask_usable
+            return True
         self._counts[_DEADLINE_MISSES] += 1
         return not self._pass_through
 
@@ -560,10 +553,12 @@ class SeparationEngine:
                 np.multiply(self._frames_pairs[previous], gain, out=final_pairs[0])
 
         if layout is not None:
-            self._long_band_spectra(slot, use_mask, gains, self._long_band_pairs)
+            if not self.stems:
+                self._long_band_gain(use_mask, gains)
+            self._long_band_spectra(slot, self._long_band_pairs)
             if late:
                 previous_slot = (slot - 1) % self._ahead
-                self._long_band_spectra(previous_slot, use_mask, gains, self._long_final_band_pairs)
+                self._long_band_spectra(previous_slot, self._long_final_band_pairs)
 
         out = self._hop_out
         channels = self.channels
@@ -594,17 +589,9 @@ class SeparationEngine:
         self._hop_in_block += 1
         return out
 
-    def _long_band_spectra(
-        self, slot: int, use_mask: bool, gains: tuple[float, float, float], band: np.ndarray
-    ) -> None:
-        """The long-window path's frames (its long frame in ``slot``) into ``band`` (the band
-        of the long spectra, as float pairs): the vocals' low band (stems: and its negative
-        for the accompaniment), or its share of the gain-weighted mix."""
-        frame_band = self._long_frame_bands[slot]
-        if self.stems:
-            np.multiply(frame_band, self._long_mask_pairs, out=band[0])
-            np.negative(band[0], out=band[1])
-            return
+    def _long_band_gain(self, use_mask: bool, gains: tuple[float, float, float]) -> None:
+        """The mix's gain on the long-window band for this hop (its share of the
+        gain-weighted mix) into ``_long_gain_pairs``."""
         vocal, accompaniment, master = gains
         if use_mask:
             np.multiply(
@@ -612,6 +599,16 @@ class SeparationEngine:
             )
         else:  # pass_through: the main path alone is the mixture
             self._long_gain_pairs.fill(0.0)
+
+    def _long_band_spectra(self, slot: int, band: np.ndarray) -> None:
+        """The long-window path's frame in ``slot`` into ``band`` (the band of the long
+        spectra, as float pairs): the vocals' low band (stems: and its negative for the
+        accompaniment), or the mix's share by :meth:`_long_band_gain`."""
+        frame_band = self._long_frame_bands[slot]
+        if self.stems:
+            np.multiply(frame_band, self._long_mask_pairs, out=band[0])
+            np.negative(band[0], out=band[1])
+            return
         np.multiply(frame_band, self._long_gain_pairs, out=band[0])
 
     def _infer(self, hop_started: float, slot: int) -> bool:

@@ -45,6 +45,19 @@ def render(
     return output[delay : delay + samples]
 
 
+def render_stems(engine: SeparationEngine, mixture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vocals and accompaniment of ``mixture`` ``(channels, samples)`` by a stems ``engine``
+    (stereo): float32 ``(channels, samples)`` each; a mono mixture is fed as stereo and its
+    stems averaged back to mono."""
+    stereo = np.repeat(mixture, 2, axis=0) if mixture.shape[0] == 1 else mixture
+    stems = render(engine, stereo.T)
+    vocals, accompaniment = stems[:, :2].T, stems[:, 2:].T
+    if mixture.shape[0] == 1:
+        vocals = vocals.mean(0, keepdims=True)
+        accompaniment = accompaniment.mean(0, keepdims=True)
+    return vocals.astype(np.float32), accompaniment.astype(np.float32)
+
+
 def rich_progress(description: str, sample_rate_hz: int) -> tuple[Progress, Callable[[], None]]:
     """A rich progress bar on stderr with the speed as a real-time factor: ``(update, close)``."""
     import time

@@ -55,6 +55,25 @@ def _histogram_percentiles_ms(histogram: np.ndarray, quantiles: tuple[float, ...
     }
 
 
+def _record(histogram: np.ndarray, maximum: np.ndarray, seconds: float) -> None:
+    """Count ``seconds`` in a :data:`HISTOGRAM_BIN_S` ``histogram`` (negative: the first bin)
+    and raise ``maximum`` ``(1,)`` to it: stores into preallocated arrays only."""
+    histogram[min(max(int(seconds / HISTOGRAM_BIN_S), 0), HISTOGRAM_BINS - 1)] += 1
+    if seconds > maximum[0]:
+        maximum[0] = seconds
+
+
+def _summary_ms(histogram: np.ndarray, maximum: np.ndarray, count_name: str) -> dict:
+    """p50 / p99 / p99.9 (bin centres, never above the exact maximum), the maximum and the
+    count (under ``count_name``) of a :func:`_record` histogram, in ms."""
+    highest = 1000.0 * float(maximum[0])
+    percentiles = _histogram_percentiles_ms(histogram, (50, 99, 99.9))
+    return {name: min(highest, value) for name, value in percentiles.items()} | {
+        "max": highest,
+        count_name: int(histogram.sum()),
+    }
+
+
 class EngineStats:
     """Counters, a ring of the last ``history`` per-hop compute times (seconds) and a
     whole-run histogram of them (so percentiles of a long run cover all of it)."""
@@ -87,15 +106,11 @@ class EngineStats:
 
     def record_entry(self, delay_s: float) -> None:
         """One callback's entry delay (audio thread: preallocated arrays only)."""
-        self.entry_histogram[min(max(int(delay_s / HISTOGRAM_BIN_S), 0), HISTOGRAM_BINS - 1)] += 1
-        if delay_s > self.entry_max_s[0]:
-            self.entry_max_s[0] = delay_s
+        _record(self.entry_histogram, self.entry_max_s, delay_s)
 
     def record_model(self, seconds: float) -> None:
         """One inference's compute time (audio thread: preallocated arrays only)."""
-        self.model_histogram[min(int(seconds / HISTOGRAM_BIN_S), HISTOGRAM_BINS - 1)] += 1
-        if seconds > self.model_max_s[0]:
-            self.model_max_s[0] = seconds
+        _record(self.model_histogram, self.model_max_s, seconds)
 
     def add(self, name: str, amount: int = 1) -> None:
         """Increment a counter (outside the hot path; the engine indexes ``counts`` directly)."""
@@ -158,18 +173,11 @@ class EngineStats:
                 "hops": int(self.hop_histogram.sum()),
             }
         if self.entry_histogram.any():  # streams only: the start after the cycle's timestamp
-            highest = 1000.0 * float(self.entry_max_s[0])
-            entry = _histogram_percentiles_ms(self.entry_histogram, (50, 99, 99.9))
-            counts["entry_delay_ms"] = {  # bin centres, never above the exact maximum
-                name: min(highest, value) for name, value in entry.items()
-            } | {"max": highest, "callbacks": int(self.entry_histogram.sum())}
+            counts["entry_delay_ms"] = _summary_ms(
+                self.entry_histogram, self.entry_max_s, "callbacks"
+            )
         if self.model_histogram.any():
-            highest = 1000.0 * float(self.model_max_s[0])
-            model = _histogram_percentiles_ms(self.model_histogram, (50, 99, 99.9))
-            counts["model_ms"] = {name: min(highest, value) for name, value in model.items()} | {
-                "max": highest,
-                "runs": int(self.model_histogram.sum()),
-            }
+            counts["model_ms"] = _summary_ms(self.model_histogram, self.model_max_s, "runs")
         peaks = {"input": float(self.peak_input[0]), "output": float(self.peak_output[0])}
         if reset_peaks:
             self.peak_input.fill(0.0)
