@@ -12,6 +12,13 @@ from unsing import __version__
 from unsing.provenance import git_commit
 
 
+def all_cores() -> None:
+    """Let this process use every core (a ``preexec_fn`` for children of a pinned process:
+    jackd, the load, the loop player)."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+
+
 def cpuinfo_field(name: str) -> str | None:
     """The value of the first ``name`` line of /proc/cpuinfo (None where there is none)."""
     cpuinfo = Path("/proc/cpuinfo")

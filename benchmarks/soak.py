@@ -29,14 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from unsing.benchmarks.loop_player import LoopPlayer
 from unsing.benchmarks.machine import describe_machine
-from unsing.benchmarks.stability import (
-    DEMO,
-    RESULTS,
-    LoopPlayer,
-    ensure_jack_server,
-    stop_jack_server,
-)
+from unsing.benchmarks.stability import DEMO, RESULTS, ensure_jack_server, stop_jack_server
 from unsing.config import load_config
 
 UNSING = Path(sys.executable).with_name("unsing")

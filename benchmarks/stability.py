@@ -1,7 +1,8 @@
 """Stability and compute budget of the live engine on a real, clocked stream (JACK).
 
 In one session, on one JACK server, a music loop is played into each stream's input by a JACK
-client while the stream runs for a fixed time:
+client in its own process (:mod:`unsing.benchmarks.loop_player`, as a sound card would: it takes
+no interpreter lock of the process under test) while the stream runs for a fixed time:
 
 * ``pass_through``: a duplex PortAudio stream whose callback copies input to output (the floor:
   the xruns the machine produces whatever the callback does);
@@ -33,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from unsing import PROJECT_ROOT
-from unsing.benchmarks.jack_io import patch_stream
-from unsing.benchmarks.machine import describe_machine
+from unsing.benchmarks.loop_player import LoopPlayerProcess
+from unsing.benchmarks.machine import all_cores, describe_machine
 from unsing.config import Config, load_config
 
 DEMO = PROJECT_ROOT / "assets/demo/karissa_hobbs-lets_go_fishin.ogg"
@@ -45,12 +46,6 @@ _LOAD_CODE = (
     "while True:\n"
     "    a = np.tanh(a @ a)\n"
 )
-
-
-def _all_cores() -> None:
-    """Child processes (jackd, the load) may use every core, even when this one is pinned."""
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, range(os.cpu_count() or 1))
 
 
 def ensure_jack_server(sample_rate_hz: int, period_samples: int) -> subprocess.Popen | None:
@@ -73,7 +68,7 @@ def ensure_jack_server(sample_rate_hz: int, period_samples: int) -> subprocess.P
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=_all_cores,
+        preexec_fn=all_cores,
     )
     for _ in range(100):
         if subprocess.run(["jack_lsp"], capture_output=True).returncode == 0:
@@ -100,48 +95,15 @@ def stop_jack_server(server: subprocess.Popen | None) -> None:
     server.wait()
 
 
-class LoopPlayer:
-    """A JACK client that plays ``music`` ``(2, samples)`` in a loop and counts server xruns."""
-
-    def __init__(self, jack: Any, music: np.ndarray) -> None:
-        self.client = jack.Client("unsing-bench-player", no_start_server=True)
-        self.outs = [self.client.outports.register(f"out_{c}") for c in range(2)]
-        self.music = music
-        self.position = 0
-        self.xruns = 0
-        self.client.set_process_callback(self._process)
-        self.client.set_xrun_callback(self._xrun)
-
-    def _xrun(self, delay_us: float) -> None:
-        self.xruns += 1
-
-    def _process(self, frames: int) -> None:
-        length = self.music.shape[1]
-        start = self.position
-        stop = start + frames
-        for c, port in enumerate(self.outs):
-            buffer = port.get_array()
-            if stop <= length:
-                buffer[:] = self.music[c, start:stop]
-            else:
-                head = length - start
-                buffer[:head] = self.music[c, start:]
-                buffer[head:] = self.music[c, : frames - head]
-        self.position = stop % length
-
-    def feed(self, ports_before: set[str]) -> None:
-        """Connect the player to the stream's input ports (replacing the dummy capture)."""
-        patch_stream(self.client, self.outs, None, ports_before, "unsing-bench")
-
-
 def _start_load(processes: int) -> list[subprocess.Popen]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    return [subprocess.Popen([sys.executable, "-c", _LOAD_CODE], env=env) for _ in range(processes)]
+    return [
+        subprocess.Popen([sys.executable, "-c", _LOAD_CODE], env=env, preexec_fn=all_cores)
+        for _ in range(processes)
+    ]
 
 
-def measure(
-    kind: str, seconds: float, config: Config, music: np.ndarray, load_processes: int
-) -> dict[str, Any]:
+def measure(kind: str, seconds: float, config: Config, load_processes: int) -> dict[str, Any]:
     """Run one stream of ``kind`` for ``seconds``; its counters and compute times."""
     import jack
 
@@ -151,7 +113,7 @@ def measure(
     from unsing.realtime.stream import EngineStream
 
     sd = import_sounddevice()
-    player = LoopPlayer(jack, music)
+    player = LoopPlayerProcess(jack, DEMO)
     ports_before = {p.name for p in player.client.get_ports()}
     audio = config.audio
     engine = None
@@ -188,13 +150,13 @@ def measure(
             latency="low",
         )
     load: list[subprocess.Popen] = []
-    with player.client, stream:
+    with player, stream:
         player.feed(ports_before)
         time.sleep(0.5)  # settle, then count from zero
         if engine is not None and not engine.stats.request_reset():
             raise RuntimeError("the engine stream did not run: its statistics were not reset")
         callbacks[0] = flags[0] = 0
-        player.xruns = 0
+        player.reset_xruns()
         load = _start_load(load_processes)
         try:
             time.sleep(seconds)
@@ -214,7 +176,7 @@ def measure(
         hop_period_ms = 1000.0 * engine.hop_seconds
         result.update(
             callbacks=snapshot["callbacks"],
-            xruns=snapshot["input_overflows"] + snapshot["output_underflows"],
+            xruns=snapshot["xruns"],  # callbacks flagged, as the pass-through counts them
             deadline_misses=snapshot["deadline_misses"],
             late_inferences=snapshot["late_inferences"],
             hop_ms=snapshot["hop_ms"],
@@ -227,6 +189,7 @@ def measure(
             # a hop period), else inside the callback (part of hop_ms)
             model_ms=snapshot.get("model_ms"),
             model_thread_realtime=engine.model_thread_realtime,
+            model_thread_core=engine.model_thread_core,
             callback_error=stream.callback_error,
         )
     else:
@@ -248,10 +211,6 @@ def measure(
 
 def run(seconds: float, load_seconds: float, config: Config) -> dict[str, Any]:
     """The pass-through / engine pairs; returns the result document."""
-    import soundfile
-
-    music, _ = soundfile.read(DEMO, dtype="float32", always_2d=True)
-    music = np.ascontiguousarray(music.T)
     server = ensure_jack_server(config.contract.sample_rate_hz, config.audio.blocksize_samples)
     try:
         from unsing.devices import query_devices
@@ -267,7 +226,7 @@ def run(seconds: float, load_seconds: float, config: Config) -> dict[str, Any]:
                     file=sys.stderr,
                     flush=True,
                 )
-                runs.append(measure(kind, duration, config, music, load_processes))
+                runs.append(measure(kind, duration, config, load_processes))
                 print(f"  {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
     finally:
         stop_jack_server(server)
@@ -322,12 +281,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=None,
         help="pin this process (the streams' callbacks, onnxruntime) to one CPU core "
-        "(default: the last core when there are several; -1: no pinning)",
+        "(default -1: no pinning, as `unsing run` runs; its engine keeps the audio and model "
+        "threads on one core itself)",
     )
     args = parser.parse_args(argv)
     config = load_config(args.config, overrides=[*args.overrides, "audio.host_api=JACK"])
-    cores = os.cpu_count() or 1
-    cpu = args.cpu if args.cpu is not None else (cores - 1 if cores > 1 else -1)
+    cpu = args.cpu if args.cpu is not None else -1
     if cpu >= 0 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})  # before any stream or JACK thread exists
     document = run(args.seconds, args.load_seconds, config)

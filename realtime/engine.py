@@ -43,7 +43,7 @@ from unsing.config import Config
 from unsing.latency import Latency
 from unsing.long_band import LongBandLayout
 from unsing.realtime.gains import GainSmoother, LiveParameters
-from unsing.realtime.model_worker import ModelWorker, share_realtime_priority
+from unsing.realtime.model_worker import ModelWorker, share_core, share_realtime_priority
 from unsing.realtime.resynthesis import OnlineGriffinLim, OverlapAddResynthesis
 from unsing.realtime.stats import EngineStats, counter_index
 from unsing.stft import StreamingIstft, StreamingStft
@@ -199,6 +199,8 @@ class SeparationEngine:
         #: None until the first live hop; then whether the model thread runs real-time (one
         #: priority below the audio thread, which sets it: share_realtime_priority)
         self.model_thread_realtime: bool | None = None
+        #: the core the audio and model threads then share (share_core), or None
+        self.model_thread_core: int | None = None
         self._inference_estimate_s = 0.0
         self._block_start = 0.0
         self._hop_in_block = 0
@@ -455,6 +457,8 @@ class SeparationEngine:
         worker = self._worker
         if self.model_thread_realtime is None:  # once, from the audio thread
             self.model_thread_realtime = share_realtime_priority(worker.native_id)
+            if self.model_thread_realtime:
+                self.model_thread_core = share_core(worker.native_id)
         in_flight = worker.in_flight
         if in_flight < _LIVE_IN_FLIGHT:
             worker.submit(self._magnitudes32[slot])

@@ -39,6 +39,36 @@ def share_realtime_priority(thread_id: int) -> bool:
     return True
 
 
+def current_cpu() -> int | None:
+    """The core the calling thread runs on now (Linux: field 39 of /proc/thread-self/stat);
+    None where that cannot be read."""
+    try:
+        with open("/proc/thread-self/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[36])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def share_core(thread_id: int) -> int | None:
+    """Keep the calling thread and thread ``thread_id`` (a native id) on the core the caller
+    runs on now; returns it (None where not possible: not Linux, or refused).
+
+    For the audio thread and the model thread at real-time priority: on one core the audio
+    thread preempts the model at once and the model runs in the callbacks' gaps. Left to the
+    scheduler, a woken real-time model thread is pushed to another core, where it meets the
+    audio thread at the interpreter lock: more xruns (measured in docs/performance.md)."""
+    cpu = current_cpu()
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        os.sched_setaffinity(thread_id, {cpu})
+        os.sched_setaffinity(0, {cpu})
+    except OSError:
+        return None
+    return cpu
+
+
 class ModelWorker:
     """``submit(magnitude)`` then ``result()`` -> ``(mask, seconds)`` per frame, in order: at
     most ``slots`` frames in flight; a mask ``mask_shape`` ``(channels, output_bins)`` stays

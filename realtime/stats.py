@@ -22,6 +22,8 @@ COUNTERS = (
     "model_resets",  # non-finite model output: model state reset, previous mask reused
     "output_resets",  # non-finite output: resynthesis state reset, hop muted
     "alignment_underruns",  # output samples a block asked for before they existed (zeros)
+    "xrun_callbacks",  # callbacks flagged with any xrun below: the xrun count (JACK flags
+    # one xrun as both an input overflow and an output underflow: one event, counted once)
     "input_overflows",  # callback status flags (xruns) ...
     "input_underflows",
     "output_underflows",
@@ -34,9 +36,6 @@ _INDEX = {name: i for i, name in enumerate(COUNTERS)}
 def counter_index(name: str) -> int:
     """Position of counter ``name`` in :attr:`EngineStats.counts` (for the hot path)."""
     return _INDEX[name]
-
-
-XRUN_COUNTERS = ("input_overflows", "input_underflows", "output_underflows", "output_overflows")
 
 
 #: Whole-run histogram of per-hop compute time: 10 µs bins up to 100 ms (the last bin: more).
@@ -159,7 +158,7 @@ class EngineStats:
     def snapshot(self, reset_peaks: bool = True) -> dict[str, Any]:
         """Counters, xrun total, compute percentiles (ms) and peak levels (dBFS)."""
         counts = {name: int(self.counts[i]) for name, i in _INDEX.items()}
-        counts["xruns"] = sum(counts[name] for name in XRUN_COUNTERS)
+        counts["xruns"] = counts["xrun_callbacks"]
         total = int(self.hop_write[0])
         if 0 < total <= self.hop_seconds.shape[0]:  # every hop still in the ring: exact
             times = self.hop_times_ms()

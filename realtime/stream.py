@@ -49,6 +49,7 @@ STOP_TIMEOUT_S = 3.0
 #: start/stop cycles clean, ``python -m unsing.benchmarks.stop_cycles``)
 STOP_SETTLE_S = 0.02
 
+_XRUN_CALLBACKS = counter_index("xrun_callbacks")
 _FLAG_COUNTERS = (
     ("input_overflow", counter_index("input_overflows")),
     ("input_underflow", counter_index("input_underflows")),
@@ -171,6 +172,13 @@ class EngineStream:
             for flag, index in _FLAG_COUNTERS:
                 if getattr(status, flag):
                     counts[index] += 1
+            if (
+                status.input_overflow
+                or status.input_underflow
+                or status.output_underflow
+                or (status.output_overflow)
+            ):
+                counts[_XRUN_CALLBACKS] += 1
 
     def _run_engine(self, source: np.ndarray, outdata: np.ndarray, frames: int) -> None:
         output = self._output[:frames] if frames <= self._blocksize else np.zeros_like(outdata)

@@ -350,7 +350,7 @@ def test_status_line_shows_levels_gains_compute_misses_and_xruns() -> None:
     signal = np.zeros((4096, 2), np.float32)
     signal[1000] = 0.5
     render(engine, signal)
-    engine.stats.add("output_underflows", 3)
+    engine.stats.add("xrun_callbacks", 3)
     engine.stats.add("deadline_misses", 2)
     line = status_line(engine)
     assert "input   -6.0 dBFS" in line

@@ -117,3 +117,28 @@ def test_a_private_jack_server_stops_after_portaudio_lets_go(monkeypatch) -> Non
     assert events == ["portaudio", "portaudio", "server", "wait"]
     stability.stop_jack_server(None)  # a server it did not start is left running
     assert len(events) == 4
+
+
+def test_one_flagged_callback_is_one_xrun() -> None:
+    """JACK flags one xrun as an input overflow and an output underflow in the same callback:
+    the per-flag counters count both, the xrun count (status line, benchmarks) counts it once."""
+    from types import SimpleNamespace
+
+    from unsing.realtime.stats import EngineStats
+
+    stats = EngineStats()
+    engine_stream = object.__new__(EngineStream)  # no devices: only the flag count is under test
+    engine_stream.engine = SimpleNamespace(stats=stats)
+    flags = dict.fromkeys(
+        ("input_overflow", "input_underflow", "output_underflow", "output_overflow"), False
+    )
+    jack_xrun = SimpleNamespace(**{**flags, "input_overflow": True, "output_underflow": True})
+    jack_xrun.priming_output = False
+    underflow = SimpleNamespace(**{**flags, "output_underflow": True, "priming_output": False})
+    priming = SimpleNamespace(**{**flags, "priming_output": True})
+    for status in (jack_xrun, jack_xrun, underflow, priming):
+        engine_stream._count_flags(status)
+    snapshot = stats.snapshot()
+    assert snapshot["input_overflows"] == 2 and snapshot["output_underflows"] == 3
+    assert snapshot["priming_outputs"] == 1
+    assert snapshot["xruns"] == 3
