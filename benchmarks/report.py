@@ -168,7 +168,7 @@ def stability_table(document: dict[str, Any]) -> list[str]:
         f"**Stability** through JACK, pass-through callback vs the engine, same session, "
         f"{where}; {_measured_on(document)}.",
         "",
-        "| stream | load processes | seconds | callbacks | xruns (callback flags) "
+        "| stream | load processes | seconds | callbacks | xruns (flagged callbacks) "
         "| JACK server xruns | xruns vs pass-through | deadline misses "
         "| engine p50 / p99 per hop (hops timed) | p99 share of the hop "
         "| model p50 / p99 | callback entry delay p99 |",
@@ -452,7 +452,7 @@ def stability_plot(document: dict[str, Any], path: Path) -> Path:
     ]
     positions = range(len(runs))
     for offset, key, name in (
-        (-0.2, "xruns", "xruns (callback flags)"),
+        (-0.2, "xruns", "xruns (flagged callbacks)"),
         (0.2, "deadline_misses", "deadline misses (inference skipped)"),
     ):
         values = [run.get(key, 0) for run in runs]
@@ -481,9 +481,9 @@ def stability_plot(document: dict[str, Any], path: Path) -> Path:
     shares.set_title("per-hop compute, engine runs")
     shares.legend(fontsize=8)
     shares.grid(alpha=0.3, which="both")
-    title = (
-        f"Stability through JACK, {measured_on_machine(document)} "
-        f"(pinned to CPU {document.get('pinned_cpu')})"
+    pinned = document.get("pinned_cpu")
+    title = f"Stability through JACK, {measured_on_machine(document)} " + (
+        "(not pinned)" if pinned is None else f"(pinned to CPU {pinned})"
     )
     return save_figure(figure, path, title)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unsing.benchmarks.loop_player import LoopPlayer
+from unsing.benchmarks.loop_player import LoopPlayerProcess
 from unsing.benchmarks.machine import describe_machine
 from unsing.benchmarks.stability import DEMO, RESULTS, ensure_jack_server, stop_jack_server
 from unsing.config import load_config
@@ -74,7 +74,8 @@ class KnobSweeper:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
         self.out.close_port()
         self.out.delete()
 
@@ -114,13 +115,12 @@ def summarize(samples: list[dict[str, float]], warm_up_s: float, rss_tolerance_m
 
 def soak(minutes: float, sample_s: float, warm_up_s: float, rss_tolerance_mb: float) -> dict:
     import jack
-    import soundfile
 
     config = load_config(overrides=["audio.host_api=JACK"])
     rate = config.contract.sample_rate_hz
     server = ensure_jack_server(rate, config.audio.blocksize_samples)
-    music = soundfile.read(DEMO, dtype="float32", always_2d=True)[0].T.copy()
-    player = LoopPlayer(jack, music)
+    player = LoopPlayerProcess(jack, DEMO)
+    player_xruns = None
     sweeper = KnobSweeper()
     samples: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="unsing-soak-") as scratch:
@@ -135,7 +135,7 @@ def soak(minutes: float, sample_s: float, warm_up_s: float, rss_tolerance_mb: fl
         reader = threading.Thread(target=lambda: stderr_lines.extend(process.stderr), daemon=True)
         reader.start()
         try:
-            with player.client:
+            with player:
                 for _ in range(300):  # the stream's ports appear once it has started
                     time.sleep(0.1)
                     if any(
@@ -154,6 +154,7 @@ def soak(minutes: float, sample_s: float, warm_up_s: float, rss_tolerance_mb: fl
                     samples.append(sample)
                     print(json.dumps(sample), file=sys.stderr, flush=True)
                     time.sleep(min(sample_s, max(0.0, end - time.monotonic())))
+                player_xruns = player.xruns
                 process.send_signal(signal.SIGINT)
                 returncode = process.wait(60)
         finally:
@@ -171,7 +172,7 @@ def soak(minutes: float, sample_s: float, warm_up_s: float, rss_tolerance_mb: fl
         "machine": describe_machine(),
         "returncode": returncode,
         "knob_messages_sent": sweeper.sent,
-        "player_server_xruns": player.xruns,
+        "player_server_xruns": player_xruns,
         "run_report": {
             "callbacks": stats.get("callbacks"),
             "hops": stats.get("hops"),

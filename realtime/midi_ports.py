@@ -95,13 +95,18 @@ def list_input_ports(api_name: str) -> list[str]:
     return _input_ports(resolve_api(api_name), api_name)
 
 
-def _input_ports(api: int, api_name: str) -> list[str]:
+def _scanner(api: int, api_name: str) -> Any:
+    """A client that only lists ports (one-line MidiError where the API is not usable)."""
     rtmidi = import_rtmidi()
     try:
-        probe = _new_client(rtmidi, api, CLIENT_NAME + "-probe")
+        return _new_client(rtmidi, api, CLIENT_NAME + "-probe")
     except rtmidi.SystemError as error:
         hint = "; with a JACK server running, --midi-api jack" if api_name == "alsa" else ""
         raise MidiError(f"MIDI API {api_name} is not usable here ({error}){hint}") from None
+
+
+def _input_ports(api: int, api_name: str) -> list[str]:
+    probe = _scanner(api, api_name)
     try:
         return list(probe.get_ports())
     finally:
@@ -135,6 +140,7 @@ class MidiInputs:
         self._rtmidi = import_rtmidi()
         self._api = resolve_api(self.api_name)
         self._regex = re.compile(self.pattern, re.IGNORECASE)
+        self._scanner: Any = None
 
     def _callback_for(self, port_name: str) -> Callable[[Any, Any], None]:
         handler = self.handler
@@ -149,8 +155,13 @@ class MidiInputs:
         return callback
 
     def available(self) -> list[str]:
-        """Input ports on the API right now."""
-        return _input_ports(self._api, self.api_name)
+        """Input ports on the API right now, listed by one client kept for the session: a
+        client opened and closed per scan changed the JACK graph every second, and its
+        opening held the interpreter lock for milliseconds (53 xruns in 40 s of `unsing run
+        --midi-api jack`, none without MIDI)."""
+        if self._scanner is None:
+            self._scanner = _scanner(self._api, self.api_name)
+        return list(self._scanner.get_ports())
 
     def poll(self) -> list[str]:
         """Open new matching ports, drop vanished ones; one line per change."""
@@ -196,6 +207,9 @@ class MidiInputs:
             port.midi_in.close_port()
             port.midi_in.delete()
         self.ports.clear()
+        if self._scanner is not None:
+            self._scanner.delete()
+            self._scanner = None
 
 
 class MidiWatcher:

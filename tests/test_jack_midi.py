@@ -132,6 +132,30 @@ def test_controls_reach_the_parameters_and_hot_plug_is_survived(knobs, jack_serv
         inputs.close()
 
 
+def test_the_hot_plug_scan_keeps_one_client(knobs, monkeypatch) -> None:
+    """Each scan lists ports with the same client: a client opened and closed per scan (once
+    a second in `unsing run`) changed the JACK graph every time and made the engine xrun."""
+    from unsing.realtime import midi_ports
+
+    opened: list[str] = []
+    new_client = midi_ports._new_client
+
+    def counting(rtmidi, api, name):
+        opened.append(name)
+        return new_client(rtmidi, api, name)
+
+    monkeypatch.setattr(midi_ports, "_new_client", counting)
+    inputs = MidiInputs("jack", "controller", lambda message, port: None)
+    try:
+        inputs.open()
+        for _ in range(5):
+            assert inputs.poll() == []
+    finally:
+        inputs.close()
+    assert opened.count("unsing-probe") == 1
+    assert len(opened) == 2  # the scanner and the controller's port
+
+
 def test_monitor_prints_decoded_messages(knobs) -> None:
     process = subprocess.Popen(
         [
