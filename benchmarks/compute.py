@@ -132,6 +132,7 @@ STAGES = (
     "mask",  # clamp, weights of the long band's crossover, mask pairs
     "gains",  # the smoothed gains of this hop
     "spectra",  # mask x gains x spectrum, both transforms
+    "key_change",  # the key change's plan and its application (engine.key_semitones != 0)
     "overlap_add",  # inverse STFT and overlap-add (project STFT)
     "long_band_overlap_add",  # inverse long-window transform, overlap-add
 )
@@ -198,6 +199,7 @@ def hop_breakdown(config: Config, hops: int, paced: bool) -> dict[str, Any]:
     if engine._model_long_band is not None:
         engine._long_stft.process = timer.wrap("long_band_stft", engine._long_stft.process)
     engine._use_mask = timer.wrap("mask", engine._use_mask)
+    engine._shift = timer.wrap("key_change", engine._shift)
     engine.smoother.step = timer.wrap("gains", engine.smoother.step)
     for resynthesis in engine._resynthesis:
         resynthesis.process = timer.wrap("overlap_add", resynthesis.process)
@@ -324,6 +326,9 @@ def run(hops: int, spleeter: bool, config_path: Path | None = None) -> dict[str,
     breakdown = {
         "back_to_back": hop_breakdown(base, hops, paced=False),
         "paced": hop_breakdown(base, hops, paced=True),
+        "paced_key_plus_2": hop_breakdown(
+            load_config(config_path, overrides=["engine.key_semitones=2"]), hops, paced=True
+        ),
     }
     return {
         "machine": describe_machine(),

@@ -130,8 +130,10 @@ def breakdown_table(breakdown: dict[str, Any] | None) -> list[str]:
     """Where a hop's time goes, stage by stage, back to back and paced (compute.hop_breakdown)."""
     if not breakdown:
         return []
-    kinds = [kind for kind in ("back_to_back", "paced") if kind in breakdown]
-    header = " | ".join(f"{kind.replace('_', ' ')} mean (share)" for kind in kinds)
+    kinds = [kind for kind in ("back_to_back", "paced", "paced_key_plus_2") if kind in breakdown]
+    header = " | ".join(
+        f"{kind.replace('_', ' ').replace('plus ', '+')} mean (share)" for kind in kinds
+    )
     lines = [
         "",
         "**Where a hop's time goes** (default config, one hop per block; each stage timed by "
@@ -140,10 +142,12 @@ def breakdown_table(breakdown: dict[str, Any] | None) -> list[str]:
         f"| stage | {header} |",
         "|---|" + "---:|" * len(kinds),
     ]
-    for stage in breakdown[kinds[0]]["stages_ms_mean"]:
+    for stage in breakdown[kinds[-1]]["stages_ms_mean"]:
         cells = [
             f"{breakdown[k]['stages_ms_mean'][stage]:.3f} ms "
             f"({100 * breakdown[k]['stages_share_of_mean_hop'][stage]:.0f} %)"
+            if stage in breakdown[k]["stages_ms_mean"]
+            else "-"
             for k in kinds
         ]
         lines.append(f"| {stage.replace('_', ' ')} | {' | '.join(cells)} |")

@@ -44,6 +44,7 @@ from unsing.latency import Latency
 from unsing.long_band import LongBandLayout
 from unsing.realtime.gains import GainSmoother, LiveParameters
 from unsing.realtime.model_worker import ModelWorker, share_core, share_realtime_priority
+from unsing.realtime.pitch_shift import SpectralPitchShift
 from unsing.realtime.resynthesis import OnlineGriffinLim, OverlapAddResynthesis
 from unsing.realtime.stats import EngineStats, counter_index
 from unsing.stft import StreamingIstft, StreamingStft
@@ -177,6 +178,15 @@ class SeparationEngine:
             )
         self._model_long_band = layout
         self.long_band = None if engine.resynthesis == "griffin_lim" else layout
+        # the key change (parameters.key_semitones), in this STFT: overlap-add only (the
+        # config refuses a key with Griffin-Lim)
+        self._pitch = (
+            SpectralPitchShift(spec.n_fft, hop, channels)
+            if engine.resynthesis == "overlap_add"
+            else None
+        )
+        self._key_semitones = 0.0
+        self._frame_shifted = False
         self.blocksize_samples = blocksize_samples or config.audio.blocksize_samples
         self.alignment_samples = alignment_samples(self.blocksize_samples, hop)
         # the declared stream delay (unsing.latency's formula), plus the block alignment
@@ -249,6 +259,11 @@ class SeparationEngine:
         self._late_overlap_add = self._previous_mask and engine.resynthesis == "overlap_add"
         self._final_spectra = np.zeros_like(self._spectra)
         self._final_pairs = self._final_spectra.view(np.float64).reshape(outputs, channels, bins, 2)
+        # with a key change: the shifted spectra, and the U-Net's own mask on every bin (the
+        # long band is off: its overlap-add and the short one would not stay phase-coherent)
+        self._shifted_spectra = np.zeros_like(self._spectra)
+        self._shifted_final_spectra = np.zeros_like(self._spectra)
+        self._unet_mask_pairs = np.zeros_like(self._mask_pairs)
         self._frames_pairs = self._frames.view(np.float64).reshape(
             self._ring_frames, channels, bins, 2
         )
@@ -313,6 +328,9 @@ class SeparationEngine:
         self._frame_read = -self.lookahead_frames % self._ring_frames
         self._slot = self._synthesis_slot = 0
         self._mask_pairs.fill(0.0)
+        if self._pitch is not None:
+            self._pitch.reset()
+        self._frame_shifted = False
         self._fifo.fill(0.0)
         self._fifo_read = 0
         self._fifo_level = self.alignment_samples
@@ -538,17 +556,24 @@ class SeparationEngine:
         gains = self.smoother.step()
         spectra, pairs = self._spectra, self._spectra_pairs
         final, final_pairs = self._final_spectra, self._final_pairs
+        shifting = self._shifting()
+        previous_shifted, self._frame_shifted = self._frame_shifted, shifting
+        mask_pairs = self._mask_pairs
+        if shifting and layout is not None:  # the U-Net's mask alone, on every bin
+            mask_pairs = self._unet_mask_pairs
+            np.copyto(mask_pairs[..., 0], self._masks64_short)
+            np.copyto(mask_pairs[..., 1], self._masks64_short)
         if self.stems:
-            np.multiply(self._frames_pairs[read], self._mask_pairs, out=pairs[0])
+            np.multiply(self._frames_pairs[read], mask_pairs, out=pairs[0])
             np.subtract(self._frames[read], spectra[0], out=spectra[1])
             if late:
-                np.multiply(self._frames_pairs[previous], self._mask_pairs, out=final_pairs[0])
+                np.multiply(self._frames_pairs[previous], mask_pairs, out=final_pairs[0])
                 np.subtract(self._frames[previous], final[0], out=final[1])
         else:
             vocal, accompaniment, master = gains
             gain = self._gain_pairs
             if use_mask:
-                np.multiply(self._mask_pairs, master * (vocal - accompaniment), out=gain)
+                np.multiply(mask_pairs, master * (vocal - accompaniment), out=gain)
                 gain += master * accompaniment
             else:  # pass_through deadline policy: the mixture
                 gain.fill(master)
@@ -557,12 +582,18 @@ class SeparationEngine:
                 np.multiply(self._frames_pairs[previous], gain, out=final_pairs[0])
 
         if layout is not None:
-            if not self.stems:
-                self._long_band_gain(use_mask, gains)
-            self._long_band_spectra(slot, self._long_band_pairs)
-            if late:
-                previous_slot = (slot - 1) % self._ahead
-                self._long_band_spectra(previous_slot, self._long_final_band_pairs)
+            if shifting:  # its overlap-adds play out their tails
+                self._long_band_pairs.fill(0.0)
+                self._long_final_band_pairs.fill(0.0)
+            else:
+                if not self.stems:
+                    self._long_band_gain(use_mask, gains)
+                self._long_band_spectra(slot, self._long_band_pairs)
+                if late:
+                    previous_slot = (slot - 1) % self._ahead
+                    self._long_band_spectra(previous_slot, self._long_final_band_pairs)
+        if shifting or (late and previous_shifted):
+            spectra, final = self._shift(read, late, shifting, previous_shifted)
 
         out = self._hop_out
         channels = self.channels
@@ -592,6 +623,37 @@ class SeparationEngine:
         self.stats.record_hop(time.perf_counter() - started)
         self._hop_in_block += 1
         return out
+
+    def _shifting(self) -> bool:
+        """Whether this hop's frame changes key (``parameters.key_semitones``, none in
+        bypass); a shift that starts restarts the phase tracks from the input's phases."""
+        key = self.parameters.effective_key()
+        if self._pitch is None or key == 0.0:
+            return False
+        if not self._frame_shifted:
+            self._pitch.reset()
+        if key != self._key_semitones:
+            self._pitch.set_semitones(key)
+            self._key_semitones = key
+        return True
+
+    def _shift(
+        self, read: int, late: bool, shifting: bool, previous_shifted: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """This hop's spectra (and the previous frame's final ones) in the new key; each
+        frame keeps the key it started in (its provisional first hop and its finish agree)."""
+        pitch = self._pitch
+        shifted, shifted_final = self._shifted_spectra, self._shifted_final_spectra
+        spectra, final = self._spectra, self._final_spectra
+        if shifting:
+            pitch.plan(self._frames[read])
+            for index in range(spectra.shape[0]):
+                pitch.apply(spectra[index], shifted[index])
+        if late and previous_shifted:
+            for index in range(final.shape[0]):
+                # the previous frame's plan: the one before this hop's, if this hop made one
+                pitch.apply(final[index], shifted_final[index], previous=shifting)
+        return (shifted if shifting else spectra), (shifted_final if previous_shifted else final)
 
     def _long_band_gain(self, use_mask: bool, gains: tuple[float, float, float]) -> None:
         """The mix's gain on the long-window band for this hop (its share of the

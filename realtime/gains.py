@@ -1,4 +1,4 @@
-"""The live parameters (vocal, accompaniment and master gain, bypass) and their smoothing.
+"""The live parameters (vocal, accompaniment and master gain, bypass, key) and their smoothing.
 
 Control threads (MIDI, the terminal, tests) write *targets* into :class:`LiveParameters`; each
 write is one attribute store, atomic under the GIL, and does no audio work. The audio callback
@@ -19,9 +19,19 @@ _SNAP = 1e-7
 
 
 class LiveParameters:
-    """Targets the engine follows; linear gains (0 mutes), ``bypass`` passes the mixture."""
+    """Targets the engine follows; linear gains (0 mutes), ``bypass`` passes the mixture (in
+    its own key); ``key_semitones`` (whole steps, MIDI moves it) and ``key_cents`` (fine
+    tuning) shift the output's key from the next frame on, with no smoothing: a key change is
+    a step."""
 
-    __slots__ = ("accompaniment_gain", "bypass", "master_gain", "vocal_gain")
+    __slots__ = (
+        "accompaniment_gain",
+        "bypass",
+        "key_cents",
+        "key_semitones",
+        "master_gain",
+        "vocal_gain",
+    )
 
     def __init__(
         self,
@@ -29,11 +39,15 @@ class LiveParameters:
         accompaniment_gain: float = 1.0,
         master_gain: float = 1.0,
         bypass: bool = False,
+        key_semitones: float = 0.0,
+        key_cents: float = 0.0,
     ) -> None:
         self.vocal_gain = vocal_gain
         self.accompaniment_gain = accompaniment_gain
         self.master_gain = master_gain
         self.bypass = bypass
+        self.key_semitones = key_semitones
+        self.key_cents = key_cents
 
     @classmethod
     def from_config(cls, config: Config) -> LiveParameters:
@@ -43,6 +57,8 @@ class LiveParameters:
             vocal_gain=db_to_gain(engine.vocal_gain_db),
             accompaniment_gain=db_to_gain(engine.accompaniment_gain_db),
             master_gain=db_to_gain(engine.master_gain_db),
+            key_semitones=engine.key_semitones,
+            key_cents=engine.key_cents,
         )
 
     def effective(self) -> tuple[float, float, float]:
@@ -50,6 +66,10 @@ class LiveParameters:
         if self.bypass:
             return 1.0, 1.0, self.master_gain
         return self.vocal_gain, self.accompaniment_gain, self.master_gain
+
+    def effective_key(self) -> float:
+        """The key change the output should have, semitones (bypass: none)."""
+        return 0.0 if self.bypass else self.key_semitones + self.key_cents / 100.0
 
     def as_dict(self) -> dict[str, float | bool]:
         """The targets, for status lines and tests."""

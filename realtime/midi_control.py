@@ -19,6 +19,11 @@ relative encoders (``relative_twos_complement``: 1..63 up, 127..65 down;
 Presets (karaoke: vocal muted, accompaniment at unity; a cappella: the reverse) restore the
 previous gains when switched off.
 
+The key (``key``): an absolute knob spreads -6..+6 semitones evenly over its travel (whole
+steps); an encoder moves one semitone per step. Buttons ``key_up`` / ``key_down`` move one
+semitone per press (within -6..+6), ``key_reset`` goes back to the song's key; the fine tuning
+(``engine.key_cents``) stays.
+
 Malformed input (data bytes >= 128, a data byte where a status byte belongs, truncated
 messages), SysEx, clock and every message no mapping uses are counted and ignored.
 """
@@ -29,7 +34,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from unsing.config import GAIN_PARAMS, MidiConfig, MidiMapping, db_to_gain
+from unsing.config import GAIN_PARAMS, KEY_SEMITONES_RANGE, MidiConfig, MidiMapping, db_to_gain
 from unsing.realtime.gains import LiveParameters
 
 #: Gains below this (dB) count as muted when a position is inferred from a gain.
@@ -138,6 +143,8 @@ class ControlMap:
 
     def _control_change(self, control: _Control, value: int, lsb: bool) -> bool:
         mapping = control.mapping
+        if mapping.param == "key":
+            return self._key_knob(control, value, lsb)
         if mapping.param not in GAIN_PARAMS:
             return self._button(control, value >= 64)
         if mapping.mode == "absolute":
@@ -157,8 +164,45 @@ class ControlMap:
         setattr(self.parameters, mapping.param, position_to_gain(control.position, mapping))
         return True
 
+    def _key_knob(self, control: _Control, value: int, lsb: bool) -> bool:
+        low, high = KEY_SEMITONES_RANGE
+        mapping = control.mapping
+        if mapping.mode == "absolute":
+            if mapping.cc_lsb is None:
+                position = value / 127.0
+            elif lsb:
+                position = (control.msb << 7 | value) / 16383.0
+            else:
+                control.msb = value
+                position = (value << 7) / 16383.0
+            key = low + round(position * (high - low))
+        else:
+            key = round(self.parameters.key_semitones) + relative_delta(value, mapping.mode)
+        self.parameters.key_semitones = min(max(key, low), high)
+        return True
+
+    def _key_button(self, control: _Control, pressed: bool) -> bool:
+        """``key_up`` / ``key_down`` / ``key_reset``: act on each press."""
+        if not pressed:
+            control.active = False
+            return False
+        if control.active and control.mapping.mode == "momentary":
+            return False  # (held: one press, one step)
+        control.active = True
+        parameters = self.parameters
+        low, high = KEY_SEMITONES_RANGE
+        param = control.mapping.param
+        if param == "key_reset":
+            parameters.key_semitones = 0
+        else:
+            step = 1 if param == "key_up" else -1
+            parameters.key_semitones = min(max(round(parameters.key_semitones) + step, low), high)
+        return True
+
     def _button(self, control: _Control, pressed: bool) -> bool:
         mapping = control.mapping
+        if mapping.param in ("key_up", "key_down", "key_reset"):
+            return self._key_button(control, pressed)
         if mapping.mode == "toggle":
             if not pressed:
                 return False

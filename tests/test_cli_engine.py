@@ -356,6 +356,11 @@ def test_status_line_shows_levels_gains_compute_misses_and_xruns() -> None:
     assert "input   -6.0 dBFS" in line
     assert "vocal muted accomp -6.0 dB master +0.0 dB" in line
     assert "p50/p99 of 5.8" in line and "misses 2" in line and "xruns 3" in line
+    assert " key " not in line
+    engine.parameters.key_semitones, engine.parameters.key_cents = 2, -15.0
+    assert "master +0.0 dB key +1.85 |" in status_line(engine)
+    engine.parameters.key_cents = 0.0
+    assert "master +0.0 dB key +2 |" in status_line(engine)
     engine.parameters.bypass = True
     assert "BYPASS" in status_line(engine)
     assert "input   -inf dBFS" in status_line(engine)  # peaks reset after each line

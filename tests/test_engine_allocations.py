@@ -27,6 +27,8 @@ PEAK_LIMIT_BYTES = 4096
         (["engine.resynthesis=griffin_lim"], False),
         (["model.graph=window"], False),
         (["engine.deadline_policy=pass_through"], False),
+        (["engine.key_semitones=3", "engine.key_cents=-20"], False),
+        (["engine.key_semitones=-4"], True),
     ],
 )
 def test_engine_hops_allocate_no_arrays(overrides, stems) -> None:

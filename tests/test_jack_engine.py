@@ -71,6 +71,39 @@ def _play_through_engine(jack, config, signal: np.ndarray):
     return stream, player.recording
 
 
+def test_live_key_change_equals_its_render_at_the_declared_latency(
+    jack_server: str, excerpt: Path
+) -> None:
+    """`engine.key_semitones = 2` live through JACK: the output equals the model thread's
+    render with the same key to 1e-6, at the latency the stream reports (the key change adds
+    none), and it is not the output at key 0."""
+    jack = require_module("jack")
+    config = load_config(overrides=["audio.host_api=JACK", "engine.key_semitones=2"])
+    signal = soundfile.read(excerpt, dtype="float32")[0].T.copy()  # (2, samples)
+    shifted = render(
+        SeparationEngine(config, OnnxMaskModel(config), previous_mask=True), signal.T.copy()
+    ).T
+    unshifted_config = load_config(overrides=["audio.host_api=JACK"])
+    unshifted = render(
+        SeparationEngine(unshifted_config, OnnxMaskModel(unshifted_config), previous_mask=True),
+        signal.T.copy(),
+    ).T
+    assert np.abs(shifted - unshifted).max() > 0.05
+    attempts = []
+    for _attempt in range(10):  # (xruns on a 2-core VM: see the test below)
+        stream, recording = _play_through_engine(jack, config, signal)
+        stats = stream.engine.stats.snapshot()
+        latency = stream.latency()
+        delay = latency.input_samples + latency.output_samples + stream.engine.delay_samples
+        aligned = recording[:, delay : delay + signal.shape[1]]
+        error = float(np.abs(aligned - shifted).max()) if aligned.shape == shifted.shape else np.inf
+        attempts.append((stats["xruns"], stats["deadline_misses"], error))
+        if stats["deadline_misses"] == 0 and error <= 1e-6:
+            break
+    assert stats["deadline_misses"] == 0 and error <= 1e-6, ("(xruns, misses, error)", attempts)
+    assert latency.algorithmic_samples == 1024  # unchanged by the key
+
+
 def test_live_engine_output_equals_the_previous_mask_render_aligned_by_the_reported_latency(
     jack_server: str, excerpt: Path, tmp_path: Path
 ) -> None:

@@ -385,3 +385,42 @@ def test_fourteen_bit_pairs_and_relative_encoders_over_jack(knobs) -> None:
         assert controls.counts["applied"] == 16
     finally:
         inputs.close()
+
+
+def test_key_buttons_and_knob_over_jack_change_the_engines_key(knobs) -> None:
+    """MIDI key controls through JACK reach an engine's parameters, and its output follows:
+    a 440 Hz tone rendered after two key_up presses comes out two semitones higher."""
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.onnx_model import OnnxMaskModel
+    from unsing.realtime.render import render
+
+    config = load_config(
+        overrides=[
+            "engine.vocal_gain_db=0",
+            "midi.mappings=[{param: key_up, note: 60, mode: momentary}, "
+            "{param: key_reset, note: 61, mode: momentary}, {param: key, cc: 30, mode: absolute}]",
+        ]
+    )
+    engine = SeparationEngine(config, OnnxMaskModel(config))
+    controls = ControlMap(config.midi, engine.parameters)
+    inputs = MidiInputs("jack", "controller", lambda message, port: controls.handle(message))
+    try:
+        inputs.open()
+        for _ in range(2):
+            knobs.send_message([0x90, 60, 100])
+            knobs.send_message([0x80, 60, 0])
+        assert wait_for(lambda: engine.parameters.key_semitones == 2)
+        rate = config.contract.sample_rate_hz
+        t = np.arange(rate) / rate
+        tone = np.repeat(0.3 * np.sin(2 * np.pi * 440.0 * t)[:, None], 2, axis=1)
+        out = render(engine, tone.astype(np.float32))[rate // 4 :, 0].astype(np.float64)
+        spectrum = np.abs(np.fft.rfft(out * np.hanning(out.size), n=16 * out.size))
+        peak_hz = np.argmax(spectrum) * rate / (16 * out.size)
+        assert abs(1200 * np.log2(peak_hz / (440.0 * 2 ** (2 / 12)))) < 5.0
+        knobs.send_message([0xB0, 30, 0])
+        assert wait_for(lambda: engine.parameters.key_semitones == -6)
+        knobs.send_message([0x90, 61, 100])
+        assert wait_for(lambda: engine.parameters.key_semitones == 0)
+        assert controls.counts["malformed"] == 0
+    finally:
+        inputs.close()

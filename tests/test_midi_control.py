@@ -226,3 +226,77 @@ def test_describe_message() -> None:
     assert describe_message([0x90, 60, 127]) == "ch  1  note on  60 velocity 127"
     assert describe_message([0xE0, 0, 64]) == "ch  1  pitch bend +0"
     assert describe_message([0xF0, 1, 2, 0xF7]) == "SysEx, 4 bytes"
+
+
+def test_a_key_knob_spreads_the_key_range_in_whole_steps() -> None:
+    controls, parameters = control_map(
+        "{param: key, cc: 40, mode: absolute}",
+        "{param: key, cc: 41, mode: relative_twos_complement}",
+    )
+    parameters.key_cents = -15.0
+    for value, key in ((0, -6), (127, 6), (64, 0), (75, 1), (53, -1)):
+        controls.handle([0xB0, 40, value])
+        assert parameters.key_semitones == key
+    controls.handle([0xB0, 40, 64])
+    controls.handle([0xB0, 41, 1])  # encoder: one semitone per step
+    controls.handle([0xB0, 41, 1])
+    assert parameters.key_semitones == 2
+    controls.handle([0xB0, 41, 127])
+    assert parameters.key_semitones == 1
+    for _ in range(20):
+        controls.handle([0xB0, 41, 1])
+    assert parameters.key_semitones == 6  # clamped
+    assert parameters.key_cents == -15.0  # the fine tuning stays
+    assert parameters.effective_key() == pytest.approx(5.85)
+
+
+def test_key_buttons_step_once_per_press_and_reset() -> None:
+    controls, parameters = control_map(
+        "{param: key_up, note: 60, mode: momentary}",
+        "{param: key_down, cc: 50, mode: toggle}",
+        "{param: key_reset, note: 62, mode: momentary}",
+    )
+    controls.handle([0x90, 60, 100])
+    assert parameters.key_semitones == 1
+    controls.handle([0x90, 60, 100])  # (a repeated note-on while held: still one step)
+    assert parameters.key_semitones == 1
+    controls.handle([0x80, 60, 0])
+    controls.handle([0x90, 60, 90])
+    assert parameters.key_semitones == 2
+    controls.handle([0x80, 60, 0])
+    for _ in range(3):
+        controls.handle([0xB0, 50, 127])
+        controls.handle([0xB0, 50, 0])
+    assert parameters.key_semitones == -1
+    for _ in range(10):
+        controls.handle([0xB0, 50, 127])
+        controls.handle([0xB0, 50, 0])
+    assert parameters.key_semitones == -6  # clamped
+    controls.handle([0x90, 62, 100])
+    assert parameters.key_semitones == 0
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ("{param: key, cc: 40, mode: toggle}", "key needs a knob or fader mode"),
+        ("{param: key_up, cc: 40, mode: absolute}", "key_up is a switch"),
+        ("{param: key, note: 40, mode: absolute}", "a note can only be a button"),
+    ],
+)
+def test_key_mappings_in_the_wrong_mode_are_one_line_errors(mapping, message) -> None:
+    from unsing.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[f"midi.mappings=[{mapping}]"])
+
+
+def test_learning_the_key_controls() -> None:
+    from unsing.cli.midi import learned_mapping
+
+    config = load_config()
+    knob = learned_mapping("key", [[0xB1, 40, 10]], None, config)
+    assert knob == {"param": "key", "cc": 40, "channel": 2, "mode": "absolute"}
+    button = learned_mapping("key_up", [[0x90, 60, 100]], None, config)
+    assert button == {"param": "key_up", "note": 60, "channel": 1, "mode": "momentary"}
+    load_config(overrides=[f"midi.mappings=[{knob}, {button}]".replace("'", "")])

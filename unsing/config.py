@@ -63,8 +63,16 @@ MIDI_PARAMS = (
     "bypass",
     "karaoke_preset",
     "a_cappella_preset",
+    "key",
+    "key_up",
+    "key_down",
+    "key_reset",
 )
 GAIN_PARAMS = ("vocal_gain", "accompaniment_gain", "master_gain")
+#: parameters a knob, fader or encoder sets (the others are buttons)
+KNOB_PARAMS = (*GAIN_PARAMS, "key")
+#: the key change's range, semitones
+KEY_SEMITONES_RANGE = (-6, 6)
 MIDI_MODES = (
     "absolute",
     "relative_twos_complement",
@@ -111,6 +119,17 @@ class EngineConfig:
     deadline_policy: str = _key("what to do when inference is late", choices=DEADLINE_POLICIES)
     deadline_hop_fraction: float = _key("inference deadline / hop period", min=0.05, max=1.0)
     model_thread: bool = _key("run the model in its own thread, one hop behind the analysis")
+    key_semitones: int = _key(
+        "key change of the output, semitones",
+        min=KEY_SEMITONES_RANGE[0],
+        max=KEY_SEMITONES_RANGE[1],
+    )
+    key_cents: float = _key("fine tuning of the key change, cents", min=-50.0, max=50.0)
+
+    @property
+    def key_total_semitones(self) -> float:
+        """The key change in semitones, fine tuning included."""
+        return self.key_semitones + self.key_cents / 100.0
 
 
 @dataclass(frozen=True)
@@ -281,6 +300,14 @@ def check_consistency(config: Config) -> None:
                 f"not a valid regular expression ({error})",
             ) from None
     _check_mappings(config.midi, config.origin("midi.mappings"))
+    if config.engine.resynthesis == "griffin_lim":
+        keyed = [m.param for m in config.midi.mappings if m.param.startswith("key")]
+        if config.engine.key_total_semitones != 0.0 or keyed:
+            what = f"midi.mappings ({keyed[0]})" if keyed else "engine.key_semitones / key_cents"
+            raise ConfigError(
+                f"{config.origin('engine.resynthesis')}: {what}: a key change needs "
+                "engine.resynthesis = overlap_add (Griffin-Lim makes its own phases)"
+            )
 
 
 def _check_against_model(config: Config, contract: ModelContract) -> None:
@@ -305,6 +332,7 @@ def _check_mappings(midi: MidiConfig, src: str) -> None:
     for i, mapping in enumerate(midi.mappings):
         key = f"midi.mappings[{i}]"
         is_button = mapping.mode in BUTTON_MODES
+        is_knob = mapping.param in KNOB_PARAMS
         is_gain = mapping.param in GAIN_PARAMS
         if (mapping.cc is None) == (mapping.note is None):
             raise ConfigError(
@@ -316,13 +344,13 @@ def _check_mappings(midi: MidiConfig, src: str) -> None:
                 f"{src}: {key}.mode = {mapping.mode!r}: a note can only be a "
                 f"button (allowed: {', '.join(BUTTON_MODES)})"
             )
-        if is_gain and is_button:
+        if is_knob and is_button:
             raise ConfigError(
                 f"{src}: {key}.mode = {mapping.mode!r}: {mapping.param} needs a "
                 f"knob or fader mode (allowed: "
                 f"{', '.join(m for m in MIDI_MODES if m not in BUTTON_MODES)})"
             )
-        if not is_gain and not is_button:
+        if not is_knob and not is_button:
             raise ConfigError(
                 f"{src}: {key}.mode = {mapping.mode!r}: {mapping.param} is a "
                 f"switch (allowed: {', '.join(BUTTON_MODES)})"

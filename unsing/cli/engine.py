@@ -164,7 +164,7 @@ def _gain(value: float) -> str:
 
 
 def status_line(engine: Any) -> str:
-    """One line: levels, gains, compute per hop, deadline misses, xruns."""
+    """One line: levels, gains, key, compute per hop, deadline misses, xruns."""
     snapshot = engine.stats.snapshot()
     peaks = snapshot["peak_dbfs"]
     parameters = engine.parameters
@@ -175,9 +175,12 @@ def status_line(engine: Any) -> str:
         for name, value in peaks.items()
     )
     bypass = " BYPASS" if parameters.bypass else ""
+    key = parameters.effective_key()
+    key_text = f" key {key:+.2f}".rstrip("0").rstrip(".") if key else ""
     return (
         f"{level} | vocal {_gain(parameters.vocal_gain)} accomp "
-        f"{_gain(parameters.accompaniment_gain)} master {_gain(parameters.master_gain)}{bypass}"
+        f"{_gain(parameters.accompaniment_gain)} master {_gain(parameters.master_gain)}"
+        f"{key_text}{bypass}"
         f" | hop {hop_ms.get('p50', 0.0):.2f}/{hop_ms.get('p99', 0.0):.2f} ms p50/p99 of "
         f"{budget_ms:.1f} | misses {snapshot['deadline_misses']} | xruns {snapshot['xruns']}"
     )
@@ -466,12 +469,18 @@ def _render_to_file(
     parameters = LiveParameters.from_config(config)
     check = MaskCheck(str(config.model.path))
     engine = None
-    if config.engine.resynthesis == "griffin_lim":  # the engine's own mix: it resynthesises it
+    # Griffin-Lim resynthesises the mix, a key change shifts it in the engine's STFT: both
+    # need the engine's own mix
+    own_mix = {
+        "griffin_lim": config.engine.resynthesis == "griffin_lim",
+        "key change": config.engine.key_total_semitones != 0.0,
+    }
+    if any(own_mix.values()):
         engine = SeparationEngine(config, model, parameters)
         processor, formula, source = (
             lambda blocks: engine_output(engine, blocks),
             processed_formula,
-            "the live engine's mix (griffin_lim)",
+            f"the live engine's mix ({', '.join(k for k, v in own_mix.items() if v)})",
         )
     else:
         processor = vocals_processor(config, "offline", lambda: model, check)

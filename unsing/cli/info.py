@@ -149,6 +149,14 @@ def _or_default(value: Any, default: str = "default") -> str:
     return default if value is None else str(value)
 
 
+def _key_text(semitones: int, cents: float) -> str:
+    """``unchanged``, or ``+2 semitones -15 cents`` (and what a change turns off)."""
+    if semitones == 0 and cents == 0.0:
+        return "unchanged"
+    text = f"{semitones:+d} semitones" + (f" {cents:+g} cents" if cents else "")
+    return text + " (long-window band off while the key is changed)"
+
+
 def _gain_text(gain_db: float) -> str:
     return "muted" if db_to_gain(gain_db) == 0.0 else f"{gain_db:+.1f} dB"
 
@@ -208,7 +216,8 @@ def format_info(
             if engine.model_thread
             else f"late inference{deadline}: "
         )
-        + engine.deadline_policy,
+        + engine.deadline_policy
+        + f"; key {_key_text(engine.key_semitones, engine.key_cents)}",
         f"midi          {midi_ports} ({midi.api}), channel {midi.channel or 'any'}, "
         f"{len(midi.mappings)} mappings",
     ]
@@ -220,6 +229,7 @@ def format_info(
         ("model lookahead", latency.model_lookahead_samples),
         ("Griffin-Lim lookahead", latency.griffin_lim_lookahead_samples),
         ("block buffering", latency.block_buffering_samples),
+        ("key change (in the STFT)", 0),
         ("algorithmic total", latency.algorithmic_samples),
     ]
     for name, samples in terms:

@@ -14,7 +14,7 @@ from unsing.cli.options import (
     config_from_args,
     positive_seconds,
 )
-from unsing.config import GAIN_PARAMS, MIDI_MODES, MIDI_PARAMS, Config
+from unsing.config import GAIN_PARAMS, KNOB_PARAMS, MIDI_MODES, MIDI_PARAMS, Config
 from unsing.errors import ConfigError
 
 #: A 14-bit LSB must follow its MSB within this long to be learned as a pair.
@@ -158,7 +158,7 @@ def learned_mapping(
     channel = (status & 0x0F) + 1
     is_note = status & 0xF0 == 0x90
     is_gain = param in GAIN_PARAMS
-    if is_note and is_gain:
+    if is_note and param in KNOB_PARAMS:
         raise ConfigError(
             f"{param} needs a knob, fader or encoder (a CC), but a note (key or pad) was "
             f"pressed; move a control that sends CCs"
@@ -166,19 +166,20 @@ def learned_mapping(
     mapping: dict[str, Any] = {"param": param}
     mapping["note" if is_note else "cc"] = number
     mapping["channel"] = channel
-    if is_gain:
+    if param in KNOB_PARAMS:
         mapping["mode"] = mode or "absolute"
         if mapping["mode"] == "absolute" and number < 32:
             pairs = [e for e in events[1:] if e[0] == status and e[1] == number + 32]
             if pairs:
                 mapping["cc_lsb"] = number + 32
+    if is_gain:
         previous = next((m for m in config.midi.mappings if m.param == param), None)
         default_curve = "audio_taper" if param == "master_gain" else "linear"
         mapping["curve"] = previous.curve if previous else default_curve
         mapping["min_db"] = float(previous.min_db) if previous else -60.0
         mapping["max_db"] = float(previous.max_db) if previous else 6.0
-    else:
-        mapping["mode"] = mode or "toggle"
+    elif param not in KNOB_PARAMS:  # buttons: a key step acts per press
+        mapping["mode"] = mode or ("momentary" if param.startswith("key_") else "toggle")
     return mapping
 
 

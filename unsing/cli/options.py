@@ -86,8 +86,28 @@ def gain_db(text: str) -> float:
     return value
 
 
+def whole_number(text: str) -> int:
+    """argparse type: a whole number (its range: the config's check)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def finite_number(text: str) -> float:
+    """argparse type: a finite number (its range: the config's check)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text}: must be a finite number")
+    return value
+
+
 def add_gain_options(parser: argparse.ArgumentParser) -> None:
-    """``--vocal-db`` / ``--accompaniment-db`` / ``--master-db`` shortcuts for engine gains."""
+    """``--vocal-db`` / ``--accompaniment-db`` / ``--master-db`` shortcuts for engine gains,
+    ``--key`` / ``--tune`` for the key change."""
     parser.add_argument(
         "--vocal-db",
         type=gain_db,
@@ -98,6 +118,18 @@ def add_gain_options(parser: argparse.ArgumentParser) -> None:
         "--accompaniment-db", type=gain_db, metavar="DB", help="accompaniment gain in dB"
     )
     parser.add_argument("--master-db", type=gain_db, metavar="DB", help="master gain in dB")
+    parser.add_argument(
+        "--key",
+        type=whole_number,
+        metavar="SEMITONES",
+        help="key change of the output, -6..+6 semitones (engine.key_semitones)",
+    )
+    parser.add_argument(
+        "--tune",
+        type=finite_number,
+        metavar="CENTS",
+        help="fine tuning of the key, -50..+50 cents (engine.key_cents)",
+    )
 
 
 def add_midi_api_option(parser: argparse.ArgumentParser) -> None:
@@ -121,11 +153,13 @@ def add_midi_options(parser: argparse.ArgumentParser) -> None:
 
 
 def gain_overrides(args: argparse.Namespace) -> dict[str, float]:
-    """Config keys set by the gain shortcuts."""
+    """Config keys set by the gain and key shortcuts."""
     keys = {
         "engine.vocal_gain_db": getattr(args, "vocal_db", None),
         "engine.accompaniment_gain_db": getattr(args, "accompaniment_db", None),
         "engine.master_gain_db": getattr(args, "master_db", None),
+        "engine.key_semitones": getattr(args, "key", None),
+        "engine.key_cents": getattr(args, "tune", None),
     }
     return {key: value for key, value in keys.items() if value is not None}
 
