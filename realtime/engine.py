@@ -185,7 +185,6 @@ class SeparationEngine:
             if engine.resynthesis == "overlap_add"
             else None
         )
-        self._key_semitones = 0.0
         self._frame_shifted = False
         self.blocksize_samples = blocksize_samples or config.audio.blocksize_samples
         self.alignment_samples = alignment_samples(self.blocksize_samples, hop)
@@ -632,9 +631,7 @@ class SeparationEngine:
             return False
         if not self._frame_shifted:
             self._pitch.reset()
-        if key != self._key_semitones:
-            self._pitch.set_semitones(key)
-            self._key_semitones = key
+        self._pitch.set_semitones(key)
         return True
 
     def _shift(

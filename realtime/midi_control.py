@@ -88,6 +88,17 @@ class _Control:
     saved: tuple[float, float] = (0.0, 1.0)  # gains before a preset
 
 
+def _absolute_position(control: _Control, value: int, lsb: bool) -> float:
+    """Where an absolute control stands (0..1) after ``value``: 7-bit, or the MSB then LSB of a
+    14-bit pair (an MSB alone means LSB 0)."""
+    if control.mapping.cc_lsb is None:
+        return value / 127.0
+    if lsb:
+        return (control.msb << 7 | value) / 16383.0
+    control.msb = value
+    return (value << 7) / 16383.0
+
+
 class ControlMap:
     """Routes decoded messages to parameter targets. ``handle`` is the MIDI callback's body."""
 
@@ -148,13 +159,7 @@ class ControlMap:
         if mapping.param not in GAIN_PARAMS:
             return self._button(control, value >= 64)
         if mapping.mode == "absolute":
-            if mapping.cc_lsb is None:
-                control.position = value / 127.0
-            elif lsb:
-                control.position = (control.msb << 7 | value) / 16383.0
-            else:
-                control.msb = value
-                control.position = (value << 7) / 16383.0
+            control.position = _absolute_position(control, value, lsb)
         else:
             if control.position < 0.0:
                 current = getattr(self.parameters, mapping.param)
@@ -168,14 +173,7 @@ class ControlMap:
         low, high = KEY_SEMITONES_RANGE
         mapping = control.mapping
         if mapping.mode == "absolute":
-            if mapping.cc_lsb is None:
-                position = value / 127.0
-            elif lsb:
-                position = (control.msb << 7 | value) / 16383.0
-            else:
-                control.msb = value
-                position = (value << 7) / 16383.0
-            key = low + round(position * (high - low))
+            key = low + round(_absolute_position(control, value, lsb) * (high - low))
         else:
             key = round(self.parameters.key_semitones) + relative_delta(value, mapping.mode)
         self.parameters.key_semitones = min(max(key, low), high)

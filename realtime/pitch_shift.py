@@ -25,8 +25,6 @@ All arrays are allocated up front; a frame's plan and application only write int
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 #: a peak is the maximum of this many bins either side
@@ -250,8 +248,3 @@ class SpectralPitchShift:
         plan = self._plan ^ 1 if previous else self._plan
         np.take(spectrum, self._sources[plan], axis=1, out=self._taken, mode="wrap")
         np.multiply(self._taken, self._gains[plan], out=out)
-
-
-def is_identity(semitones: float) -> bool:
-    """Whether a key of ``semitones`` leaves the signal as it is (key 0)."""
-    return math.isclose(semitones, 0.0, abs_tol=1e-9)

@@ -50,12 +50,13 @@ STOP_TIMEOUT_S = 3.0
 STOP_SETTLE_S = 0.02
 
 _XRUN_CALLBACKS = counter_index("xrun_callbacks")
+#: (status flag, its counter, whether it is an xrun)
 _FLAG_COUNTERS = (
-    ("input_overflow", counter_index("input_overflows")),
-    ("input_underflow", counter_index("input_underflows")),
-    ("output_underflow", counter_index("output_underflows")),
-    ("output_overflow", counter_index("output_overflows")),
-    ("priming_output", counter_index("priming_outputs")),
+    ("input_overflow", counter_index("input_overflows"), True),
+    ("input_underflow", counter_index("input_underflows"), True),
+    ("output_underflow", counter_index("output_underflows"), True),
+    ("output_overflow", counter_index("output_overflows"), True),
+    ("priming_output", counter_index("priming_outputs"), False),
 )
 
 
@@ -169,15 +170,12 @@ class EngineStream:
     def _count_flags(self, status: Any) -> None:
         if status:
             counts = self.engine.stats.counts
-            for flag, index in _FLAG_COUNTERS:
+            xrun = False
+            for flag, index, is_xrun in _FLAG_COUNTERS:
                 if getattr(status, flag):
                     counts[index] += 1
-            if (
-                status.input_overflow
-                or status.input_underflow
-                or status.output_underflow
-                or (status.output_overflow)
-            ):
+                    xrun = xrun or is_xrun
+            if xrun:  # one event, however many of its flags are set
                 counts[_XRUN_CALLBACKS] += 1
 
     def _run_engine(self, source: np.ndarray, outdata: np.ndarray, frames: int) -> None:

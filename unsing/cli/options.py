@@ -63,12 +63,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
+def whole_number(text: str) -> int:
+    """argparse type: a whole number (its range: the config's check)."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    value = whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
     return value
@@ -84,14 +89,6 @@ def gain_db(text: str) -> float:
     if math.isnan(value) or value == math.inf:
         raise argparse.ArgumentTypeError(f"{text}: not a gain in dB")
     return value
-
-
-def whole_number(text: str) -> int:
-    """argparse type: a whole number (its range: the config's check)."""
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
 def finite_number(text: str) -> float:
