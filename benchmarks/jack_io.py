@@ -13,8 +13,9 @@ import numpy as np
 
 
 class ProbeClient:
-    """Plays ``signal`` ``(2, samples)`` into two ports and records two ports into
-    ``recording`` ``(2, samples + extra_samples)``, starting when ``playing`` is set.
+    """Plays ``signal`` ``(ports, samples)`` into one port per row (2: a song; 3: a song and a
+    microphone) and records two ports into ``recording`` ``(2, samples + extra_samples)``,
+    starting when ``playing`` is set.
 
     ``start_frame`` is the JACK frame time of the first recorded sample, so that events timed
     with ``client.frame_time`` can be placed in the recording (:meth:`now_index`).
@@ -22,7 +23,7 @@ class ProbeClient:
 
     def __init__(self, jack: Any, signal: np.ndarray, extra_samples: int, name: str) -> None:
         self.client = jack.Client(name, no_start_server=True)
-        self.outs = [self.client.outports.register(f"out_{c}") for c in range(2)]
+        self.outs = [self.client.outports.register(f"out_{c}") for c in range(signal.shape[0])]
         self.ins = [self.client.inports.register(f"in_{c}") for c in range(2)]
         self.signal = signal
         self.recording = np.zeros((2, signal.shape[1] + extra_samples), np.float32)
@@ -42,8 +43,9 @@ class ProbeClient:
         start, total = self.position, self.recording.shape[1]
         count = min(frames, total - start)
         played = max(0, min(count, self.signal.shape[1] - start))
+        for c, port in enumerate(self.outs):
+            port.get_array()[:played] = self.signal[c, start : start + played]
         for c in range(2):
-            self.outs[c].get_array()[:played] = self.signal[c, start : start + played]
             self.recording[c, start : start + count] = self.ins[c].get_array()[:count]
         self.position = start + count
         if self.position >= total:

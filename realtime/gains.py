@@ -1,4 +1,5 @@
-"""The live parameters (vocal, accompaniment and master gain, bypass, key) and their smoothing.
+"""The live parameters (vocal, accompaniment, master and microphone gain, bypass, key, the
+microphone's reverb and ducking) and the engine's gain smoothing.
 
 Control threads (MIDI, the terminal, tests) write *targets* into :class:`LiveParameters`; each
 write is one attribute store, atomic under the GIL, and does no audio work. The audio callback
@@ -22,14 +23,19 @@ class LiveParameters:
     """Targets the engine follows; linear gains (0 mutes), ``bypass`` passes the mixture (in
     its own key); ``key_semitones`` (whole steps, MIDI moves it) and ``key_cents`` (fine
     tuning) shift the output's key from the next frame on, with no smoothing: a key change is
-    a step."""
+    a step. The microphone (``unsing.realtime.microphone``): ``mic_gain`` (linear),
+    ``mic_reverb`` (the reverb's wet share, 0..1) and ``duck`` (the guide vocal ducks while the
+    singer sings)."""
 
     __slots__ = (
         "accompaniment_gain",
         "bypass",
+        "duck",
         "key_cents",
         "key_semitones",
         "master_gain",
+        "mic_gain",
+        "mic_reverb",
         "vocal_gain",
     )
 
@@ -41,6 +47,9 @@ class LiveParameters:
         bypass: bool = False,
         key_semitones: float = 0.0,
         key_cents: float = 0.0,
+        mic_gain: float = 1.0,
+        mic_reverb: float = 0.0,
+        duck: bool = False,
     ) -> None:
         self.vocal_gain = vocal_gain
         self.accompaniment_gain = accompaniment_gain
@@ -48,6 +57,9 @@ class LiveParameters:
         self.bypass = bypass
         self.key_semitones = key_semitones
         self.key_cents = key_cents
+        self.mic_gain = mic_gain
+        self.mic_reverb = mic_reverb
+        self.duck = duck
 
     @classmethod
     def from_config(cls, config: Config) -> LiveParameters:
@@ -59,6 +71,9 @@ class LiveParameters:
             master_gain=db_to_gain(engine.master_gain_db),
             key_semitones=engine.key_semitones,
             key_cents=engine.key_cents,
+            mic_gain=db_to_gain(engine.mic_gain_db),
+            mic_reverb=engine.mic_reverb,
+            duck=engine.duck,
         )
 
     def effective(self) -> tuple[float, float, float]:
@@ -77,7 +92,11 @@ class LiveParameters:
 
 
 class GainSmoother:
-    """One-pole smoothing of the effective gains, stepped once per hop (no allocation)."""
+    """One-pole smoothing of the effective gains, stepped once per hop (no allocation).
+
+    ``duck_amount`` (0..1, written by the microphone's ``Ducker`` in the audio thread, already
+    smoothed by its attack and release) pulls the vocal gain toward ``duck_gain``, never above
+    the smoothed vocal gain."""
 
     def __init__(
         self, parameters: LiveParameters, hop_samples: int, sample_rate_hz: int, smoothing_ms: float
@@ -88,6 +107,8 @@ class GainSmoother:
             1.0 if smoothing_ms <= 0 else 1.0 - math.exp(-hop_s / (smoothing_ms / 1000.0))
         )
         self.vocal, self.accompaniment, self.master = parameters.effective()
+        self.duck_amount = 0.0
+        self.duck_gain = 0.0
 
     def jump(self) -> None:
         """Apply the targets at once (start of a stream, offline rendering)."""
@@ -99,7 +120,10 @@ class GainSmoother:
         self.vocal = self._toward(self.vocal, vocal)
         self.accompaniment = self._toward(self.accompaniment, accompaniment)
         self.master = self._toward(self.master, master)
-        return self.vocal, self.accompaniment, self.master
+        vocal = self.vocal
+        if self.duck_amount > 0.0:
+            vocal += self.duck_amount * (min(vocal, self.duck_gain) - vocal)
+        return vocal, self.accompaniment, self.master
 
     def _toward(self, current: float, target: float) -> float:
         moved = current + self.coefficient * (target - current)

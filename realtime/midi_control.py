@@ -24,6 +24,10 @@ steps); an encoder moves one semitone per step. Buttons ``key_up`` / ``key_down`
 semitone per press (within -6..+6), ``key_reset`` goes back to the song's key; the fine tuning
 (``engine.key_cents``) stays.
 
+The microphone: ``mic_gain`` is a gain control like the others; ``mic_reverb`` (a knob or
+encoder) sets the reverb's wet share 0..1 along its travel; ``duck`` (a button) turns the guide
+vocal's ducking on and off.
+
 Malformed input (data bytes >= 128, a data byte where a status byte belongs, truncated
 messages), SysEx, clock and every message no mapping uses are counted and ignored.
 """
@@ -156,6 +160,8 @@ class ControlMap:
         mapping = control.mapping
         if mapping.param == "key":
             return self._key_knob(control, value, lsb)
+        if mapping.param == "mic_reverb":
+            return self._share_knob(control, value, lsb)
         if mapping.param not in GAIN_PARAMS:
             return self._button(control, value >= 64)
         if mapping.mode == "absolute":
@@ -177,6 +183,16 @@ class ControlMap:
         else:
             key = round(self.parameters.key_semitones) + relative_delta(value, mapping.mode)
         self.parameters.key_semitones = min(max(key, low), high)
+        return True
+
+    def _share_knob(self, control: _Control, value: int, lsb: bool) -> bool:
+        """``mic_reverb``: the wet share is the position along the travel."""
+        mapping = control.mapping
+        if mapping.mode == "absolute":
+            share = _absolute_position(control, value, lsb)
+        else:
+            share = self.parameters.mic_reverb + relative_delta(value, mapping.mode) * _STEP
+        self.parameters.mic_reverb = min(max(share, 0.0), 1.0)
         return True
 
     def _key_button(self, control: _Control, pressed: bool) -> bool:
@@ -204,7 +220,8 @@ class ControlMap:
         if mapping.mode == "toggle":
             if not pressed:
                 return False
-            active = not control.active
+            # (ducking may start on, from the config: a press flips what is)
+            active = not (self.parameters.duck if mapping.param == "duck" else control.active)
         else:  # momentary
             active = pressed
             if active == control.active:
@@ -213,6 +230,8 @@ class ControlMap:
         parameters = self.parameters
         if mapping.param == "bypass":
             parameters.bypass = active
+        elif mapping.param == "duck":
+            parameters.duck = active
         elif active:
             control.saved = (parameters.vocal_gain, parameters.accompaniment_gain)
             karaoke = mapping.param == "karaoke_preset"

@@ -86,6 +86,8 @@ class EngineStats:
         self.reset_pending = np.zeros(1, np.bool_)  # set by request_reset, served by the engine
         self.peak_input = np.zeros(1)  # absolute peak since the last snapshot (status meters)
         self.peak_output = np.zeros(1)
+        self.peak_mic = np.zeros(1)  # the singer's microphone, where one is metered
+        self.mic_metered = False
         # how late each audio callback started its Python code after the audio system's
         # timestamp of the cycle (scheduling, the interpreter lock), above the run's lowest
         self.entry_histogram = np.zeros(HISTOGRAM_BINS, np.int64)
@@ -140,6 +142,7 @@ class EngineStats:
         self.hop_max_s.fill(0.0)
         self.peak_input.fill(0.0)
         self.peak_output.fill(0.0)
+        self.peak_mic.fill(0.0)
         self.entry_histogram.fill(0)
         self.entry_max_s.fill(0.0)
         self.model_histogram.fill(0)
@@ -178,9 +181,12 @@ class EngineStats:
         if self.model_histogram.any():
             counts["model_ms"] = _summary_ms(self.model_histogram, self.model_max_s, "runs")
         peaks = {"input": float(self.peak_input[0]), "output": float(self.peak_output[0])}
+        if self.mic_metered:
+            peaks["mic"] = float(self.peak_mic[0])
         if reset_peaks:
             self.peak_input.fill(0.0)
             self.peak_output.fill(0.0)
+            self.peak_mic.fill(0.0)
         counts["peak_dbfs"] = {  # None: silence (JSON has no -inf)
             name: (20.0 * float(np.log10(value)) if value > 0 else None)
             for name, value in peaks.items()

@@ -6,6 +6,13 @@ Two shapes, one callback body:
 * song (``unsing play``): an output-only stream; the callback takes the next block of a song held
   in memory, so the engine, blocks and timing are the live ones.
 
+The singer's microphone (``audio.mic_channel``, :class:`~unsing.realtime.microphone.MicChannel`)
+is mixed into the output after the engine, in the same callback. On the live input device it is
+one more input channel of the duplex stream (after the song's); with ``play`` the stream becomes
+duplex with the microphone's device as its input; on a second device (``run`` with
+``audio.mic_device``) it has an input stream of its own, whose callback hands the samples over
+through a :class:`~unsing.realtime.mic_ring.MicRing`.
+
 Everything is checked before the stream starts (device, channels, sample rate), each failure a
 one-line :class:`AudioSystemError`. The callback copies into preallocated buffers, runs the
 engine, counts PortAudio's status flags (xruns) into the engine's preallocated counters, and never
@@ -15,6 +22,7 @@ thread through :attr:`EngineStream.callback_error`.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 import threading
@@ -28,11 +36,14 @@ from unsing.config import Config
 from unsing.devices import (
     AudioDevice,
     find_configured_device,
+    find_mic_device,
     import_sounddevice,
     query_devices,
 )
 from unsing.errors import AudioSystemError
 from unsing.realtime.engine import SeparationEngine
+from unsing.realtime.mic_ring import MicRing
+from unsing.realtime.microphone import MicChannel
 from unsing.realtime.stats import counter_index
 
 #: The clock the callbacks' entry delays are read with.
@@ -88,21 +99,25 @@ class DeviceLatency:
         }
 
 
-def check_device(sd: Any, device: AudioDevice, direction: str, config: Config) -> None:
-    """Raise a one-line error if ``device`` cannot run at the configured rate and channels."""
+def check_device(
+    sd: Any, device: AudioDevice, direction: str, config: Config, channels: int | None = None
+) -> None:
+    """Raise a one-line error if ``device`` cannot run at the configured rate and ``channels``
+    (default: the model's)."""
     contract = config.contract
+    channels = contract.channels if channels is None else channels
     check = sd.check_input_settings if direction == "input" else sd.check_output_settings
     try:
         check(
             device=device.index,
-            channels=contract.channels,
+            channels=channels,
             dtype="float32",
             samplerate=contract.sample_rate_hz,
         )
     except Exception as error:  # sd.PortAudioError, ValueError
         reason = str(error).strip()
         raise AudioSystemError(
-            f"{direction} device {device.describe()} cannot run {contract.channels} channels "
+            f"{direction} device {device.describe()} cannot run {channels} channels "
             f"at {contract.sample_rate_hz} Hz ({reason}); its default rate is "
             f"{device.default_sample_rate_hz:g} Hz. The model ({contract.source}) runs at "
             f"{contract.sample_rate_hz} Hz: set the device (or the JACK/OS mixer) to that "
@@ -118,6 +133,9 @@ class EngineStream:
         engine: the engine (built with ``deadline=True`` for live use).
         song: float32 ``(samples, channels)`` at the engine rate for ``play``; None for live input.
         loop: restart the song at its end instead of finishing.
+
+    With ``audio.mic_channel`` set, the singer's microphone (:attr:`mic`) is mixed in after the
+    engine (see the module docstring for where it is read from).
     """
 
     def __init__(
@@ -144,11 +162,39 @@ class EngineStream:
         self.input_device = (
             None if song is not None else find_configured_device(audio, "input", devices, channels)
         )
-        for device, direction in ((self.input_device, "input"), (self.output_device, "output")):
-            if device is not None:
-                check_device(self.sd, device, direction, config)
         block = audio.blocksize_samples
         self._blocksize = block
+        self.mic: MicChannel | None = None
+        self.mic_device: AudioDevice | None = None
+        self._mic_column: int | None = None  # the microphone's column of the stream's input
+        self._mic_ring: MicRing | None = None  # or: its own stream's samples come through here
+        self._mic_stream: Any = None
+        self._mic_samples = np.zeros(block, np.float32)
+        input_channels = channels
+        if audio.mic_channel is not None:
+            self.mic = MicChannel(config, engine.parameters, engine.smoother, engine.stats)
+            self.mic_device = find_mic_device(audio, devices, self.input_device)
+            if song is not None:  # play: the microphone's device is the stream's input
+                self.input_device, input_channels = self.mic_device, audio.mic_channel
+                self._mic_column = audio.mic_channel - 1
+            elif self.mic_device.index == self.input_device.index:
+                if audio.mic_channel <= channels:
+                    raise AudioSystemError(
+                        f"audio.mic_channel = {audio.mic_channel}: on the input device "
+                        f"{self.input_device.describe()} channels 1-{channels} carry the song; "
+                        f"put the microphone on a later channel (e.g. --mic {channels + 1}) or "
+                        "on another device (--mic NAME)"
+                    )
+                input_channels = audio.mic_channel
+                self._mic_column = audio.mic_channel - 1
+            else:
+                check_device(self.sd, self.mic_device, "input", config, audio.mic_channel)
+                self._mic_ring = MicRing(block, config.contract.sample_rate_hz)
+        self._input_channels = input_channels
+        for device, direction in ((self.input_device, "input"), (self.output_device, "output")):
+            if device is not None:
+                wanted = input_channels if direction == "input" else None
+                check_device(self.sd, device, direction, config, wanted)
         self._input = np.zeros((block, channels), np.float32)
         self._output = np.zeros((block, engine.output_channels), np.float32)
         self._stream: Any = None
@@ -178,10 +224,34 @@ class EngineStream:
             if xrun:  # one event, however many of its flags are set
                 counts[_XRUN_CALLBACKS] += 1
 
-    def _run_engine(self, source: np.ndarray, outdata: np.ndarray, frames: int) -> None:
+    def _run_engine(
+        self, source: np.ndarray, outdata: np.ndarray, frames: int, indata: np.ndarray | None
+    ) -> None:
+        """The engine (and the microphone around it: its level and the ducking before, its
+        sound after) on one block."""
+        mic = self.mic
+        if mic is not None:
+            if self._mic_column is not None and indata is not None:
+                mic.listen(indata[:, self._mic_column])
+            elif self._mic_ring is not None:
+                samples = self._mic_samples[:frames] if frames <= self._blocksize else None
+                if samples is None:
+                    samples = np.zeros(frames, np.float32)
+                self._mic_ring.read_into(samples)
+                mic.listen(samples)
         output = self._output[:frames] if frames <= self._blocksize else np.zeros_like(outdata)
         self.engine.process(source, output)
+        if mic is not None:
+            mic.mix_into(output)
         outdata[:] = output
+
+    def _mic_callback(self, indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        """The microphone's own stream (a second device): into the ring."""
+        try:
+            self._mic_ring.write(indata[:, self.config.audio.mic_channel - 1])
+        except Exception as error:  # the audio thread must never die
+            if self.callback_error is None:
+                self.callback_error = f"microphone: {type(error).__name__}: {error}"
 
     def _fail(self, outdata: np.ndarray, error: BaseException) -> None:
         outdata.fill(0.0)
@@ -195,7 +265,10 @@ class EngineStream:
         try:
             self._note_entry(time)
             self._count_flags(status)
-            self._run_engine(indata, outdata, frames)
+            if self.song is not None:  # play with a microphone: the input carries only it
+                self._song_block(outdata, frames, indata)
+            else:
+                self._run_engine(indata[:, : self.engine.channels], outdata, frames, indata)
         except Exception as error:  # the audio thread must never die
             self._fail(outdata, error)
 
@@ -203,25 +276,29 @@ class EngineStream:
         try:
             self._note_entry(time)
             self._count_flags(status)
-            song = self.song
-            source = self._input[:frames] if frames <= self._blocksize else np.zeros_like(outdata)
-            length = song.shape[0]
-            filled = 0
-            while filled < frames:
-                start = self.position % length if self.loop else self.position
-                count = max(0, min(frames - filled, length - start))
-                if count == 0:  # past the end: silence flushes the engine's delay
-                    source[filled:] = 0.0
-                    self.position += frames - filled
-                    break
-                source[filled : filled + count] = song[start : start + count]
-                filled += count
-                self.position = start + count
-            if not self.loop and self.position >= length + self.engine.delay_samples:
-                self.finished.set()
-            self._run_engine(source, outdata, frames)
+            self._song_block(outdata, frames, None)
         except Exception as error:
             self._fail(outdata, error)
+
+    def _song_block(self, outdata: np.ndarray, frames: int, indata: np.ndarray | None) -> None:
+        """The song's next block through the engine into ``outdata``."""
+        song = self.song
+        source = self._input[:frames] if frames <= self._blocksize else np.zeros_like(outdata)
+        length = song.shape[0]
+        filled = 0
+        while filled < frames:
+            start = self.position % length if self.loop else self.position
+            count = max(0, min(frames - filled, length - start))
+            if count == 0:  # past the end: silence flushes the engine's delay
+                source[filled:] = 0.0
+                self.position += frames - filled
+                break
+            source[filled : filled + count] = song[start : start + count]
+            filled += count
+            self.position = start + count
+        if not self.loop and self.position >= length + self.engine.delay_samples:
+            self.finished.set()
+        self._run_engine(source, outdata, frames, indata)
 
     # ------------------------------------------------------------------ control (caller thread)
 
@@ -243,10 +320,19 @@ class EngineStream:
             "latency": "low",
         }
         try:
-            if self.song is None:
+            if self._mic_ring is not None:  # started first: on one JACK server its callback
+                # then runs before the main one in each cycle (no block of delay added)
+                self._mic_stream = sd.InputStream(
+                    device=self.mic_device.index,
+                    channels=self.config.audio.mic_channel,
+                    callback=self._mic_callback,
+                    **common,
+                )
+                self._mic_stream.start()
+            if self.input_device is not None:
                 self._stream = sd.Stream(
                     device=(self.input_device.index, self.output_device.index),
-                    channels=channels,
+                    channels=(self._input_channels, channels),
                     callback=self._duplex_callback,
                     **common,
                 )
@@ -269,8 +355,18 @@ class EngineStream:
             )
         except Exception as error:
             self._stream = None
+            self._close_mic_stream()
             self._restore_switch_interval()
             raise AudioSystemError(f"cannot open the audio stream: {error}") from None
+
+    def _close_mic_stream(self) -> None:
+        """Stop and close the second device's microphone stream, if one runs (its errors are
+        not the session's: the main stream's stop decides how it ends)."""
+        stream, self._mic_stream = getattr(self, "_mic_stream", None), None
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                stream.stop()
+                stream.close()
 
     def _restore_switch_interval(self) -> None:
         """Undo what :meth:`start` set for the stream: the switch interval, the frozen heap."""
@@ -307,6 +403,7 @@ class EngineStream:
                 stream.close()
             except Exception as error:  # raised in the caller's thread below
                 errors.append(error)
+            self._close_mic_stream()
 
         helper = threading.Thread(target=stop_and_close, name="unsing-stream-stop", daemon=True)
         helper.start()

@@ -4,9 +4,10 @@
 start_jack_dummy() {
   local rate="${1:-44100}" period="${2:-256}" rt=(--no-realtime)
   export JACK_NO_START_SERVER=1 JACK_NO_AUDIO_RESERVATION=1 JACK_DEFAULT_SERVER="unsing$$"
+  # Capture ports: 3 (a song on two, the singer's microphone on the third).
   # Real-time scheduling gives far fewer xruns where the kernel allows it.
   if chrt -f 10 true 2>/dev/null; then rt=(-R -P 70); fi
-  jackd -n "$JACK_DEFAULT_SERVER" "${rt[@]}" -d dummy -r "$rate" -p "$period" -C 2 -P 2 \
+  jackd -n "$JACK_DEFAULT_SERVER" "${rt[@]}" -d dummy -r "$rate" -p "$period" -C 3 -P 2 \
     >"${TMPDIR:-/tmp}/unsing-jackd-$$.log" 2>&1 &
   JACKD_PID=$!
   local tries=0

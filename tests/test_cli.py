@@ -223,3 +223,51 @@ def test_ctrl_c_while_the_command_line_loads_is_one_line(monkeypatch, capsys) ->
     monkeypatch.setitem(sys.modules, "unsing.cli", Interrupted("unsing.cli"))
     assert entry.main() == 130
     assert capsys.readouterr().err == "unsing: interrupted\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        ("3", {"audio.mic_channel": 3, "audio.mic_device": None}),
+        ("USB Mic", {"audio.mic_device": "USB Mic", "audio.mic_channel": 1}),
+        ("USB Mic:2", {"audio.mic_device": "USB Mic", "audio.mic_channel": 2}),
+        ("5:1", {"audio.mic_device": "5", "audio.mic_channel": 1}),
+        ("hw:1,0", {"audio.mic_device": "hw:1,0", "audio.mic_channel": 1}),
+    ],
+)
+def test_mic_option_names_a_channel_or_a_device(text: str, keys: dict) -> None:
+    from unsing.cli.options import mic_spec
+
+    assert mic_spec(text) == keys
+
+
+def test_microphone_settings_in_info_and_their_errors(tmp_path: Path) -> None:
+    """`unsing info` shows the microphone and its latency row; a device without a channel
+    and a reverb out of range are one-line errors."""
+    result = run_unsing(
+        "info",
+        "--set",
+        "audio.mic_channel=3",
+        "--set",
+        "engine.duck=true",
+        "--set",
+        "engine.mic_reverb=0.25",
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "microphone    channel 3 of the input device; gain +0.0 dB, reverb 0.25, guide "
+        "vocal ducks to -30.0 dB above -40 dBFS" in result.stdout
+    )
+    assert "  microphone                    0     0.00 ms  + device buffers" in result.stdout
+    assert "microphone    off (--mic CHANNEL or --mic DEVICE)" in run_unsing("info").stdout
+    assert_one_line_error(
+        run_unsing("info", "--set", "audio.mic_device=USB"),
+        "audio.mic_device = 'USB'",
+        "audio.mic_channel is null",
+    )
+    for argv, fragment in ((["--reverb", "2"], "must be from 0 to 1"), (["--mic", ""], "name a")):
+        result = run_unsing("run", *argv)
+        assert result.returncode == 2 and fragment in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    result = run_unsing("info", "--set", "engine.mic_reverb=2")
+    assert_one_line_error(result, "engine.mic_reverb = 2")

@@ -122,7 +122,7 @@ def test_devices_command_lists_the_jack_device(jack_server: str) -> None:
     devices = json.loads(result.stdout)
     jack_devices = [d for d in devices if "JACK" in d["host_api"]]
     assert jack_devices, devices
-    assert jack_devices[0]["max_input_channels"] == 2
+    assert jack_devices[0]["max_input_channels"] == 3  # (a song's two and a microphone)
     assert jack_devices[0]["default_sample_rate_hz"] == load_config().contract.sample_rate_hz
     table = subprocess.run(
         [str(UNSING), "devices", "--host-api", "jack"], capture_output=True, text=True, timeout=60

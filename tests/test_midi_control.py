@@ -300,3 +300,46 @@ def test_learning_the_key_controls() -> None:
     button = learned_mapping("key_up", [[0x90, 60, 100]], None, config)
     assert button == {"param": "key_up", "note": 60, "channel": 1, "mode": "momentary"}
     load_config(overrides=[f"midi.mappings=[{knob}, {button}]".replace("'", "")])
+
+
+def test_microphone_controls_gain_reverb_and_ducking() -> None:
+    """mic_gain is a gain fader; mic_reverb a knob (or encoder) over the wet share 0..1; duck
+    a button that flips the ducking from what it is (the config may start it on)."""
+    controls, parameters = control_map(
+        "{param: mic_gain, cc: 30, mode: absolute, curve: linear, min_db: -60, max_db: 6}",
+        "{param: mic_reverb, cc: 31, mode: absolute}",
+        "{param: mic_reverb, cc: 32, mode: relative_binary_offset}",
+        "{param: duck, note: 36, mode: toggle}",
+    )
+    controls.handle([0xB0, 30, 127])
+    assert db(parameters.mic_gain) == pytest.approx(6.0)
+    controls.handle([0xB0, 30, 0])
+    assert parameters.mic_gain == 0.0
+    controls.handle([0xB0, 31, 127])
+    assert parameters.mic_reverb == 1.0
+    controls.handle([0xB0, 31, 0])
+    assert parameters.mic_reverb == 0.0
+    for _ in range(10):
+        controls.handle([0xB0, 32, 65])  # one step up each
+    assert parameters.mic_reverb == pytest.approx(10 / 127)
+    controls.handle([0xB0, 32, 0])  # 64 steps down: clamped at 0
+    assert parameters.mic_reverb == 0.0
+    parameters.duck = True  # engine.duck: true
+    controls.handle([0x90, 36, 100])
+    assert parameters.duck is False
+    controls.handle([0x80, 36, 0])
+    controls.handle([0x90, 36, 100])
+    assert parameters.duck is True
+
+
+def test_learning_the_microphone_controls() -> None:
+    from unsing.cli.midi import learned_mapping
+
+    config = load_config()
+    gain = learned_mapping("mic_gain", [[0xB0, 30, 10]], None, config)
+    assert gain | {"curve": "linear", "min_db": -60.0, "max_db": 6.0} == gain
+    reverb = learned_mapping("mic_reverb", [[0xB0, 31, 10]], None, config)
+    assert reverb == {"param": "mic_reverb", "cc": 31, "channel": 1, "mode": "absolute"}
+    duck = learned_mapping("duck", [[0x90, 36, 100]], None, config)
+    assert duck == {"param": "duck", "note": 36, "channel": 1, "mode": "toggle"}
+    load_config(overrides=[f"midi.mappings=[{gain}, {reverb}, {duck}]".replace("'", "")])

@@ -67,10 +67,13 @@ MIDI_PARAMS = (
     "key_up",
     "key_down",
     "key_reset",
+    "mic_gain",
+    "mic_reverb",
+    "duck",
 )
-GAIN_PARAMS = ("vocal_gain", "accompaniment_gain", "master_gain")
+GAIN_PARAMS = ("vocal_gain", "accompaniment_gain", "master_gain", "mic_gain")
 #: parameters a knob, fader or encoder sets (the others are buttons)
-KNOB_PARAMS = (*GAIN_PARAMS, "key")
+KNOB_PARAMS = (*GAIN_PARAMS, "key", "mic_reverb")
 #: the key change's range, semitones
 KEY_SEMITONES_RANGE = (-6, 6)
 MIDI_MODES = (
@@ -93,6 +96,12 @@ class AudioConfig:
     input_device: int | str | None = _key("input device index or name substring")
     output_device: int | str | None = _key("output device index or name substring")
     host_api: str | None = _key("host API name substring")
+    mic_channel: int | None = _key(
+        "the microphone's input channel (1 is the first; null: no microphone)", min=1, max=256
+    )
+    mic_device: int | str | None = _key(
+        "the microphone's input device index or name substring (null: the input device)"
+    )
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,16 @@ class EngineConfig:
         max=KEY_SEMITONES_RANGE[1],
     )
     key_cents: float = _key("fine tuning of the key change, cents", min=-50.0, max=50.0)
+    mic_gain_db: float = _key("start-up microphone gain", min=-math.inf, max=24.0)
+    mic_reverb: float = _key("start-up microphone reverb, wet share", min=0.0, max=1.0)
+    duck: bool = _key("duck the guide vocal while the singer sings into the microphone")
+    duck_vocal_db: float = _key("guide vocal gain while ducked", min=-math.inf, max=24.0)
+    duck_gate_dbfs: float = _key(
+        "microphone level that opens the ducking gate", min=-100.0, max=0.0
+    )
+    duck_attack_ms: float = _key("ducking fade-down time constant", min=0.0, max=5000.0)
+    duck_hold_ms: float = _key("ducking hold after the singer stops", min=0.0, max=10000.0)
+    duck_release_ms: float = _key("ducking fade-up time constant", min=0.0, max=10000.0)
 
     @property
     def key_total_semitones(self) -> float:
@@ -300,6 +319,14 @@ def check_consistency(config: Config) -> None:
                 f"not a valid regular expression ({error})",
             ) from None
     _check_mappings(config.midi, config.origin("midi.mappings"))
+    audio = config.audio
+    if audio.mic_device is not None and audio.mic_channel is None:
+        raise fail(
+            "audio.mic_device",
+            audio.mic_device,
+            "names the microphone's device, but audio.mic_channel is null (no microphone): "
+            "set its channel (1 for the first)",
+        )
     if config.engine.resynthesis == "griffin_lim":
         keyed = [m.param for m in config.midi.mappings if m.param.startswith("key")]
         if config.engine.key_total_semitones != 0.0 or keyed:

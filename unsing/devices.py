@@ -214,6 +214,44 @@ def find_configured_device(
         raise AudioSystemError(f"audio.{direction}_device = {spec!r}: {error}") from None
 
 
+def find_mic_device(
+    audio: AudioConfig, devices: Sequence[AudioDevice], input_device: AudioDevice | None
+) -> AudioDevice:
+    """The microphone's device: ``audio.mic_device``, else ``input_device`` (None: the
+    configured input device, whatever its channels), with at least ``audio.mic_channel`` input
+    channels.
+
+    Raises:
+        AudioSystemError: as :func:`find_device`, naming the config key to change.
+    """
+    spec, channel = audio.mic_device, audio.mic_channel or 1
+    key = "audio.mic_device" if spec is not None else "audio.input_device"
+    if spec is not None:
+        try:
+            device = find_device(spec, "input", devices, audio.host_api, 1)
+        except AudioSystemError as error:
+            if not devices:
+                raise
+            raise AudioSystemError(f"audio.mic_device = {spec!r}: {error}") from None
+    elif input_device is not None:
+        device = input_device
+    else:
+        try:
+            device = find_device(audio.input_device, "input", devices, audio.host_api, 1)
+        except AudioSystemError as error:
+            if not devices or audio.input_device is None:
+                raise
+            spec = audio.input_device
+            raise AudioSystemError(f"audio.input_device = {spec!r}: {error}") from None
+    if device.max_input_channels < channel:
+        raise AudioSystemError(
+            f"audio.mic_channel = {channel}: the microphone's device {device.describe()} has "
+            f"{device.max_input_channels} input channel(s); pick a channel it has, or another "
+            f"device with --mic NAME (or {key})"
+        )
+    return device
+
+
 def find_stream_devices(
     audio: AudioConfig, devices: Sequence[AudioDevice], channels: int
 ) -> tuple[AudioDevice, AudioDevice]:

@@ -19,6 +19,7 @@ import numpy as np
 from unsing.cli.midi import open_inputs
 from unsing.cli.options import (
     add_gain_options,
+    add_mic_options,
     add_midi_options,
     config_from_args,
     positive_seconds,
@@ -31,8 +32,10 @@ DEFAULT_RENDER_DIR = Path("out")
 
 
 def add_stream_options(parser: argparse.ArgumentParser, quiet_help: str) -> None:
-    """What ``run`` and ``play`` share: gains, MIDI, ``--quiet`` and ``--stats-json``."""
+    """What ``run`` and ``play`` share: gains, the microphone, MIDI, ``--quiet`` and
+    ``--stats-json``."""
     add_gain_options(parser)
+    add_mic_options(parser)
     add_midi_options(parser)
     parser.add_argument("--quiet", action="store_true", help=quiet_help)
     parser.add_argument(
@@ -164,7 +167,8 @@ def _gain(value: float) -> str:
 
 
 def status_line(engine: Any) -> str:
-    """One line: levels, gains, key, compute per hop, deadline misses, xruns."""
+    """One line: levels (the microphone's too), gains, key, compute per hop, deadline misses,
+    xruns."""
     snapshot = engine.stats.snapshot()
     peaks = snapshot["peak_dbfs"]
     parameters = engine.parameters
@@ -175,12 +179,19 @@ def status_line(engine: Any) -> str:
         for name, value in peaks.items()
     )
     bypass = " BYPASS" if parameters.bypass else ""
+    mic = ""
+    if "mic" in peaks:  # the microphone: its gain, reverb, and the guide's ducking
+        mic = f" mic {_gain(parameters.mic_gain)}"
+        if parameters.mic_reverb > 0:
+            mic += f" reverb {parameters.mic_reverb:.2f}"
+        if parameters.duck:
+            mic += " duck" + (" ON" if engine.smoother.duck_amount >= 0.5 else "")
     key = parameters.effective_key()
     key_text = f" key {key:+.2f}".rstrip("0").rstrip(".") if key else ""
     return (
         f"{level} | vocal {_gain(parameters.vocal_gain)} accomp "
         f"{_gain(parameters.accompaniment_gain)} master {_gain(parameters.master_gain)}"
-        f"{key_text}{bypass}"
+        f"{mic}{key_text}{bypass}"
         f" | hop {hop_ms.get('p50', 0.0):.2f}/{hop_ms.get('p99', 0.0):.2f} ms p50/p99 of "
         f"{budget_ms:.1f} | misses {snapshot['deadline_misses']} | xruns {snapshot['xruns']}"
     )
@@ -422,6 +433,7 @@ def cmd_play(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if target is not None:
+        _note_no_mic(config)
         return _render_to_file(config, model, info, target, args.quiet, args.stats_json)
     from unsing.realtime.audio_file import read_song, to_engine
 
@@ -438,7 +450,18 @@ def cmd_play(args: argparse.Namespace) -> int:
             f"file instead",
             file=sys.stderr,
         )
+        _note_no_mic(config)
         return _render_to_file(config, model, info, fallback, args.quiet, args.stats_json)
+
+
+def _note_no_mic(config: Config) -> None:
+    """A rendered file has no live microphone: say so when one is configured."""
+    if config.audio.mic_channel is not None:
+        print(
+            "unsing: note: the microphone (--mic, audio.mic_channel) is live only; the file "
+            "gets the karaoke mix without it",
+            file=sys.stderr,
+        )
 
 
 def _file_progress(name: str, rate: int, quiet: bool) -> tuple[Any, Callable[[], None]]:

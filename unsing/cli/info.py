@@ -161,6 +161,26 @@ def _gain_text(gain_db: float) -> str:
     return "muted" if db_to_gain(gain_db) == 0.0 else f"{gain_db:+.1f} dB"
 
 
+def _mic_text(config: Config) -> str:
+    """The microphone line: where it is read, its gain, reverb and ducking."""
+    audio, engine = config.audio, config.engine
+    if audio.mic_channel is None:
+        return "off (--mic CHANNEL or --mic DEVICE)"
+    device = "the input device" if audio.mic_device is None else f"device {audio.mic_device!r}"
+    reverb = f"reverb {engine.mic_reverb:g}" if engine.mic_reverb else "no reverb"
+    duck = (
+        f"guide vocal ducks to {_gain_text(engine.duck_vocal_db)} above "
+        f"{engine.duck_gate_dbfs:g} dBFS (attack {engine.duck_attack_ms:g} ms, hold "
+        f"{engine.duck_hold_ms:g} ms, release {engine.duck_release_ms:g} ms)"
+        if engine.duck
+        else "no ducking"
+    )
+    return (
+        f"channel {audio.mic_channel} of {device}; gain {_gain_text(engine.mic_gain_db)}, "
+        f"{reverb}, {duck}; mixed after the separator (device latency only)"
+    )
+
+
 def format_info(
     config: Config,
     latency: Latency | None,
@@ -218,6 +238,7 @@ def format_info(
         )
         + engine.deadline_policy
         + f"; key {_key_text(engine.key_semitones, engine.key_cents)}",
+        f"microphone    {_mic_text(config)}",
         f"midi          {midi_ports} ({midi.api}), channel {midi.channel or 'any'}, "
         f"{len(midi.mappings)} mappings",
     ]
@@ -235,6 +256,8 @@ def format_info(
     for name, samples in terms:
         lines.append(f"  {name:<24}{samples:>7}  {latency.ms(samples):7.2f} ms")
     lines.append(f"  {'+ device buffers':<24}{'':>7}  reported when a stream runs")
+    mic = "+ device buffers (mixed in after the STFT)"
+    lines.append(f"  {'microphone':<24}{0:>7}  {0:7.2f} ms  {mic}")
     if "per_hop_ms" in model:
         cost, hop_ms = model["per_hop_ms"], latency.ms(config.contract.stft.hop_samples)
         lines.append(

@@ -129,6 +129,55 @@ def add_gain_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def mic_spec(text: str) -> dict[str, Any]:
+    """argparse type for ``--mic``: ``CHANNEL`` (of the input device), ``DEVICE`` (its first
+    channel) or ``DEVICE:CHANNEL``, as the ``audio.mic_*`` keys they set."""
+    text = text.strip()
+    if not text:
+        raise argparse.ArgumentTypeError("name a channel (e.g. 3) or a device (e.g. 'USB Mic')")
+    if text.isdigit():
+        return {"audio.mic_channel": int(text), "audio.mic_device": None}
+    device, _, channel = text.rpartition(":")
+    if device and channel.isdigit():
+        return {"audio.mic_device": device, "audio.mic_channel": int(channel)}
+    return {"audio.mic_device": text, "audio.mic_channel": 1}
+
+
+def share(text: str) -> float:
+    """argparse type: a share from 0 to 1."""
+    value = finite_number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text}: must be from 0 to 1")
+    return value
+
+
+def add_mic_options(parser: argparse.ArgumentParser) -> None:
+    """``--mic``, ``--mic-db``, ``--reverb`` and ``--duck`` for ``run`` and ``play``."""
+    parser.add_argument(
+        "--mic",
+        type=mic_spec,
+        metavar="CHANNEL|DEVICE[:CHANNEL]",
+        help="the singer's microphone, mixed in after the vocal remover: a channel of the input "
+        "device (run: after the song's, e.g. 3; play: of the default input), or another input "
+        "device by index or name, optionally :CHANNEL (audio.mic_channel, audio.mic_device)",
+    )
+    parser.add_argument(
+        "--mic-db", type=gain_db, metavar="DB", help="microphone gain in dB (engine.mic_gain_db)"
+    )
+    parser.add_argument(
+        "--reverb",
+        type=share,
+        metavar="SHARE",
+        help="microphone reverb, wet share 0..1 (engine.mic_reverb)",
+    )
+    parser.add_argument(
+        "--duck",
+        action=argparse.BooleanOptionalAction,
+        help="guide vocal: keep the vocal at --vocal-db and duck it to engine.duck_vocal_db "
+        "while the singer sings (engine.duck)",
+    )
+
+
 def add_midi_api_option(parser: argparse.ArgumentParser) -> None:
     """``--midi-api`` (midi.api)."""
     parser.add_argument("--midi-api", choices=MIDI_APIS, help="RtMidi API (midi.api)")
@@ -149,16 +198,21 @@ def add_midi_options(parser: argparse.ArgumentParser) -> None:
     add_midi_api_option(parser)
 
 
-def gain_overrides(args: argparse.Namespace) -> dict[str, float]:
-    """Config keys set by the gain and key shortcuts."""
+def gain_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Config keys set by the gain, key and microphone shortcuts."""
     keys = {
         "engine.vocal_gain_db": getattr(args, "vocal_db", None),
         "engine.accompaniment_gain_db": getattr(args, "accompaniment_db", None),
         "engine.master_gain_db": getattr(args, "master_db", None),
         "engine.key_semitones": getattr(args, "key", None),
         "engine.key_cents": getattr(args, "tune", None),
+        "engine.mic_gain_db": getattr(args, "mic_db", None),
+        "engine.mic_reverb": getattr(args, "reverb", None),
+        "engine.duck": getattr(args, "duck", None),
     }
-    return {key: value for key, value in keys.items() if value is not None}
+    chosen = {key: value for key, value in keys.items() if value is not None}
+    mic = getattr(args, "mic", None)
+    return chosen | (mic or {})
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -183,6 +237,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def _yaml_scalar(value: Any) -> str:
     """A value as YAML text that parses back to the same string or number (YAML spells the
     infinities ``.inf`` and ``-.inf``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and math.isinf(value):
         return ".inf" if value > 0 else "-.inf"
     return json.dumps(value) if isinstance(value, str) else str(value)
