@@ -46,6 +46,7 @@ from unsing.realtime.gains import GainSmoother, LiveParameters
 from unsing.realtime.model_worker import ModelWorker, share_core, share_realtime_priority
 from unsing.realtime.pitch_shift import SpectralPitchShift
 from unsing.realtime.resynthesis import OnlineGriffinLim, OverlapAddResynthesis
+from unsing.realtime.rubberband_shift import RubberBandShift
 from unsing.realtime.stats import EngineStats, counter_index
 from unsing.stft import StreamingIstft, StreamingStft
 
@@ -178,11 +179,14 @@ class SeparationEngine:
             )
         self._model_long_band = layout
         self.long_band = None if engine.resynthesis == "griffin_lim" else layout
-        # the key change (parameters.key_semitones), in this STFT: overlap-add only (the
-        # config refuses a key with Griffin-Lim)
+        # the key change (parameters.key_semitones): by Rubber Band after the resynthesis
+        # (engine.key_shifter: rubberband, when the session can change key), else in this
+        # STFT: overlap-add only (the config refuses such a key with Griffin-Lim)
+        self._rubberband_key = config.rubberband_key_shift
+        self._rubberband: RubberBandShift | None = None
         self._pitch = (
             SpectralPitchShift(spec.n_fft, hop, channels)
-            if engine.resynthesis == "overlap_add"
+            if engine.resynthesis == "overlap_add" and not self._rubberband_key
             else None
         )
         self._frame_shifted = False
@@ -329,6 +333,14 @@ class SeparationEngine:
         self._mask_pairs.fill(0.0)
         if self._pitch is not None:
             self._pitch.reset()
+        if self._rubberband_key:  # a fresh stretcher: its FIFO primed, its pad fed
+            self._rubberband = RubberBandShift(
+                len(self._resynthesis),
+                self.channels,
+                self.config.contract.sample_rate_hz,
+                self.hop_samples,
+                self.parameters.effective_key(),
+            )
         self._frame_shifted = False
         self._fifo.fill(0.0)
         self._fifo_read = 0
@@ -405,7 +417,11 @@ class SeparationEngine:
         self._live_thread = self._pipelined = False  # (live: the same order, in this thread)
 
     def _push(self, hops: np.ndarray) -> None:
-        """Append ``(output_channels, hop)`` finished samples to the FIFO."""
+        """Append ``(output_channels, hop)`` finished samples to the FIFO (through Rubber
+        Band's key change first, where it runs)."""
+        if self._rubberband is not None:
+            self._rubberband.set_key(self.parameters.effective_key())
+            self._rubberband.process(hops)
         size = self._fifo.shape[1]
         hop = self.hop_samples
         write = (self._fifo_read + self._fifo_level) % size

@@ -122,9 +122,13 @@ def test_the_live_order_with_a_key_keeps_to_the_plain_render(model) -> None:
 @pytest.mark.parametrize(
     "setting", ["engine.key_semitones=2", "midi.mappings=[{param: key, cc: 9, mode: absolute}]"]
 )
-def test_griffin_lim_refuses_a_key_change_in_one_line(setting) -> None:
-    with pytest.raises(ConfigError, match=r"key change needs engine\.resynthesis = overlap_add"):
+def test_griffin_lim_refuses_a_key_change_in_the_stft_in_one_line(setting) -> None:
+    """(Rubber Band shifts after the resynthesis: Griffin-Lim is fine there.)"""
+    with pytest.raises(ConfigError, match=r"key change in the STFT needs engine\.resynthesis"):
         load_config(overrides=["engine.resynthesis=griffin_lim", setting])
+    load_config(
+        overrides=["engine.resynthesis=griffin_lim", "engine.key_shifter=rubberband", setting]
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,11 +154,14 @@ def test_bad_keys_are_one_line_errors(tmp_path, argv, message) -> None:
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
-def test_play_to_a_file_with_a_key(tmp_path) -> None:
-    """`unsing play SONG --to OUT --key 2`: a 440 Hz tone comes out at 493.88 Hz, as long."""
+@pytest.mark.parametrize("shifter", ["auto", "stft", "rubberband"])
+def test_play_to_a_file_with_a_key(tmp_path, shifter: str) -> None:
+    """`unsing play SONG --to OUT --key 2`: a 440 Hz tone comes out at 493.88 Hz, as long,
+    with either shifter (auto: Rubber Band, the song comes from a file)."""
     song, out = tmp_path / "tone.wav", tmp_path / "out.wav"
     soundfile.write(song, _tone(440.0, 1.5), RATE_HZ)
     command = [str(UNSING), "play", str(song), "--to", str(out), "--key", "2", "--vocal-db", "0"]
+    command += ["--set", f"engine.key_shifter={shifter}"]
     subprocess.run(command, check=True, capture_output=True, timeout=120)
     rendered, rate = soundfile.read(out, always_2d=True)
     assert rate == RATE_HZ and rendered.shape[0] == int(1.5 * RATE_HZ)

@@ -55,6 +55,9 @@ MUTE_DB = -120.0
 RESYNTHESIS_MODES = ("overlap_add", "griffin_lim")
 DEADLINE_POLICIES = ("reuse_last_mask", "pass_through")
 MODEL_GRAPHS = ("window", "streaming")
+#: who changes the key: auto (``unsing run``: stft; ``unsing play``: rubberband), stft (in the
+#: engine's STFT, no latency) or rubberband (Rubber Band R3 after it)
+KEY_SHIFTERS = ("auto", "stft", "rubberband")
 MIDI_APIS = ("auto", "alsa", "jack", "coremidi", "winmm")
 MIDI_PARAMS = (
     "vocal_gain",
@@ -134,6 +137,7 @@ class EngineConfig:
         max=KEY_SEMITONES_RANGE[1],
     )
     key_cents: float = _key("fine tuning of the key change, cents", min=-50.0, max=50.0)
+    key_shifter: str = _key("what changes the key", choices=KEY_SHIFTERS)
     mic_gain_db: float = _key("start-up microphone gain", min=-math.inf, max=24.0)
     mic_reverb: float = _key("start-up microphone reverb, wet share", min=0.0, max=1.0)
     duck: bool = _key("duck the guide vocal while the singer sings into the microphone")
@@ -217,6 +221,31 @@ class Config:
             _check_against_model(self, contract)
             object.__setattr__(self, "_contract", contract)
         return self._contract  # type: ignore[return-value]
+
+    @property
+    def key_changes(self) -> bool:
+        """Whether this session may change key: a key is set, or a MIDI control (on an open
+        MIDI input) moves it."""
+        mappings = self.midi.mappings
+        keyed = bool(self.midi.port_pattern) and any(m.param.startswith("key") for m in mappings)
+        return self.engine.key_total_semitones != 0.0 or keyed
+
+    @property
+    def rubberband_key_shift(self) -> bool:
+        """Whether Rubber Band shifts the key (``engine.key_shifter: rubberband`` and a key
+        change possible; ``auto`` counts as ``stft`` until a command resolves it)."""
+        return self.engine.key_shifter == "rubberband" and self.key_changes
+
+    def with_key_shifter(self, song_from_file: bool) -> Config:
+        """``engine.key_shifter: auto`` resolved: Rubber Band R3 (better sound, 75 ms more
+        latency) where the song comes from a file (``play``), the engine's own STFT shifter
+        (no latency) for live input (``run``)."""
+        if self.engine.key_shifter != "auto":
+            return self
+        shifter = "rubberband" if song_from_file else "stft"
+        return dataclasses.replace(
+            self, engine=dataclasses.replace(self.engine, key_shifter=shifter)
+        )
 
     def with_model(self, path: Path) -> Config:
         """This config running the model at ``path`` (its contract read from that file)."""
@@ -327,13 +356,14 @@ def check_consistency(config: Config) -> None:
             "names the microphone's device, but audio.mic_channel is null (no microphone): "
             "set its channel (1 for the first)",
         )
-    if config.engine.resynthesis == "griffin_lim":
+    if config.engine.resynthesis == "griffin_lim" and config.engine.key_shifter != "rubberband":
         keyed = [m.param for m in config.midi.mappings if m.param.startswith("key")]
         if config.engine.key_total_semitones != 0.0 or keyed:
             what = f"midi.mappings ({keyed[0]})" if keyed else "engine.key_semitones / key_cents"
             raise ConfigError(
-                f"{config.origin('engine.resynthesis')}: {what}: a key change needs "
-                "engine.resynthesis = overlap_add (Griffin-Lim makes its own phases)"
+                f"{config.origin('engine.resynthesis')}: {what}: a key change in the STFT needs "
+                "engine.resynthesis = overlap_add (Griffin-Lim makes its own phases); or set "
+                "engine.key_shifter = rubberband"
             )
 
 

@@ -9,7 +9,9 @@ adds its own buffering):
 * ``lookahead_frames * hop``: the model waits for future frames;
 * ``griffin_lim_lookahead_frames * hop``: online Griffin-Lim waits for future frames (only with
   ``engine.resynthesis: griffin_lim``);
-* ``blocksize - hop``: a callback block holds several hops; the first waits for the last.
+* ``blocksize - hop``: a callback block holds several hops; the first waits for the last;
+* ``key_shift_samples``: Rubber Band's key change (``Config.rubberband_key_shift``), a constant
+  :data:`RUBBERBAND_LATENCY_MS` (the engine's own STFT shifter adds none).
 
 ``stream_delay_samples`` is the same delay measured between sample indices of the input and
 output streams (the duplex callback's one block of capture is not part of it): it is what
@@ -22,6 +24,16 @@ from dataclasses import asdict, dataclass
 
 from unsing.config import Config
 
+#: What Rubber Band R3's key change adds, fed hop by hop (realtime/rubberband_shift.py): 3328
+#: samples at 44.1 kHz, 13 hops of 256, the most any key needed; other rates scale it.
+RUBBERBAND_LATENCY_MS = 3328 / 44.1
+
+
+def rubberband_latency_samples(sample_rate_hz: int, hop_samples: int) -> int:
+    """:data:`RUBBERBAND_LATENCY_MS` at ``sample_rate_hz``, rounded up to whole hops."""
+    samples = RUBBERBAND_LATENCY_MS * sample_rate_hz / 1000.0
+    return -(-round(samples) // hop_samples) * hop_samples
+
 
 @dataclass(frozen=True)
 class Latency:
@@ -33,6 +45,7 @@ class Latency:
     griffin_lim_lookahead_samples: int
     block_buffering_samples: int
     blocksize_samples: int
+    key_shift_samples: int = 0
 
     @classmethod
     def from_config(cls, config: Config) -> Latency:
@@ -48,6 +61,11 @@ class Latency:
             ),
             block_buffering_samples=config.audio.blocksize_samples - hop,
             blocksize_samples=config.audio.blocksize_samples,
+            key_shift_samples=(
+                rubberband_latency_samples(config.contract.sample_rate_hz, hop)
+                if config.rubberband_key_shift
+                else 0
+            ),
         )
 
     @property
@@ -58,6 +76,7 @@ class Latency:
             + self.model_lookahead_samples
             + self.griffin_lim_lookahead_samples
             + self.block_buffering_samples
+            + self.key_shift_samples
         )
 
     @property

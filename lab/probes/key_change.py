@@ -10,8 +10,10 @@ Measured for each shifter:
   phase vocoder keeps no waveform, so the waveform SNR says nothing);
 * round trip: the demo song shifted +k then -k semitones against the input (the same
   spectral SNR: the shifter's artefacts, twice);
-* latency the shifter adds (Rubber Band: its start delay; ours: none, it works on the engine's
-  own frames) and its time per 256-sample block (p50 / p99, the process pinned to one core).
+* latency the shifter adds (Rubber Band through ctypes: its start delay, which is not the
+  whole of it fed 256 samples at a time; the product's stage: the constant it declares; ours:
+  none, it works on the engine's own frames) and its time per 256-sample block (p50 / p99,
+  the process pinned to one core).
 
     python -m lab.probes.key_change --out benchmarks/results/experiments/key-change.json
 
@@ -199,6 +201,27 @@ class SignalsmithShifter:
         return self.stretch.process(np.ascontiguousarray(block, np.float32))
 
 
+class ProductRubberBand:
+    """The product's Rubber Band stage (``unsing.realtime.rubberband_shift``: R3 through
+    pylibrb, its FIFO primed so that every key has the same declared latency)."""
+
+    name = "Rubber Band R3 (pylibrb), the product's stage"
+
+    def __init__(self, semitones: float, channels: int) -> None:
+        from unsing.realtime.rubberband_shift import RubberBandShift
+
+        self.stage = RubberBandShift(1, channels, RATE_HZ, BLOCK, semitones)
+        self.added_latency = self.delay = self.stage.delay_samples
+
+    def set_semitones(self, semitones: float) -> None:
+        self.stage.set_key(semitones)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        out = np.ascontiguousarray(block, dtype=np.float32)
+        self.stage.process(out)
+        return out
+
+
 def run_blocks(shifter, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``signal`` ``(channels, samples)`` through ``shifter`` block by block, with
     ``shifter.delay`` samples more so that the whole signal comes out; returns the output
@@ -348,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
             results.append(
                 measure(lambda s, c, w=window: SignalsmithShifter(s, c, w), song, args.semitones)
             )
+    try:
+        import pylibrb  # noqa: F401
+    except ImportError:
+        print("pylibrb is not installed: the product's Rubber Band stage not measured")
+    else:
+        results.append(measure(ProductRubberBand, song, args.semitones))
     lib = _rubberband()
     if lib is not None:
         for finer in (True, False):

@@ -379,7 +379,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from unsing.realtime.engine import SeparationEngine
     from unsing.realtime.stream import EngineStream
 
-    config = config_from_args(args)
+    config = config_from_args(args).with_key_shifter(song_from_file=False)
     if args.stats_json:  # a report that cannot be written fails now, not after the session
         from unsing.realtime.audio_file import check_plain_output
 
@@ -412,7 +412,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     """``unsing play``: a song through the engine, to a device or a file."""
     from unsing.realtime.audio_file import check_output, check_plain_output, probe_song
 
-    config = config_from_args(args)
+    config = config_from_args(args).with_key_shifter(song_from_file=True)
     info = probe_song(args.song)
     if info.warning:
         print(f"unsing: warning: {info.warning}", file=sys.stderr)

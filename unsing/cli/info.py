@@ -13,7 +13,7 @@ from unsing import __version__
 from unsing.cli.options import config_from_args, positive_int
 from unsing.config import Config, db_to_gain, to_jsonable
 from unsing.errors import AudioSystemError, ModelFileError
-from unsing.latency import Latency
+from unsing.latency import RUBBERBAND_LATENCY_MS, Latency
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -149,12 +149,23 @@ def _or_default(value: Any, default: str = "default") -> str:
     return default if value is None else str(value)
 
 
-def _key_text(semitones: int, cents: float) -> str:
-    """``unchanged``, or ``+2 semitones -15 cents`` (and what a change turns off)."""
-    if semitones == 0 and cents == 0.0:
-        return "unchanged"
-    text = f"{semitones:+d} semitones" + (f" {cents:+g} cents" if cents else "")
-    return text + " (long-window band off while the key is changed)"
+def _key_text(config: Config) -> str:
+    """``unchanged``, or ``+2 semitones -15 cents``, and who shifts it at what latency."""
+    engine = config.engine
+    semitones, cents = engine.key_semitones, engine.key_cents
+    text = (
+        "unchanged"
+        if semitones == 0 and cents == 0.0
+        else f"{semitones:+d} semitones" + (f" {cents:+g} cents" if cents else "")
+    )
+    stft = "in the STFT, +0 ms, long-window band off while changed"
+    rubberband = f"Rubber Band R3 after the STFT, +{RUBBERBAND_LATENCY_MS:.1f} ms"
+    shifter = {
+        "auto": f"auto: run {stft}; play {rubberband}",
+        "stft": stft,
+        "rubberband": rubberband,
+    }[engine.key_shifter]
+    return f"{text} ({shifter})"
 
 
 def _gain_text(gain_db: float) -> str:
@@ -237,7 +248,7 @@ def format_info(
             else f"late inference{deadline}: "
         )
         + engine.deadline_policy
-        + f"; key {_key_text(engine.key_semitones, engine.key_cents)}",
+        + f"; key {_key_text(config)}",
         f"microphone    {_mic_text(config)}",
         f"midi          {midi_ports} ({midi.api}), channel {midi.channel or 'any'}, "
         f"{len(midi.mappings)} mappings",
@@ -250,7 +261,10 @@ def format_info(
         ("model lookahead", latency.model_lookahead_samples),
         ("Griffin-Lim lookahead", latency.griffin_lim_lookahead_samples),
         ("block buffering", latency.block_buffering_samples),
-        ("key change (in the STFT)", 0),
+        (
+            "key change (Rubber Band)" if latency.key_shift_samples else "key change (STFT)",
+            latency.key_shift_samples,
+        ),
         ("algorithmic total", latency.algorithmic_samples),
     ]
     for name, samples in terms:
