@@ -133,6 +133,8 @@ STAGES = (
     "gains",  # the smoothed gains of this hop
     "spectra",  # mask x gains x spectrum, both transforms
     "key_change",  # the key change's plan and its application (engine.key_semitones != 0)
+    "key_change_rubberband",  # Rubber Band R3 on the finished hop (engine.key_shifter)
+    "microphone",  # the microphone's meter, gate, gain, reverb and mix (audio.mic_channel)
     "overlap_add",  # inverse STFT and overlap-add (project STFT)
     "long_band_overlap_add",  # inverse long-window transform, overlap-add
 )
@@ -181,6 +183,15 @@ class _TimedModel:
         return getattr(self._model, name)
 
 
+#: The microphone as a karaoke night runs it: on a channel, with reverb, the guide ducking.
+KARAOKE_NIGHT = (
+    "audio.mic_channel=3",
+    "engine.mic_reverb=0.3",
+    "engine.duck=true",
+    "engine.vocal_gain_db=-6",
+)
+
+
 def hop_breakdown(config: Config, hops: int, paced: bool) -> dict[str, Any]:
     """Where a hop's time goes: the engine of ``config`` run hop by hop (one block = one hop,
     as in a callback at the default block size), each stage timed by wrapping the engine's own
@@ -189,12 +200,20 @@ def hop_breakdown(config: Config, hops: int, paced: bool) -> dict[str, Any]:
     ``paced``: one hop per hop period, sleeping in between as an audio callback does (caches
     go cold). Each wrapper adds about 0.3 µs, listed as ``timer_overhead_ms``."""
     from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.microphone import MicChannel
     from unsing.realtime.onnx_model import OnnxMaskModel
 
     hop = config.contract.stft.hop_samples
     hop_period_ms = 1000.0 * hop / config.contract.sample_rate_hz
     timer = _Timer()
     engine = SeparationEngine(config, _TimedModel(OnnxMaskModel(config), timer), deadline=False)
+    if engine._rubberband is not None:
+        engine._rubberband.process = timer.wrap("key_change_rubberband", engine._rubberband.process)
+    mic = None
+    if config.audio.mic_channel is not None:  # as the stream runs it around the engine
+        mic = MicChannel(config, engine.parameters, engine.smoother, engine.stats)
+        mic.listen = timer.wrap("microphone", mic.listen)
+        mic.mix_into = timer.wrap("microphone", mic.mix_into)
     engine._stft.process = timer.wrap("stft", engine._stft.process)
     if engine._model_long_band is not None:
         engine._long_stft.process = timer.wrap("long_band_stft", engine._long_stft.process)
@@ -211,6 +230,7 @@ def hop_breakdown(config: Config, hops: int, paced: bool) -> dict[str, Any]:
     engine._analyse = timer.wrap("magnitudes", engine._analyse, exclusive=True)
     engine._synthesise = timer.wrap("spectra", engine._synthesise, exclusive=True)
     music = _music_frames(config, seconds=(hops + 200) * hop / config.contract.sample_rate_hz)
+    voice = np.ascontiguousarray(0.3 * music[:, 0])  # (the microphone: loud enough to duck)
     output = np.zeros((hop, engine.output_channels), np.float32)
     rows = np.zeros((hops, len(STAGES)))
     totals = np.zeros(hops)
@@ -219,7 +239,11 @@ def hop_breakdown(config: Config, hops: int, paced: bool) -> dict[str, Any]:
         start = (index % (music.shape[0] // hop)) * hop
         timer.current.clear()
         started = time.perf_counter()
+        if mic is not None:
+            mic.listen(voice[start : start + hop])
         engine.process(music[start : start + hop], output)
+        if mic is not None:
+            mic.mix_into(output)
         took = time.perf_counter() - started
         if index == 199:  # warmed up: count the wrapped calls of the measured hops
             timer.calls = 0
@@ -328,6 +352,18 @@ def run(hops: int, spleeter: bool, config_path: Path | None = None) -> dict[str,
         "paced": hop_breakdown(base, hops, paced=True),
         "paced_key_plus_2": hop_breakdown(
             load_config(config_path, overrides=["engine.key_semitones=2"]), hops, paced=True
+        ),
+        "paced_key_plus_2_rubberband": hop_breakdown(
+            load_config(
+                config_path, overrides=["engine.key_semitones=2", "engine.key_shifter=rubberband"]
+            ),
+            hops,
+            paced=True,
+        ),
+        "paced_mic_reverb_duck_key_plus_2": hop_breakdown(
+            load_config(config_path, overrides=[*KARAOKE_NIGHT, "engine.key_semitones=2"]),
+            hops,
+            paced=True,
         ),
     }
     return {

@@ -49,6 +49,8 @@ CONFIGURATIONS: tuple[tuple[str, tuple[str, ...], dict[str, int]], ...] = (
     ),
     ("look-ahead 2", (), {"lookahead_frames": 2}),
     ("online Griffin-Lim, look-ahead 3", ("engine.resynthesis=griffin_lim",), {}),
+    ("key +2 (STFT)", ("engine.key_semitones=2", "engine.key_shifter=stft"), {}),
+    ("key +2 (Rubber Band)", ("engine.key_semitones=2", "engine.key_shifter=rubberband"), {}),
 )
 
 
@@ -94,8 +96,25 @@ def probe_signal(sample_rate_hz: int, seconds: float = 1.0) -> np.ndarray:
     return np.stack([left, right]).astype(np.float32)
 
 
+def burst_signal(sample_rate_hz: int, seconds: float = 1.0) -> np.ndarray:
+    """(2, samples) float32: Hann-windowed 660 Hz tone bursts (2048 samples) every 0.25 s, for
+    a key change: a shifted chirp no longer correlates with the chirp, a burst's envelope
+    stays where it was."""
+    signal = np.zeros((2, int(seconds * sample_rate_hz)), np.float32)
+    burst = 0.3 * np.hanning(2048) * np.sin(2 * np.pi * 660.0 * np.arange(2048) / sample_rate_hz)
+    for start in range(sample_rate_hz // 10, signal.shape[1] - 2048, sample_rate_hz // 4):
+        signal[:, start : start + 2048] = burst
+    return signal
+
+
+def envelope(signal: np.ndarray) -> np.ndarray:
+    """Magnitude smoothed over 256 samples."""
+    return np.convolve(np.abs(signal), np.ones(256) / 256, mode="same")
+
+
 def measure_one(config: Config, use_model: bool) -> dict[str, Any]:
-    """Round trip of one configuration; formula and measurement in samples and ms."""
+    """Round trip of one configuration; formula and measurement in samples and ms (with a key
+    change: by the tone bursts' envelopes, :func:`burst_signal`)."""
     import jack
 
     from unsing.devices import import_sounddevice
@@ -110,8 +129,10 @@ def measure_one(config: Config, use_model: bool) -> dict[str, Any]:
     rate = config.contract.sample_rate_hz
     bins = config.contract.stft.n_fft // 2 + 1
     model = OnnxMaskModel(config) if use_model else ConstantMask(config.contract.channels, bins)
-    engine = SeparationEngine(config, model, LiveParameters(1.0, 1.0, 1.0), deadline=True)
-    signal = probe_signal(rate)
+    key = config.engine.key_semitones
+    parameters = LiveParameters(1.0, 1.0, 1.0, key_semitones=key)
+    engine = SeparationEngine(config, model, parameters, deadline=True)
+    signal = probe_signal(rate) if key == 0 else burst_signal(rate)
     probe = ProbeClient(jack, signal, rate // 2, "unsing-bench-latency")
     before = {p.name for p in probe.client.get_ports()}
     stream = EngineStream(config, engine)
@@ -121,7 +142,11 @@ def measure_one(config: Config, use_model: bool) -> dict[str, Any]:
         probe.playing.set()
         probe.done.wait(timeout=30)
         device = stream.latency()
-    correlation = correlate(probe.recording[0], signal[0], mode="valid", method="fft")
+    if key == 0:
+        correlation = correlate(probe.recording[0], signal[0], mode="valid", method="fft")
+    else:
+        recorded = envelope(probe.recording[0])
+        correlation = correlate(recorded, envelope(signal[0]), mode="valid", method="fft")
     measured = int(np.argmax(correlation))
     formula = Latency.from_config(config)
     predicted = device.input_samples + device.output_samples + formula.stream_delay_samples

@@ -130,10 +130,15 @@ def breakdown_table(breakdown: dict[str, Any] | None) -> list[str]:
     """Where a hop's time goes, stage by stage, back to back and paced (compute.hop_breakdown)."""
     if not breakdown:
         return []
-    kinds = [kind for kind in ("back_to_back", "paced", "paced_key_plus_2") if kind in breakdown]
-    header = " | ".join(
-        f"{kind.replace('_', ' ').replace('plus ', '+')} mean (share)" for kind in kinds
-    )
+    names = {
+        "back_to_back": "back to back",
+        "paced": "paced",
+        "paced_key_plus_2": "paced, key +2 (STFT)",
+        "paced_key_plus_2_rubberband": "paced, key +2 (Rubber Band)",
+        "paced_mic_reverb_duck_key_plus_2": "paced, key +2, mic + reverb + ducking",
+    }
+    kinds = [kind for kind in names if kind in breakdown]
+    header = " | ".join(f"{names[kind]} mean (share)" for kind in kinds)
     lines = [
         "",
         "**Where a hop's time goes** (default config, one hop per block; each stage timed by "
@@ -142,7 +147,10 @@ def breakdown_table(breakdown: dict[str, Any] | None) -> list[str]:
         f"| stage | {header} |",
         "|---|" + "---:|" * len(kinds),
     ]
-    for stage in breakdown[kinds[-1]]["stages_ms_mean"]:
+    stages = [s for k in kinds for s in breakdown[k]["stages_ms_mean"]]
+    for stage in dict.fromkeys(stages):
+        if not any(breakdown[k]["stages_ms_mean"].get(stage) for k in kinds):
+            continue  # (a stage no variant ran)
         cells = [
             f"{breakdown[k]['stages_ms_mean'][stage]:.3f} ms "
             f"({100 * breakdown[k]['stages_share_of_mean_hop'][stage]:.0f} %)"
@@ -156,6 +164,16 @@ def breakdown_table(breakdown: dict[str, Any] | None) -> list[str]:
         for k in kinds
     ]
     lines.append(f"| whole hop p50 / p99 | {' | '.join(wholes)} |")
+    return lines
+
+
+def karaoke_night_table(document: dict[str, Any]) -> list[str]:
+    """The stability table of a run with the karaoke features on (``--set`` overrides)."""
+    lines = stability_table(document)
+    overrides = ", ".join(f"`{o}`" for o in document.get("overrides", []))
+    lines[0] = lines[0].replace(
+        "**Stability**", f"**Stability on a karaoke night** ({overrides})", 1
+    )
     return lines
 
 
@@ -500,6 +518,7 @@ def performance_block(results: Path) -> str:
         ("compute", compute_table),
         ("soak", soak_table),
         ("stability", stability_table),
+        ("stability-karaoke-night", karaoke_night_table),
         ("model_thread", model_thread_table),
         ("stop_cycles", stop_cycles_table),
         ("midi_latency", midi_table),

@@ -64,7 +64,7 @@ def ensure_jack_server(sample_rate_hz: int, period_samples: int) -> subprocess.P
     server = subprocess.Popen(
         [
             *("jackd", "-n", name, *realtime, "-d", "dummy"),
-            *("-r", str(sample_rate_hz), "-p", str(period_samples), "-C", "2", "-P", "2"),
+            *("-r", str(sample_rate_hz), "-p", str(period_samples), "-C", "3", "-P", "2"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -291,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {cpu})  # before any stream or JACK thread exists
     document = run(args.seconds, args.load_seconds, config)
     document["pinned_cpu"] = cpu if cpu >= 0 else None
+    document["overrides"] = args.overrides
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(document, indent=2) + "\n")
     print(f"stability: wrote {args.out}", file=sys.stderr)

@@ -58,3 +58,22 @@ def test_measured_round_trip_equals_the_latency_formula(
     assert row["measured_round_trip_samples"] == row["device_samples"] + (
         row["algorithmic_samples"] - config.audio.blocksize_samples
     )
+
+
+@pytest.mark.parametrize("label", ["key +2 (STFT)", "key +2 (Rubber Band)"])
+def test_a_key_changes_round_trip_is_its_declared_latency(jack_server, label) -> None:
+    """Tone bursts through the engine at key +2 (a constant mask at unity gains): their
+    envelopes come back after the device latency plus the declared stream delay (Rubber Band:
+    plus its 3328 samples; its content lands up to RESIDUAL_LAG_MAX_SAMPLES after them)."""
+    from unsing.realtime.rubberband_shift import RESIDUAL_LAG_MAX_SAMPLES
+
+    require_module("jack")
+    overrides = dict((c[0], c[1]) for c in latency.CONFIGURATIONS)[label]
+    config = load_config(overrides=["audio.host_api=JACK", *overrides])
+    row = latency.measure_one(config, use_model=False)
+    rubberband = "Rubber Band" in label
+    assert row["algorithmic_samples"] == 1024 + (3328 if rubberband else 0)
+    if rubberband:
+        assert 0 <= row["error_samples"] <= RESIDUAL_LAG_MAX_SAMPLES, row
+    else:
+        assert abs(row["error_samples"]) <= 16, row

@@ -12,47 +12,25 @@ a gated burst on the microphone with the configured attack, hold and release.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
 import soundfile
 from conftest import require_module
-from test_jack_stream import PlayerRecorder
+from test_jack_engine import _play_through_engine
 
-from unsing.benchmarks.jack_io import patch_stream
 from unsing.config import db_to_gain, load_config
-from unsing.devices import import_sounddevice
 from unsing.realtime.ducking import Ducker
 from unsing.realtime.engine import SeparationEngine
 from unsing.realtime.gains import GainSmoother, LiveParameters
 from unsing.realtime.onnx_model import OnnxMaskModel
 from unsing.realtime.render import render
-from unsing.realtime.stream import EngineStream
 
 pytestmark = pytest.mark.audio
 
 RATE = 44100
 BLOCK = 256
 DEMO = "assets/demo/karissa_hobbs-lets_go_fishin.ogg"
-
-
-def _through_stream(jack, config, signal: np.ndarray, song: np.ndarray | None = None):
-    """``signal`` ``(ports, samples)`` played into the stream's inputs (in port order) while it
-    runs; returns the stream and the recording ``(2, samples + 0.5 s)``."""
-    sd = import_sounddevice()
-    sd._terminate()
-    sd._initialize()
-    engine = SeparationEngine(config, OnnxMaskModel(config), deadline=True)
-    player = PlayerRecorder(jack, signal, extra_samples=RATE // 2)
-    ports_before = {p.name for p in player.client.get_ports()}
-    stream = EngineStream(config, engine, song=song, loop=song is not None)
-    with stream, player.client:
-        patch_stream(player.client, player.outs, player.ins, ports_before, "unsing-test")
-        time.sleep(0.1)
-        player.playing.set()
-        assert player.done.wait(timeout=30), "the JACK player never finished"
-    return stream, player.recording
 
 
 def _clicks(channel: np.ndarray, threshold: float) -> list[int]:
@@ -83,7 +61,7 @@ def test_a_click_on_the_microphone_comes_out_after_the_device_latency_only(
     signal[2, mic_at] = 0.5
     attempts = []
     for _attempt in range(5):  # (an xrun shifts the recording: see test_jack_engine.py)
-        stream, recording = _through_stream(jack, config, signal)
+        stream, recording = _play_through_engine(jack, config, signal)
         latency = stream.latency()
         device = latency.input_samples + latency.output_samples
         clicks = [_clicks(recording[c], 0.1) for c in range(2)]
@@ -110,7 +88,7 @@ def test_play_takes_the_microphone_from_the_stream_input(jack_server: str) -> No
     signal = np.zeros((1, RATE * 2), np.float32)
     signal[0, RATE] = 0.5
     for _attempt in range(5):
-        stream, recording = _through_stream(jack, config, signal, song=song)
+        stream, recording = _play_through_engine(jack, config, signal, song=song)
         latency = stream.latency()
         device = latency.input_samples + latency.output_samples
         clicks = [_clicks(recording[c], 0.1) for c in range(2)]
@@ -154,7 +132,7 @@ def test_the_guide_vocal_ducks_with_the_configured_times(jack_server: str) -> No
         song.T.copy(),
     ).T
     for _attempt in range(5):
-        stream, recording = _through_stream(jack, config, signal)
+        stream, recording = _play_through_engine(jack, config, signal)
         stats = stream.engine.stats.snapshot()
         if stats["xruns"] == 0 and stats["deadline_misses"] == 0:
             break

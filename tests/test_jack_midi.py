@@ -424,3 +424,45 @@ def test_key_buttons_and_knob_over_jack_change_the_engines_key(knobs) -> None:
         assert controls.counts["malformed"] == 0
     finally:
         inputs.close()
+
+
+def test_microphone_controls_over_jack_reach_the_microphone(knobs) -> None:
+    """MIDI mic_gain, mic_reverb and duck controls through JACK reach the parameters, and the
+    microphone follows them: the gain it applies, the reverb tail, the guide's ducking."""
+    from unsing.realtime.gains import GainSmoother, LiveParameters
+    from unsing.realtime.microphone import MicChannel
+    from unsing.realtime.stats import EngineStats
+
+    config = load_config(
+        overrides=[
+            "audio.mic_channel=3",
+            "engine.gain_smoothing_ms=0",
+            "engine.duck_attack_ms=0",
+            "midi.mappings=[{param: mic_gain, cc: 31, mode: absolute, curve: linear, "
+            "min_db: -60, max_db: 0}, {param: mic_reverb, cc: 32, mode: absolute}, "
+            "{param: duck, note: 62, mode: toggle}]",
+        ]
+    )
+    parameters = LiveParameters.from_config(config)
+    smoother = GainSmoother(parameters, 256, 44100, 0.0)
+    mic = MicChannel(config, parameters, smoother, EngineStats())
+    controls = ControlMap(config.midi, parameters)
+    inputs = MidiInputs("jack", "controller", lambda message, port: controls.handle(message))
+    try:
+        inputs.open()
+        knobs.send_message([0xB0, 31, 64])  # about -30 dB
+        knobs.send_message([0xB0, 32, 127])  # all reverb
+        knobs.send_message([0x90, 62, 100])  # ducking on
+        assert wait_for(lambda: parameters.duck and parameters.mic_reverb == 1.0)
+        assert wait_for(lambda: 0.0 < parameters.mic_gain < 0.05)
+        block = np.zeros(256, np.float32)
+        block[0] = 0.5
+        out = np.zeros((256 * 20, 2), np.float32)
+        for index in range(20):  # (a silent block first: the gain ramps to the knob's there)
+            mic.listen(block if index == 1 else np.zeros(256, np.float32))
+            mic.mix_into(out[index * 256 : (index + 1) * 256])
+        assert out[256, 0] == np.float32(0.5 * parameters.mic_gain)  # dry, at the knob's gain
+        assert np.abs(out[256 * 4 :, 0]).max() > 0  # and the reverb's tail
+        assert smoother.duck_amount == 1.0  # the click opened the gate: the guide ducks
+    finally:
+        inputs.close()
