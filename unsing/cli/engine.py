@@ -499,7 +499,9 @@ def _render_to_file(
         "key change": config.engine.key_total_semitones != 0.0,
     }
     if any(own_mix.values()):
-        engine = SeparationEngine(config, model, parameters)
+        # pipelined: the model in a worker thread while this one runs the other stages
+        # (bitwise the same output); its thread stops with the render
+        engine = SeparationEngine(config, model, parameters, pipelined=True)
         processor, formula, source = (
             lambda blocks: engine_output(engine, blocks),
             processed_formula,
@@ -516,6 +518,8 @@ def _render_to_file(
         stats = run_file(config, song, processor, {target: formula}, update)
     finally:
         close()
+        if engine is not None:
+            engine.close()
     stats.extra = {
         "mode": "render",
         "source": source,
