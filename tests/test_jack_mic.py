@@ -170,3 +170,41 @@ def test_the_guide_vocal_ducks_with_the_configured_times(jack_server: str) -> No
     assert np.nanmedian(gain_db[inside]) == pytest.approx(-20.0, abs=1.0)
     assert np.nanmedian(gain_db[: int(0.9 * RATE) // BLOCK]) == pytest.approx(0.0, abs=0.5)
     assert np.nanmedian(gain_db[int(3.3 * RATE) // BLOCK :]) == pytest.approx(0.0, abs=0.5)
+
+
+@pytest.mark.parametrize(
+    ("command", "algorithmic_samples"),
+    [
+        (["run", "--duration", "1.5", "--mic", "3"], 1024),  # auto: the STFT shifter live
+        (["play", "SONG", "--mic", "1"], 1024 + 3328),  # auto: Rubber Band for a file
+    ],
+    ids=["run", "play"],
+)
+def test_the_commands_run_with_a_key_the_microphone_and_ducking(
+    jack_server: str, tmp_path, command: list[str], algorithmic_samples: int
+) -> None:
+    """`unsing run|play --key 2 --mic ... --reverb 0.3 --duck` on JACK: exit 0, the report's
+    latency names the shifter `auto` picked (play: Rubber Band's 3328 samples more), and the
+    microphone is metered."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    song = tmp_path / "song.wav"
+    tone = 0.2 * np.sin(2 * np.pi * 440 * np.arange(int(1.5 * RATE)) / RATE)
+    soundfile.write(song, np.stack([tone, tone], axis=1), RATE)
+    report = tmp_path / "report.json"
+    argv = [str(song) if arg == "SONG" else arg for arg in command]
+    unsing = Path(sys.executable).with_name("unsing")
+    options = ["--host-api", "jack", "--key", "2", "--reverb", "0.3", "--duck", "--vocal-db", "-6"]
+    result = subprocess.run(
+        [str(unsing), *argv, *options, "--quiet", "--stats-json", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(report.read_text())
+    assert document["latency"]["algorithmic_samples"] == algorithmic_samples
+    assert "mic" in document["stats"]["peak_dbfs"] and document["callback_error"] is None
