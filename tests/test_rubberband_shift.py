@@ -56,7 +56,8 @@ def test_the_shifted_content_lands_at_the_declared_latency(semitones: int) -> No
 
 def test_live_key_changes_glide_without_underruns_or_clicks() -> None:
     """-6, +6, -6, 0 semitones every half second on a tone: never a hop of zeros, never a step
-    between samples beyond the shifted tone's own (at most 2^(6/12) x 440 Hz) by much."""
+    between samples more than 1.25 times the highest shifted tone's own (2^(6/12) x 440 Hz;
+    measured: 1.07 times, a click would be many times)."""
     shift = RubberBandShift(1, 2, RATE, HOP, 0.0)
     seconds = 4
     tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(RATE * seconds) / RATE)
@@ -67,7 +68,7 @@ def test_live_key_changes_glide_without_underruns_or_clicks() -> None:
     assert shift.underruns == 0
     steady = out[0, shift.delay_samples + RATE // 4 : hops * HOP]
     own_step = 0.5 * 2 * np.pi * 440 * 2**0.5 / RATE
-    assert np.abs(np.diff(steady)).max() < 3 * own_step
+    assert np.abs(np.diff(steady)).max() < 1.25 * own_step  # (measured: 1.07 times)
 
 
 def test_key_zero_without_a_key_control_runs_no_stretcher() -> None:
