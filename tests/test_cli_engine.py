@@ -366,6 +366,25 @@ def test_status_line_shows_levels_gains_compute_misses_and_xruns() -> None:
     assert "input   -inf dBFS" in status_line(engine)  # peaks reset after each line
 
 
+def test_status_line_shows_the_microphone() -> None:
+    """With a microphone: its peak level, gain, reverb, and the ducking (ON while ducked)."""
+    from unsing.cli.engine import status_line
+    from unsing.realtime.engine import SeparationEngine
+    from unsing.realtime.microphone import MicChannel
+
+    config = load_config(
+        overrides=["audio.mic_channel=3", "engine.duck=true", "engine.duck_attack_ms=0"]
+    )
+    engine = SeparationEngine(config, OnnxMaskModel(config))
+    assert " mic " not in status_line(engine)
+    mic = MicChannel(config, engine.parameters, engine.smoother, engine.stats)
+    engine.parameters.mic_reverb = 0.25
+    mic.listen(np.full(256, 0.1, np.float32))
+    line = status_line(engine)
+    assert "mic  -20.0 dBFS" in line
+    assert "mic +0.0 dB reverb 0.25 duck ON" in line
+
+
 def test_stop_signals_end_a_session_as_ctrl_c_and_handlers_come_back() -> None:
     """Inside ``stop_on_signals`` SIGINT (even if it was ignored) and SIGTERM raise
     KeyboardInterrupt, which ends the live session cleanly; after it, the handlers are back."""
