@@ -208,3 +208,29 @@ def test_the_commands_run_with_a_key_the_microphone_and_ducking(
     document = json.loads(report.read_text())
     assert document["latency"]["algorithmic_samples"] == algorithmic_samples
     assert "mic" in document["stats"]["peak_dbfs"] and document["callback_error"] is None
+
+
+@pytest.mark.parametrize(
+    ("mic", "fragment"),
+    [
+        ("2", "channels 1-2 carry the song; put the microphone on a later channel (e.g. --mic 3)"),
+        ("9", "audio.mic_channel = 9: the microphone's device 'system'"),
+        ("nosuchmic", "audio.mic_device = 'nosuchmic': no input device matches"),
+    ],
+)
+def test_a_microphone_that_cannot_be_opened_is_a_one_line_error(
+    jack_server: str, mic: str, fragment: str
+) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    unsing = Path(sys.executable).with_name("unsing")
+    result = subprocess.run(
+        [str(unsing), "run", "--host-api", "jack", "--mic", mic, "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and fragment in lines[0], result.stderr
