@@ -145,3 +145,25 @@ def test_info_resolves_the_configured_devices(jack_server: str) -> None:
         "unsing: error: audio.input_device = 'no such card': no input device matches 'no such "
         "card'; input devices: 'system' (index 0, JACK Audio Connection Kit)"
     )
+
+
+def test_info_resolves_the_microphone(jack_server: str) -> None:
+    """`unsing info` names the microphone's device and channel; one it does not have is the
+    stream's error, in one line."""
+    report = json.loads(
+        subprocess.run(
+            [str(UNSING), "info", "--json", "--set", "audio.mic_channel=3"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    )
+    assert report["devices"]["mic"] == "channel 3 of 'system' (index 0, JACK Audio Connection Kit)"
+    missing = subprocess.run(
+        [str(UNSING), "info", "--host-api", "jack", "--set", "audio.mic_channel=7"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    assert "audio.mic_channel = 7" in missing.stderr

@@ -131,18 +131,28 @@ def describe_stream_devices(config: Config, model_ok: bool = True) -> dict[str, 
     Raises:
         AudioSystemError: a device was asked for by name, index or host API and is not there.
     """
-    from unsing.devices import find_stream_devices, query_devices
+    from unsing.devices import find_mic_device, find_stream_devices, query_devices
 
     audio = config.audio
-    asked = any(v is not None for v in (audio.input_device, audio.output_device, audio.host_api))
+    asked = any(
+        v is not None
+        for v in (audio.input_device, audio.output_device, audio.host_api, audio.mic_device)
+    )
     try:
         channels = config.contract.channels if model_ok else 2
-        input_device, output_device = find_stream_devices(audio, query_devices(), channels)
+        devices = query_devices()
+        input_device, output_device = find_stream_devices(audio, devices, channels)
+        mic = (
+            find_mic_device(audio, devices, input_device) if audio.mic_channel is not None else None
+        )
     except AudioSystemError as error:
         if asked:
             raise
         return {"error": str(error)}
-    return {"input": input_device.describe(), "output": output_device.describe()}
+    described = {"input": input_device.describe(), "output": output_device.describe()}
+    if mic is not None:
+        described["mic"] = f"channel {audio.mic_channel} of {mic.describe()}"
+    return described
 
 
 def _or_default(value: Any, default: str = "default") -> str:
@@ -212,6 +222,7 @@ def format_info(
             f"no devices: {stream_devices['error']}"
             if "error" in stream_devices
             else f"input {stream_devices['input']}; output {stream_devices['output']}"
+            + (f"; microphone {stream_devices['mic']}" if "mic" in stream_devices else "")
         ),
         f"model         {model['path']}",
         f"              {config.model.graph} graph, threads "
