@@ -115,9 +115,10 @@ def stream_vocals(
     vocals stem of ``SeparationEngine(..., stems=True)`` (the gain is ``mask * 1 + 0``) with one
     resynthesis instead of two (7 % faster). The engine is pipelined: its model runs in a
     second thread beside the STFTs, with bitwise the same output. ``check`` counts the model
-    runs and the masks that were not finite (the engine kept the previous mask there)."""
+    runs and the masks that were not finite (the engine kept the previous mask there). Stems
+    keep the song's key, whatever ``engine.key_*`` say."""
     engine = SeparationEngine(
-        config,
+        config.without_key_change(),
         model,
         LiveParameters(vocal_gain=1.0, accompaniment_gain=0.0, master_gain=1.0),
         blocksize_samples=ENGINE_BLOCK_HOPS * config.contract.stft.hop_samples,

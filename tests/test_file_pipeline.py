@@ -166,6 +166,24 @@ def test_stream_vocals_are_the_live_engines_stems(config) -> None:
     np.testing.assert_array_equal(vocals, reference)
 
 
+@pytest.mark.parametrize("shifter", ["stft", "rubberband"])
+def test_stream_vocals_keep_the_songs_key_whatever_the_config_says(config, shifter) -> None:
+    """`separate --mode stream` with a key in the config (for live use): the stems are the
+    ones without it, bit for bit (no shift, no Rubber Band at ratio 1)."""
+    from unsing.config import load_config
+
+    keyed = load_config(
+        overrides=["engine.key_semitones=3", f"engine.key_shifter={shifter}"],
+        contract=config.contract,
+    )
+    model = OnnxMaskModel(config)
+    signal = music(44100, 2, seconds=0.5, seed=5)
+    plain = np.concatenate(list(stream_vocals(config, model, [signal])))
+    model = OnnxMaskModel(config)
+    shifted_config = np.concatenate(list(stream_vocals(keyed, model, [signal])))
+    np.testing.assert_array_equal(shifted_config, plain)
+
+
 def test_engine_output_compensates_the_delay_with_any_blocks(config) -> None:
     """At unity gains the engine's output is its input; engine_output cuts the delay and
     flushes the end, so it is the input itself, exactly as long."""

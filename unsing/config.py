@@ -247,6 +247,13 @@ class Config:
             self, engine=dataclasses.replace(self.engine, key_shifter=shifter)
         )
 
+    def without_key_change(self) -> Config:
+        """This config with no key change (``separate``'s stems keep the song's key)."""
+        engine = dataclasses.replace(
+            self.engine, key_semitones=0, key_cents=0.0, key_shifter="stft"
+        )
+        return dataclasses.replace(self, engine=engine)
+
     def with_model(self, path: Path) -> Config:
         """This config running the model at ``path`` (its contract read from that file)."""
         model = dataclasses.replace(self.model, path=Path(path))
