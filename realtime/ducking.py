@@ -15,14 +15,14 @@ amount then releases). Per block: a few float operations, no arrays.
 
 from __future__ import annotations
 
-import math
-
 from unsing.config import EngineConfig, db_to_gain
-from unsing.realtime.gains import GainSmoother, LiveParameters
+from unsing.realtime.gains import GainSmoother, LiveParameters, one_pole_step, toward
 
 #: The gate closes this far below the level that opens it, so that a level hovering at the
 #: threshold does not flutter.
 GATE_HYSTERESIS_DB = 3.0
+#: Within this of its target the ducking amount is at it.
+_SNAP = 1e-6
 
 
 class Ducker:
@@ -62,12 +62,7 @@ class Ducker:
         parameters = self.parameters
         target = 1.0 if self.gate_open and parameters.duck and not parameters.bypass else 0.0
         tau_s = self.attack_s if target > self.amount else self.release_s
-        if tau_s <= 0.0:
-            self.amount = target
-        else:
-            step = 1.0 - math.exp(-frames / (tau_s * self.sample_rate_hz))
-            self.amount += step * (target - self.amount)
-            if abs(target - self.amount) < 1e-6:
-                self.amount = target
+        step = one_pole_step(frames / self.sample_rate_hz, tau_s)
+        self.amount = toward(self.amount, target, step, _SNAP)
         self.smoother.duck_amount = self.amount
         return self.amount

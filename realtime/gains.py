@@ -91,6 +91,19 @@ class LiveParameters:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+def one_pole_step(seconds: float, time_constant_s: float) -> float:
+    """The share of the way to its target a one-pole filter of ``time_constant_s`` moves in
+    ``seconds`` (1, at once, for a time constant of 0)."""
+    return 1.0 if time_constant_s <= 0 else 1.0 - math.exp(-seconds / time_constant_s)
+
+
+def toward(current: float, target: float, step: float, snap: float = _SNAP) -> float:
+    """``current`` moved ``step`` of the way to ``target``; within ``snap`` of it, ``target``
+    (ends the exponential tail)."""
+    moved = current + step * (target - current)
+    return target if abs(target - moved) < snap else moved
+
+
 class GainSmoother:
     """One-pole smoothing of the effective gains, stepped once per hop (no allocation).
 
@@ -102,10 +115,7 @@ class GainSmoother:
         self, parameters: LiveParameters, hop_samples: int, sample_rate_hz: int, smoothing_ms: float
     ) -> None:
         self.parameters = parameters
-        hop_s = hop_samples / sample_rate_hz
-        self.coefficient = (
-            1.0 if smoothing_ms <= 0 else 1.0 - math.exp(-hop_s / (smoothing_ms / 1000.0))
-        )
+        self.coefficient = one_pole_step(hop_samples / sample_rate_hz, smoothing_ms / 1000.0)
         self.vocal, self.accompaniment, self.master = parameters.effective()
         self.duck_amount = 0.0
         self.duck_gain = 0.0
@@ -117,14 +127,10 @@ class GainSmoother:
     def step(self) -> tuple[float, float, float]:
         """Advance one hop toward the targets; return the gains to apply to this hop's frame."""
         vocal, accompaniment, master = self.parameters.effective()
-        self.vocal = self._toward(self.vocal, vocal)
-        self.accompaniment = self._toward(self.accompaniment, accompaniment)
-        self.master = self._toward(self.master, master)
+        self.vocal = toward(self.vocal, vocal, self.coefficient)
+        self.accompaniment = toward(self.accompaniment, accompaniment, self.coefficient)
+        self.master = toward(self.master, master, self.coefficient)
         vocal = self.vocal
         if self.duck_amount > 0.0:
             vocal += self.duck_amount * (min(vocal, self.duck_gain) - vocal)
         return vocal, self.accompaniment, self.master
-
-    def _toward(self, current: float, target: float) -> float:
-        moved = current + self.coefficient * (target - current)
-        return target if abs(target - moved) < _SNAP else moved

@@ -25,7 +25,7 @@ import numpy as np
 
 from unsing.config import Config
 from unsing.realtime.ducking import Ducker
-from unsing.realtime.gains import GainSmoother, LiveParameters
+from unsing.realtime.gains import GainSmoother, LiveParameters, one_pole_step, toward
 from unsing.realtime.stats import EngineStats
 
 #: Freeverb settings of the microphone's reverb (a vocal hall; the share is the user's).
@@ -109,14 +109,14 @@ class MicChannel:
         frames = min(self._frames, output.shape[0])
         if frames == 0:
             return
-        block_s = frames / self.sample_rate_hz
-        step = 1.0 if self._smoothing_s <= 0 else 1.0 - math.exp(-block_s / self._smoothing_s)
+        step = one_pole_step(frames / self.sample_rate_hz, self._smoothing_s)
         parameters = self.parameters
         dry = self._dry[:frames]
         out = self._out[:frames]
-        gain_from, self.gain = self.gain, _toward(self.gain, parameters.mic_gain, step)
+        gain_from = self.gain
+        self.gain = toward(gain_from, parameters.mic_gain, step, _SILENT)
         share_from = self.reverb_share
-        self.reverb_share = _toward(share_from, parameters.mic_reverb, step)
+        self.reverb_share = toward(share_from, parameters.mic_reverb, step, _SILENT)
         if share_from > _SILENT or self.reverb_share > _SILENT:
             if not self._reverb_running:  # (re)started: no stale tail from the last time
                 self._reverb.reset()
@@ -141,9 +141,3 @@ class MicChannel:
         np.multiply(self._positions[:frames], (end - start) / frames, out=ramp)
         ramp += start
         return ramp
-
-
-def _toward(current: float, target: float, step: float) -> float:
-    """One block of one-pole smoothing from ``current`` to ``target``."""
-    moved = current + step * (target - current)
-    return target if abs(target - moved) < _SILENT else moved
