@@ -206,12 +206,24 @@ def find_configured_device(
         AudioSystemError: as :func:`find_device`, naming the config key to change.
     """
     spec = audio.input_device if direction == "input" else audio.output_device
+    return _find_keyed(f"audio.{direction}_device", spec, direction, devices, audio, channels)
+
+
+def _find_keyed(
+    key: str,
+    spec: int | str | None,
+    direction: Direction,
+    devices: Sequence[AudioDevice],
+    audio: AudioConfig,
+    channels: int,
+) -> AudioDevice:
+    """:func:`find_device` for the config key ``key`` = ``spec``, whose errors name the key."""
     try:
         return find_device(spec, direction, devices, audio.host_api, channels)
     except AudioSystemError as error:
         if spec is None or not devices:
             raise
-        raise AudioSystemError(f"audio.{direction}_device = {spec!r}: {error}") from None
+        raise AudioSystemError(f"{key} = {spec!r}: {error}") from None
 
 
 def find_mic_device(
@@ -227,22 +239,11 @@ def find_mic_device(
     spec, channel = audio.mic_device, audio.mic_channel or 1
     key = "audio.mic_device" if spec is not None else "audio.input_device"
     if spec is not None:
-        try:
-            device = find_device(spec, "input", devices, audio.host_api, 1)
-        except AudioSystemError as error:
-            if not devices:
-                raise
-            raise AudioSystemError(f"audio.mic_device = {spec!r}: {error}") from None
+        device = _find_keyed(key, spec, "input", devices, audio, 1)
     elif input_device is not None:
         device = input_device
     else:
-        try:
-            device = find_device(audio.input_device, "input", devices, audio.host_api, 1)
-        except AudioSystemError as error:
-            if not devices or audio.input_device is None:
-                raise
-            spec = audio.input_device
-            raise AudioSystemError(f"audio.input_device = {spec!r}: {error}") from None
+        device = find_configured_device(audio, "input", devices, 1)
     if device.max_input_channels < channel:
         raise AudioSystemError(
             f"audio.mic_channel = {channel}: the microphone's device {device.describe()} has "
