@@ -58,3 +58,13 @@ def describe_machine() -> dict[str, Any]:
         "unsing": __version__,
         "git_commit": commit,
     }
+
+
+def write_measured(path: Path | str, document: dict[str, Any]) -> None:
+    """``document`` with the machine first (:func:`describe_machine`), as indented JSON in
+    ``path`` (its folder made if needed)."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": describe_machine(), **document}, indent=2) + "\n")

@@ -234,9 +234,11 @@ class EngineStream:
             if self._mic_column is not None and indata is not None:
                 mic.listen(indata[:, self._mic_column])
             elif self._mic_ring is not None:
-                samples = self._mic_samples[:frames] if frames <= self._blocksize else None
-                if samples is None:
-                    samples = np.zeros(frames, np.float32)
+                samples = (
+                    self._mic_samples[:frames]
+                    if frames <= self._blocksize
+                    else np.zeros(frames, np.float32)
+                )
                 self._mic_ring.read_into(samples)
                 mic.listen(samples)
         output = self._output[:frames] if frames <= self._blocksize else np.zeros_like(outdata)

@@ -386,11 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     for row in results:
         print(json.dumps(row), flush=True)
     if args.out is not None:
-        from unsing.benchmarks.machine import describe_machine
+        from unsing.benchmarks.machine import write_measured
 
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        document = {"machine": describe_machine(), "song": DEMO.name, "results": results}
-        args.out.write_text(json.dumps(document, indent=2) + "\n")
+        write_measured(args.out, {"song": DEMO.name, "results": results})
     return 0
 
 

@@ -94,11 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(result, indent=2))
     if args.out is not None:
-        from unsing.benchmarks.machine import describe_machine
+        from unsing.benchmarks.machine import write_measured
 
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        document = {"machine": describe_machine(), "metric": "fast SDR, dB", **result}
-        args.out.write_text(json.dumps(document, indent=2) + "\n")
+        write_measured(args.out, {"metric": "fast SDR, dB", **result})
     return 0
 
 
