@@ -210,3 +210,68 @@ def test_the_only_low_band_mode_is_add_and_old_descriptions_naming_it_load() -> 
     assert UNetConfig.from_dict(described) == LOW_BAND
     with pytest.raises(ValueError, match="low_band_mode 'replace'"):
         UNetConfig.from_dict({**described, "low_band_mode": "replace"})
+
+
+STEREO_CUE = UNetConfig(
+    widths=SMALL.widths, tcn_channels=16, tcn_dilations=(1, 2, 4), stereo_cue=True
+)
+
+
+def test_the_stereo_cue_rows_are_the_side_magnitude_of_the_numpy_stft(music_like_signal) -> None:
+    """Torch's cue rows against an independent reference: the numpy STFT of ``(L - R) / 2``."""
+    spec = StftSpec(1024, 256)
+    left, right = music_like_signal
+    stereo = torch.from_numpy(np.stack([left, right]).astype(np.float64))
+    spectrum = spectral.stft(stereo, spec)
+    side = np.abs(stft((left - right) / 2, spec))
+    inputs = spectral.model_input(spectrum, stereo_cue=True)
+    assert inputs.shape == (2, 2 * 513, spectrum.shape[-1])
+    torch.testing.assert_close(inputs[:, :513], spectrum.abs(), rtol=0, atol=0)
+    for channel in range(2):
+        np.testing.assert_allclose(inputs[channel, 513:].numpy(), side, rtol=1e-9, atol=1e-9)
+
+
+def test_a_stereo_cue_warm_started_from_a_plain_model_changes_nothing_until_trained() -> None:
+    from unsing.models.transfer import transfer_state
+
+    plain = eval_model(SMALL)
+    model = CausalUNet(STEREO_CUE).eval()
+    record = transfer_state(plain.state_dict(), SMALL, model)
+    assert record["fresh"] == ["cue_scale", "cue_shift"]
+    torch.manual_seed(5)
+    magnitude = torch.rand(1, 2, 513, 30) * 4
+    side = torch.rand(1, 1, 513, 30).expand(1, 2, 513, 30) * 4
+    with torch.no_grad():
+        same = model.mask(torch.cat([magnitude, side], dim=2))
+        torch.testing.assert_close(same, plain.mask(magnitude), rtol=0, atol=0)
+        torch.nn.init.normal_(model.stem[0].conv.weight, std=0.5)  # now the cue counts
+        quiet_side = model.mask(torch.cat([magnitude, side * 0], dim=2))
+        assert float((model.mask(torch.cat([magnitude, side], dim=2)) - quiet_side).abs().max()) > 0
+    assert "stereo_cue" not in SMALL.as_dict()  # old descriptions unchanged
+    assert UNetConfig.from_dict(STEREO_CUE.as_dict()) == STEREO_CUE
+    assert STEREO_CUE.input_bins == 2 * 513 and STEREO_CUE.output_bins == 513
+
+
+def test_the_stereo_cue_streams_exactly_and_reads_the_first_channels_rows() -> None:
+    from unsing.models.unet import StreamingUNet
+
+    model = eval_model(STEREO_CUE)
+    torch.manual_seed(6)
+    inputs = torch.rand(1, 2, 2 * 513, 40) * 4
+    with torch.no_grad():
+        whole = model(inputs)
+        other = inputs.clone()
+        other[:, 1, 513:] = 0.0  # only the first channel's cue rows are read
+        torch.testing.assert_close(model(other), whole, rtol=0, atol=0)
+        streaming = StreamingUNet(model)
+        states = streaming.initial_states()
+        frames = []
+        for t in range(inputs.shape[-1]):
+            mask, *states = streaming(inputs[..., t : t + 1], *states)
+            frames.append(mask)
+    torch.testing.assert_close(torch.cat(frames, dim=-1), whole, rtol=0, atol=1e-5)
+
+
+def test_a_stereo_cue_needs_two_channels() -> None:
+    with pytest.raises(ValueError, match="stereo cue"):
+        UNetConfig(audio_channels=1, widths=SMALL.widths, stereo_cue=True)
