@@ -4,7 +4,8 @@ An example is either an excerpt of a real song's stems (their true relative leve
 vocal excerpt over a random accompaniment excerpt from another song at a random relative level.
 Then: optional reverb on the voice, instrumental-only examples (vocals silent, so the model learns
 to leave music untouched), optionally voice-only examples (accompaniment silent), stereo panning
-and width, channel swap, polarity, a random filter on the whole mix, and a random overall level.
+and width (optionally an accompaniment collapsed to mono), channel swap, polarity, a random
+filter on the whole mix, and a random overall level.
 Optionally (``pitch_shift_semitones`` > 0) the voice of a random mix is resampled up or down a
 few semitones, so that a few dozen singers stand for more voices.
 """
@@ -33,6 +34,12 @@ class AugmentSettings:
     #: instrumental-only ones, so that 0 leaves every example as it was.
     vocal_only_probability: float = 0.0
     vocal_to_accompaniment_db: tuple[float, float] = (-12.0, 6.0)
+    #: The voice is panned to a uniform position in ``-vocal_pan .. vocal_pan`` (-1 left,
+    #: 1 right); produced songs put the lead vocal in the centre.
+    vocal_pan: float = 0.3
+    #: Share of examples whose accompaniment is collapsed to its mid (dual mono), so that a
+    #: centred bin is not always the voice's (0: off, no random number drawn).
+    mono_accompaniment_probability: float = 0.0
     reverb_probability: float = 0.15
     filter_probability: float = 0.25
     mix_peak_dbfs: tuple[float, float] = (-18.0, -1.0)
@@ -195,7 +202,9 @@ class RandomMixer:
             vocals[:] = 0.0
         elif only < s.instrumental_only_probability + s.vocal_only_probability:
             accompaniment[:] = 0.0
-        vocals = self._pan(vocals, rng.uniform(-0.3, 0.3))
+        vocals = self._pan(vocals, rng.uniform(-s.vocal_pan, s.vocal_pan))
+        if s.mono_accompaniment_probability > 0 and rng.random() < s.mono_accompaniment_probability:
+            accompaniment = self._widen(accompaniment, 0.0)
         accompaniment = self._widen(accompaniment, rng.uniform(0.6, 1.4))
         if rng.random() < 0.5:
             vocals, accompaniment = vocals[::-1].copy(), accompaniment[::-1].copy()

@@ -125,6 +125,14 @@ class TrainConfig:
     vocal_only_probability: float = _key(
         "share of voice-only examples (accompaniment silent; 0: off)", min=0.0, max=0.9
     )
+    vocal_pan: float = _key(
+        "largest pan position of the voice (uniform in -vocal_pan .. vocal_pan; 1: hard side)",
+        min=0.0,
+        max=1.0,
+    )
+    mono_accompaniment_probability: float = _key(
+        "share of examples whose accompaniment is collapsed to mono (0: off)", min=0.0, max=1.0
+    )
     precision: str = _key("arithmetic of the network in training steps", choices=TRAIN_PRECISIONS)
     ema_decay: float = _key(
         "moving-average decay of the shipped weights (0: off)", min=0.0, max=0.99999

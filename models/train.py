@@ -499,6 +499,8 @@ def train(
                 real_pair_probability=settings.real_pair_probability,
                 pitch_shift_semitones=settings.pitch_shift_semitones,
                 vocal_only_probability=settings.vocal_only_probability,
+                vocal_pan=settings.vocal_pan,
+                mono_accompaniment_probability=settings.mono_accompaniment_probability,
                 musdb_pair_share=settings.musdb_pair_share,
             ),
         )

@@ -148,3 +148,38 @@ def test_musdb_pair_share_draws_that_share_of_real_pairs_from_the_produced_songs
     # 0: uniform over the 12 pairs, the same draws as the generator's integers(12)
     expected = np.random.default_rng(3)
     assert drawn_pairs(0.0) == [int(expected.integers(12)) for _ in range(600)]
+
+
+def side_to_mid_db(stereo: np.ndarray) -> float:
+    """Side over mid energy of ``(2, samples)`` in dB (-inf: dual mono)."""
+    mid, side = stereo[0] + stereo[1], stereo[0] - stereo[1]
+    return float(10 * np.log10(np.sum(side.astype(np.float64) ** 2) / np.sum(mid**2.0)))
+
+
+def test_the_voice_pans_within_vocal_pan_and_accompaniments_collapse_to_mono() -> None:
+    """``vocal_pan`` bounds the voice's pan (0: centred, dual mono); with
+    ``mono_accompaniment_probability`` that share of accompaniments is dual mono, the rest keep
+    their stereo image; the mixture is still the sum of its stems."""
+    t = np.arange(2 * RATE) / RATE
+    rng = np.random.default_rng(8)
+    pool = SourcePool()
+    pool.add_vocals("solo_singing", Stem(np.stack([np.sin(2 * np.pi * 400 * t)] * 2), "v", "t"))
+    music = (rng.standard_normal((2, t.size)) * 0.3).astype(np.float32)  # uncorrelated channels
+    pool.add_accompaniment("instrumental", Stem(music, "a", "t"))
+    centred = random_mixes_only(vocal_pan=0.0, mono_accompaniment_probability=0.4)
+    mixer = RandomMixer(pool, RATE, RATE, np.random.default_rng(9), centred)
+    mono = 0
+    for _ in range(100):
+        mixture, vocals, accompaniment = mixer.sample()
+        np.testing.assert_array_equal(vocals[0], vocals[1])
+        np.testing.assert_allclose(mixture, vocals + accompaniment, atol=1e-6)
+        if np.array_equal(accompaniment[0], accompaniment[1]):
+            mono += 1
+        else:  # uncorrelated noise widened by 0.6 .. 1.4
+            assert -5.0 < side_to_mid_db(accompaniment) < 3.5
+    assert 25 <= mono <= 55
+    # the default: panned within +-0.3 (side at most -12.4 dB under the mid), no dual mono
+    mixer = RandomMixer(pool, RATE, RATE, np.random.default_rng(9), random_mixes_only())
+    voices = [mixer.sample()[1] for _ in range(100)]
+    sides = np.array([side_to_mid_db(v) for v in voices])
+    assert sides.max() < -12.3 and sides.min() > -80

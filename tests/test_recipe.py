@@ -41,6 +41,8 @@ OLD_TRAIN = {
     "real_pair_probability": 0.35,
     "pitch_shift_semitones": 0.0,
     "vocal_only_probability": 0.0,
+    "vocal_pan": 0.3,
+    "mono_accompaniment_probability": 0.0,
     "precision": "float32",
     "ema_decay": 0.999,
     "teacher_labels": None,
