@@ -101,9 +101,6 @@ class TrainConfig:
     low_band_dilations: tuple[int, ...] = _key(
         "dilations of the low-band network's temporal stack", min=1, max=1024
     )
-    stereo_cue: bool = _key(
-        "the U-Net also reads the side magnitude |L - R| / 2 per bin (stereo models only)"
-    )
     train_only_low_band: bool = _key(
         "train the low-band network alone, the rest of the model frozen (batch norms included)"
     )

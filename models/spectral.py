@@ -91,28 +91,3 @@ def istft(
     if output.shape[-1] < num_samples:
         output = F.pad(output, (0, num_samples - output.shape[-1]))
     return output.reshape(*lead_shape, num_samples)
-
-
-def stereo_cue_rows(spectrum: torch.Tensor) -> torch.Tensor:
-    """The stereo cue's input rows: the side magnitude ``|L - R| / 2`` of a complex stereo
-    spectrum ``(..., 2, bins, frames)``, the same in both channels: ``(..., 2, bins, frames)``
-    (``unsing.stft.stereo_cue_rows`` in numpy)."""
-    side = (spectrum[..., :1, :, :] - spectrum[..., 1:2, :, :]).abs() * 0.5
-    return side.expand(*spectrum.shape[:-3], 2, *spectrum.shape[-2:])
-
-
-def model_input(
-    spectrum: torch.Tensor,
-    stereo_cue: bool,
-    long_spectrum: torch.Tensor | None = None,
-    long_input_bins: int = 0,
-) -> torch.Tensor:
-    """A model's input ``(..., channels, input_bins, frames)`` (``models.unet``): the magnitudes
-    of ``spectrum``, then the lowest ``long_input_bins`` of ``long_spectrum``'s (long band),
-    then the stereo cue's rows."""
-    parts = [spectrum.abs()]
-    if long_spectrum is not None and long_input_bins:
-        parts.append(long_spectrum[..., :long_input_bins, :].abs())
-    if stereo_cue:
-        parts.append(stereo_cue_rows(spectrum))
-    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-2)

@@ -91,7 +91,6 @@ def unet_config(recipe: Recipe) -> UNetConfig:
             low_band_input_bins=train.low_band_input_bins,
             low_band_channels=train.low_band_channels,
             low_band_dilations=train.low_band_dilations,
-            stereo_cue=train.stereo_cue,
         )
     except ValueError as error:  # combinations the keys' own ranges cannot catch
         raise ConfigError(
@@ -133,7 +132,7 @@ def separate(model: CausalUNet, mixture: np.ndarray, spec: StftSpec) -> tuple[np
     layout = LongBandLayout.from_architecture(model.config.as_dict(), spec)
     num_samples = mixture.shape[-1]
     if layout is None:
-        mask = model.mask(spectral.model_input(spectrum, model.config.stereo_cue))
+        mask = model.mask(spectrum.abs())
         vocals = spectral.istft(mask * spectrum, spec, num_samples)[0]
         accompaniment = spectral.istft((1 - mask) * spectrum, spec, num_samples)[0]
     else:
@@ -153,8 +152,8 @@ def _separate_long_band(
     """Vocals ``(batch, channels, samples)`` of a model with a long band (``unsing.long_band``):
     the U-Net's mask above the crossover, the long-window band's below it."""
     long_spectrum = spectral.stft(signal, layout.spec)
-    magnitude = spectral.model_input(
-        spectrum, model.config.stereo_cue, long_spectrum, layout.input_bins
+    magnitude = torch.cat(
+        [spectrum.abs(), long_spectrum[..., : layout.input_bins, :].abs()], dim=-2
     )
     masks = model.mask(magnitude)
     mask, long_mask = masks[..., : spec.bins, :], masks[..., spec.bins :, :]
@@ -301,8 +300,7 @@ def optimizer_step(
     mixture, vocals, accompaniment = batch
     mixture_spec = spectral.stft(mixture, loss_fn.spec)
     with network_precision(precision, mixture.device):
-        inputs = spectral.model_input(mixture_spec, model.config.stereo_cue)
-        mask = lookahead_aligned(network, inputs, model.config.lookahead_frames)
+        mask = lookahead_aligned(network, mixture_spec.abs(), model.config.lookahead_frames)
     loss, terms = loss_fn(mask.float(), mixture_spec, vocals, accompaniment)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -12,9 +12,6 @@ which fine-tuning adapts to). The bin-dependent tensors are resampled along freq
   scaled by ``old_bands / new_bands``, so a feature map that is constant along frequency gives
   the same temporal-stack input as before.
 
-A model with the stereo cue (``UNetConfig.stereo_cue``) warm-started from one without gets a
-zero weight on the cue's stem input channel and a fresh cue normalisation.
-
 Temporal blocks are matched by position: blocks the checkpoint lacks keep their fresh
 initialisation (a residual block starts near identity), blocks the new model lacks are dropped.
 """
@@ -91,11 +88,6 @@ def transfer_state(
             continue
         if name in ("input_scale", "input_shift"):
             loaded[name] = _interpolate_bins(tensor, 2, target.bins - 1, centred=False)
-        elif name == "stem.0.conv.weight" and target.stereo_cue and not source.stereo_cue:
-            # (width, channels, freq, time): the stereo cue's input channel starts at zero,
-            # so the warm-started model computes what the checkpoint did until trained.
-            extra = torch.zeros_like(tensor[:, :1])
-            loaded[name] = torch.cat([tensor, extra], dim=1)
         elif name == "tcn_in.weight":  # (tcn, width * bands, 1)
             grid = tensor.reshape(tensor.shape[0], width, old_bands)
             grid = _interpolate_bins(grid, 2, new_bands, centred=True) * (old_bands / new_bands)

@@ -82,11 +82,6 @@ class UNetConfig:
     #: The long band also reads the U-Net's mask (its logit, interpolated at the long band's
     #: bins), so that it can lean on the U-Net where the long window does not help.
     long_band_unet_input: bool = False
-    #: Stereo cue: the U-Net's first layer also reads the side magnitude ``|L - R| / 2`` per
-    #: bin (with ``|L|`` and ``|R|`` it fixes the inter-channel phase difference up to its
-    #: sign): a centred voice leaves little in the side. Its rows follow the long band's in
-    #: the input, the same in every channel (``stereo_cue_rows``); the first channel's are read.
-    stereo_cue: bool = False
     extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self, low_band_mode: str) -> None:
@@ -113,10 +108,6 @@ class UNetConfig:
                 f"{self._unet_past_frames} past frames"
             )
 
-        if self.stereo_cue and self.audio_channels != 2:
-            raise ValueError(
-                f"stereo cue: needs 2 audio channels, the model has {self.audio_channels}"
-            )
         if self.long_band_analysis_samples and not (
             0 < self.long_band_bins <= self.long_band_input_bins
             and self.long_band_input_bins <= self.long_band_analysis_samples // 2 + 1
@@ -134,15 +125,9 @@ class UNetConfig:
             )
 
     @property
-    def long_input_bins(self) -> int:
-        """Input rows of the long-window band (0 without one)."""
-        return self.long_band_input_bins if self.long_band_analysis_samples else 0
-
-    @property
     def input_bins(self) -> int:
-        """Bins per input frame: the project STFT's, then the long band's (if any), then the
-        stereo cue's (if any: ``bins`` side magnitudes)."""
-        return self.bins + self.long_input_bins + (self.bins if self.stereo_cue else 0)
+        """Bins per input frame: the project STFT's, then the long band's (if any)."""
+        return self.bins + (self.long_band_input_bins if self.long_band_analysis_samples else 0)
 
     @property
     def output_bins(self) -> int:
@@ -185,8 +170,6 @@ class UNetConfig:
         if not self.long_band_analysis_samples:  # models without one keep their description
             for key in [k for k in data if k.startswith("long_band")]:
                 data.pop(key)
-        if not self.stereo_cue:  # models without one keep their old description
-            data.pop("stereo_cue")
         if not self.low_band_bins:  # models without one keep their old description
             for key in [k for k in data if k.startswith("low_band")]:
                 data.pop(key)
@@ -423,12 +406,8 @@ class CausalUNet(nn.Module):
         net_bins = config.bins - 1
         self.input_scale = nn.Parameter(torch.ones(1, 1, net_bins, 1))
         self.input_shift = nn.Parameter(torch.zeros(1, 1, net_bins, 1))
-        if config.stereo_cue:
-            self.cue_scale = nn.Parameter(torch.ones(1, 1, net_bins, 1))
-            self.cue_shift = nn.Parameter(torch.zeros(1, 1, net_bins, 1))
-        stem_inputs = config.audio_channels + (1 if config.stereo_cue else 0)
         self.stem = nn.Sequential(
-            CausalConv2d(stem_inputs, widths[0], 3, kt, freq_stride=2),
+            CausalConv2d(config.audio_channels, widths[0], 3, kt, freq_stride=2),
             nn.BatchNorm2d(widths[0]),
             nn.LeakyReLU(slope),
         )
@@ -470,22 +449,19 @@ class CausalUNet(nn.Module):
 
         Args:
             magnitude: ``(batch, channels, input_bins, frames)`` non-negative: the project
-                STFT's ``bins``, then (long band) the long-window STFT's lowest bins, then
-                (stereo cue) the side magnitudes (``stereo_cue_rows``).
+                STFT's ``bins``, then (long band) the long-window STFT's lowest bins.
 
         Returns:
             ``(batch, channels, output_bins, frames)`` in [0, 1]; output frame ``t`` depends on
             input frames ``t - receptive_field_frames + 1 .. t``.
         """
-        bins, long_bins = self.config.bins, self.config.long_input_bins
-        long_magnitude = magnitude[:, :, bins : bins + long_bins] if long_bins else None
-        normalised = torch.log1p(magnitude[:, :, : bins - 1]) * self.input_scale + self.input_shift
-        stem_input = normalised
-        if self.config.stereo_cue:
-            side = magnitude[:, :1, bins + long_bins : 2 * bins + long_bins - 1]
-            cue = torch.log1p(side) * self.cue_scale + self.cue_shift
-            stem_input = torch.cat([normalised, cue], dim=1)
-        x = self.stem(stem_input)
+        bins = self.config.bins
+        long_magnitude = None
+        if self.long_band is not None:
+            long_magnitude = magnitude[:, :, bins:]
+            magnitude = magnitude[:, :, :bins]
+        normalised = torch.log1p(magnitude[:, :, :-1]) * self.input_scale + self.input_shift
+        x = self.stem(normalised)
         skips = []
         for level, encoder in enumerate(self.encoders):
             x = encoder(x)

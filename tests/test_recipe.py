@@ -34,7 +34,6 @@ OLD_TRAIN = {
     "low_band_channels": 128,
     "low_band_dilations": (1, 2, 4, 8),
     "train_only_low_band": False,
-    "stereo_cue": False,
     "calibration_singers": (),
     "waveform_loss": "l1",
     "waveform_loss_weight": 0.2,

@@ -10,6 +10,9 @@ validation computes it, ``unsing.models.metrics.sdr_db``, median):
   side magnitude a dual-mono input would give; how much of the model's answer the cue decides.
 
     python -m lab.probes.stereo_cue_model NAME=CHECKPOINT ... [--out FILE.json]
+
+The cue did not ship and its code was removed: run this at commit bc84a1a, where
+``train.stereo_cue`` and ``spectral.stereo_cue_rows`` exist (docs/experiments/stereo-cue-v1.md).
 """
 
 from __future__ import annotations
