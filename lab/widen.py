@@ -95,9 +95,14 @@ def _channel_maps(old: UNetConfig, new: UNetConfig) -> dict[str, dict[int, torch
     return maps
 
 
-#: Parameters whose dim 0 reads and dim 1 writes (transposed convolutions).
 def _transposed(name: str) -> bool:
+    """Whether ``name``'s dim 0 reads and dim 1 writes (transposed convolutions)."""
     return name.startswith(("ups.", "head_up.")) and name.endswith(".weight")
+
+
+def _residual_output(name: str) -> bool:
+    """Whether ``name`` is a temporal block's output (what it adds to its input)."""
+    return name.startswith("tcn.") and ".mix." in name
 
 
 def widen_state(
@@ -110,29 +115,20 @@ def widen_state(
     maps = _channel_maps(old, new)
     out: dict[str, torch.Tensor] = {}
     for name, target in fresh.items():
-        if name not in state:  # a new temporal block: identity (zero residual)
-            block_mix = name.startswith("tcn.") and ".mix." in name
-            out[name] = torch.zeros_like(target) if block_mix else target.clone()
-            continue
-        source = state[name]
-        if source.shape == target.shape:
-            out[name] = source.clone()
+        # New blocks, and the new channels of old ones, of the temporal stack add nothing.
+        tensor = torch.zeros_like(target) if _residual_output(name) else target.clone()
+        source = state.get(name)
+        if source is None or source.shape == target.shape:
+            out[name] = tensor if source is None else source.clone()
             continue
         dims = maps.get(name)
         if dims is None:
             raise ValueError(f"{name}: {tuple(source.shape)} -> {tuple(target.shape)} unmapped")
-        tensor = target.clone()
-        if name.startswith("tcn.") and ".mix." in name:
-            tensor.zero_()  # new channels of the temporal stack add nothing at first
-        write_dim = 1 if _transposed(name) else 0
-        read_dim = 0 if _transposed(name) else 1
-        if write_dim in dims and read_dim in dims and source.dim() > 1:
-            # Old outputs read nothing from new inputs.
+        write_dim, read_dim = (1, 0) if _transposed(name) else (0, 1)
+        if read_dim in dims:  # old outputs (all of them if none is new) read no new input
             index = [slice(None)] * tensor.dim()
-            index[write_dim] = dims[write_dim]
+            index[write_dim] = dims.get(write_dim, slice(None))
             tensor[tuple(index)] = 0.0
-        elif write_dim not in dims and read_dim in dims:
-            tensor.zero_()  # the head: its outputs are all old
         grid = [dims.get(d, torch.arange(source.shape[d])) for d in range(source.dim())]
         tensor[torch.meshgrid(*grid, indexing="ij")] = source
         out[name] = tensor

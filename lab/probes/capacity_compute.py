@@ -23,11 +23,8 @@ def main(folder: Path, out: Path) -> None:
     for round_index in range(2):
         for name in MODELS:
             result = per_hop(load_config(None), folder / f"{name}.onnx", 3000)
-            runs.setdefault(name, []).append(
-                {part: result[part]["ms"] for part in ("model", "engine")}
-                | {"hop_period_ms": result["hop_period_ms"]}
-            )
             times = {part: result[part]["ms"] for part in ("model", "engine")}
+            runs.setdefault(name, []).append(times | {"hop_period_ms": result["hop_period_ms"]})
             print(name, round_index, {k: (v["p50"], v["p99"]) for k, v in times.items()})
     out.write_text(json.dumps({"machine": describe_machine(), "runs": runs}, indent=1) + "\n")
 

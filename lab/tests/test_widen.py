@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -47,8 +49,6 @@ def trained(config: UNetConfig) -> CausalUNet:
     ],
 )
 def test_widened_model_computes_the_same_mask(changes: dict) -> None:
-    from dataclasses import replace
-
     old_model = trained(OLD)
     new_config = replace(OLD, **changes)
     new_model = CausalUNet(new_config)
@@ -66,8 +66,6 @@ def test_widened_model_computes_the_same_mask(changes: dict) -> None:
 
 def test_new_channels_learn() -> None:
     """After one optimiser step the new channels change the mask (no dead, symmetric units)."""
-    from dataclasses import replace
-
     old_model = trained(OLD)
     new_config = replace(OLD, widths=(8, 12, 16, 20))
     new_model = CausalUNet(new_config)
@@ -87,8 +85,6 @@ def test_new_channels_learn() -> None:
 
 
 def test_refuses_narrower_or_other_shapes() -> None:
-    from dataclasses import replace
-
     state = trained(OLD).state_dict()
     with pytest.raises(ValueError, match="widths"):
         widen_state(state, OLD, replace(OLD, widths=(4, 6, 8, 9)))
