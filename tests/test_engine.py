@@ -29,7 +29,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import engine_config
+from conftest import engine_config, wait_for_model_thread
 
 import unsing.realtime.engine as engine_module
 from unsing.config import load_config
@@ -522,8 +522,7 @@ def _render_waiting_for_the_model(engine, signal: np.ndarray, blocksize: int = 2
     output = np.zeros((padded.shape[0], engine.output_channels), np.float32)
     for start in range(0, padded.shape[0], blocksize):
         engine.process(padded[start : start + blocksize], output[start : start + blocksize])
-        while engine._worker is not None and not engine._worker.finished():
-            time.sleep(0.0001)
+        wait_for_model_thread(engine)
     return output[engine.delay_samples : engine.delay_samples + signal.shape[0]]
 
 

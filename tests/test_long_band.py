@@ -521,7 +521,7 @@ def test_griffin_lim_runs_a_long_band_model_on_the_unets_mask(
 
 
 def test_long_band_engine_hops_allocate_no_arrays(exported_long_band) -> None:
-    import tracemalloc
+    from conftest import hop_allocation_bytes
 
     from unsing.realtime.engine import SeparationEngine
     from unsing.realtime.onnx_model import OnnxMaskModel
@@ -530,21 +530,8 @@ def test_long_band_engine_hops_allocate_no_arrays(exported_long_band) -> None:
         config = _tiny_config(exported_long_band[1])
         engine = SeparationEngine(config, OnnxMaskModel(config), deadline=True, stems=stems)
         signal = (0.1 * np.random.default_rng(0).standard_normal((256 * 550, 2))).astype(np.float32)
-        output = np.zeros((signal.shape[0], engine.output_channels), np.float32)
-        for start in range(0, 256 * 200, 256):
-            engine.process(signal[start : start + 256], output[start : start + 256])
-        tracemalloc.start()
-        try:
-            for start in range(256 * 200, 256 * 350, 256):  # tracemalloc's own warm-up
-                engine.process(signal[start : start + 256], output[start : start + 256])
-            baseline = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
-            for start in range(256 * 350, 256 * 550, 256):
-                engine.process(signal[start : start + 256], output[start : start + 256])
-            current, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        assert peak - baseline < 4096 and current - baseline < 1024, (peak - baseline, stems)
+        peak, current, _ = hop_allocation_bytes(engine, signal, warm_hops=200)
+        assert peak < 4096 and current < 1024, (peak, current, stems)
 
 
 def test_long_band_reads_the_unets_mask_interpolated_at_its_bins() -> None:
