@@ -115,11 +115,14 @@ def widen_state(
     maps = _channel_maps(old, new)
     out: dict[str, torch.Tensor] = {}
     for name, target in fresh.items():
+        source = state.get(name)
+        if source is not None and source.shape == target.shape:
+            out[name] = source.clone()
+            continue
         # New blocks, and the new channels of old ones, of the temporal stack add nothing.
         tensor = torch.zeros_like(target) if _residual_output(name) else target.clone()
-        source = state.get(name)
-        if source is None or source.shape == target.shape:
-            out[name] = tensor if source is None else source.clone()
+        if source is None:
+            out[name] = tensor
             continue
         dims = maps.get(name)
         if dims is None:
