@@ -149,6 +149,38 @@ def _stems(item, config, model) -> tuple[np.ndarray, np.ndarray]:
     return vocals, accompaniment
 
 
+Scores = dict[str, dict[str, list[float]]]
+
+
+def median_summary(scores: Scores, baseline: str) -> dict:
+    """Per variant, the set medians of ``scores[name][stem]`` (per-song dB) and the median over
+    songs of each song's change against ``baseline``."""
+    return {
+        "songs": len(scores[baseline]["vocals"]),
+        "fast_sdr_median": {
+            name: {stem: round(float(np.median(v)), 3) for stem, v in stems.items()}
+            for name, stems in scores.items()
+        },
+        "change_per_song_median": {
+            name: {
+                stem: round(float(np.median(np.subtract(stems[stem], scores[baseline][stem]))), 3)
+                for stem in stems
+            }
+            for name, stems in scores.items()
+            if name != baseline
+        },
+    }
+
+
+def report(result: dict, out: Path | None) -> None:
+    """Print ``result``; with ``out``, also write it with the machine's description."""
+    print(json.dumps(result, indent=2))
+    if out is not None:
+        from unsing.benchmarks.machine import write_measured
+
+        write_measured(out, {"metric": "fast SDR, dB", **result})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.probes.causal_mwf")
     parser.add_argument("--out", type=Path, default=None)
@@ -175,27 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             scores[name]["vocals"].append(sdr_db(item.vocals, _istft(v_hat, samples)))
             scores[name]["accompaniment"].append(sdr_db(item.accompaniment, _istft(a_hat, samples)))
         print(item.name, [round(scores[n]["vocals"][-1], 2) for n in names], flush=True)
-    result = {
-        "songs": len(scores["engine"]["vocals"]),
-        "fast_sdr_median": {
-            n: {stem: round(float(np.median(v)), 3) for stem, v in s.items()}
-            for n, s in scores.items()
-        },
-        "change_per_song_median": {
-            n: {
-                stem: round(
-                    float(np.median(np.subtract(scores[n][stem], scores["engine"][stem]))), 3
-                )
-                for stem in ("vocals", "accompaniment")
-            }
-            for n in names[1:]
-        },
-    }
-    print(json.dumps(result, indent=2))
-    if args.out is not None:
-        from unsing.benchmarks.machine import write_measured
-
-        write_measured(args.out, {"metric": "fast SDR, dB", **result})
+    report(median_summary(scores, "engine"), args.out)
     return 0
 
 

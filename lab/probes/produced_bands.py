@@ -12,13 +12,21 @@ share of the true vocals' and accompaniment's energy. Uses the engine stems cach
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from lab.probes.causal_mwf import DATA, N_FFT, RATE, _istft, _stems, _stft
+from lab.probes.causal_mwf import (
+    DATA,
+    N_FFT,
+    RATE,
+    _istft,
+    _stems,
+    _stft,
+    median_summary,
+    report,
+)
 from unsing.config import load_config
 from unsing.models.data import load_musdb18_7s
 from unsing.models.metrics import sdr_db
@@ -70,31 +78,12 @@ def main(argv: list[str] | None = None) -> int:
             scores[name]["vocals"].append(sdr_db(item.vocals, v_hat))
             scores[name]["accompaniment"].append(sdr_db(item.accompaniment, mixture - v_hat))
         print(item.name, [round(scores[n]["vocals"][-1], 2) for n in names], flush=True)
-    result = {
-        "songs": len(scores["engine"]["vocals"]),
-        "fast_sdr_median": {
-            n: {stem: round(float(np.median(v)), 3) for stem, v in s.items()}
-            for n, s in scores.items()
-        },
-        "change_per_song_median": {
-            n: {
-                stem: round(
-                    float(np.median(np.subtract(scores[n][stem], scores["engine"][stem]))), 3
-                )
-                for stem in ("vocals", "accompaniment")
-            }
-            for n in names[1:]
-        },
-        "energy_share_median": {
-            band: {stem: round(float(np.median(v)), 4) for stem, v in shares.items()}
-            for band, shares in energy.items()
-        },
+    result = median_summary(scores, "engine")
+    result["energy_share_median"] = {
+        band: {stem: round(float(np.median(v)), 4) for stem, v in shares.items()}
+        for band, shares in energy.items()
     }
-    print(json.dumps(result, indent=2))
-    if args.out is not None:
-        from unsing.benchmarks.machine import write_measured
-
-        write_measured(args.out, {"metric": "fast SDR, dB", **result})
+    report(result, args.out)
     return 0
 
 
