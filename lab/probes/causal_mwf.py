@@ -31,8 +31,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import istft, stft
 
+from lab.probes.stereo_cue import DATA, HOP, RATE, _istft, _stft
 from unsing.config import load_config
 from unsing.models.data import load_musdb18_7s
 from unsing.models.metrics import sdr_db
@@ -40,10 +40,7 @@ from unsing.realtime.engine import SeparationEngine
 from unsing.realtime.onnx_model import OnnxMaskModel
 from unsing.realtime.render import render_stems
 
-DATA = Path("/work/shared/data")
 CACHE = Path("/work/probe/mwf")
-RATE = 44100
-N_FFT, HOP = 1024, 256
 INF = float("inf")
 #: (name, powers from, spatial covariances from, tau_s, exponent[, vocal_diffuse]): "model" is
 #: the engine's stems, "true" the songs' own stems (an oracle).
@@ -68,14 +65,6 @@ VARIANTS = (
     ("true powers, true R (whole clip)", "true", "true", INF, 2.0),
 )
 EPS = 1e-10
-
-
-def _stft(signal: np.ndarray) -> np.ndarray:
-    return stft(signal, RATE, "hann", N_FFT, N_FFT - HOP, boundary="even")[2]
-
-
-def _istft(spectrum: np.ndarray, samples: int) -> np.ndarray:
-    return istft(spectrum, RATE, "hann", N_FFT, N_FFT - HOP, boundary=True)[1][..., :samples]
 
 
 def _outer(spectrum: np.ndarray) -> np.ndarray:

@@ -14,25 +14,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from unsing.models.calibrate import without_calibration
 from unsing.models.checkpoint import load_checkpoint
 from unsing.models.data import MUSDB7S_LICENCE, ValidationItem, musdb7s_tracks, read_stem_pair
-from unsing.models.metrics import sdr_db
-from unsing.models.train import separate
+from unsing.models.train import validate
+from unsing.models.unet import CausalUNet
 from unsing.stft import StftSpec
 
 DATA = Path("/work/shared/data")
 RATE = 44100
+SPLITS = ("train", "validation")
 
 
 def songs(split: str) -> list[ValidationItem]:
-    """The musdb18-7s songs of ``split`` (``train`` or ``validation``), stereo stems."""
+    """The musdb18-7s songs of ``split`` (one of :data:`SPLITS`), stereo stems; the split is the
+    items' set name, so ``validate`` reports the two apart."""
     items = []
     for track in musdb7s_tracks(DATA, split):
         vocals, accompaniment = read_stem_pair(track, RATE)
@@ -40,23 +42,14 @@ def songs(split: str) -> list[ValidationItem]:
     return items
 
 
-def scores(
-    checkpoint: Path, items: list[ValidationItem], uncalibrated: bool
-) -> dict[str, list[float]]:
-    """Per-song SDR of both stems, dB; ``uncalibrated`` removes a folded calibration first (as a
-    fine-tune starts from it)."""
+def load_model(checkpoint: Path, uncalibrated: bool) -> tuple[CausalUNet, StftSpec]:
+    """The checkpoint's model and STFT; ``uncalibrated`` removes a folded calibration first (as
+    a fine-tune starts from it)."""
     model, state = load_checkpoint(checkpoint)
     if uncalibrated and state.get("calibration"):
         model.load_state_dict(without_calibration(state["model_state"], state["calibration"]))
     contract = state["contract"]
-    spec = StftSpec(contract["n_fft"], contract["hop_samples"], contract["window"])
-    result: dict[str, list[float]] = {"vocals": [], "accompaniment": []}
-    with torch.no_grad():
-        for item in items:
-            vocals, accompaniment = separate(model, item.mixture, spec)
-            result["vocals"].append(sdr_db(item.vocals, vocals))
-            result["accompaniment"].append(sdr_db(item.accompaniment, accompaniment))
-    return result
+    return model, StftSpec(contract["n_fft"], contract["hop_samples"], contract["window"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,18 +60,17 @@ def main(argv: list[str] | None = None) -> int:
         "--uncalibrated", action="store_true", help="remove each checkpoint's calibration"
     )
     args = parser.parse_args(argv)
-    torch.set_num_threads(int(__import__("os").environ.get("THREADS", "2")))
-    splits = {split: songs(split) for split in ("train", "validation")}
-    result: dict[str, dict] = {"licence": MUSDB7S_LICENCE, "songs": {}, "median_sdr_db": {}}
-    result["songs"] = {split: len(items) for split, items in splits.items()}
+    torch.set_num_threads(int(os.environ.get("THREADS", "2")))
+    items = [item for split in SPLITS for item in songs(split)]
+    result: dict[str, dict] = {
+        "licence": MUSDB7S_LICENCE,
+        "songs": {split: sum(item.set_name == split for item in items) for split in SPLITS},
+        "median_sdr_db": {},
+    }
     for entry in args.checkpoints:
         name, path = entry.split("=", 1)
-        result["median_sdr_db"][name] = {}
-        for split, items in splits.items():
-            per_song = scores(Path(path), items, args.uncalibrated)
-            result["median_sdr_db"][name][split] = {
-                stem: round(float(np.median(v)), 3) for stem, v in per_song.items()
-            }
+        model, spec = load_model(Path(path), args.uncalibrated)
+        result["median_sdr_db"][name] = validate(model, items, spec)
         print(name, result["median_sdr_db"][name], flush=True)
     print(json.dumps(result, indent=2))
     if args.out is not None:
