@@ -183,3 +183,46 @@ def test_the_voice_pans_within_vocal_pan_and_accompaniments_collapse_to_mono() -
     voices = [mixer.sample()[1] for _ in range(100)]
     sides = np.array([side_to_mid_db(v) for v in voices])
     assert sides.max() < -12.3 and sides.min() > -80
+
+
+def test_pair_shift_moves_both_stems_of_a_real_pair_by_one_ratio() -> None:
+    """``pair_shift_semitones``: about half the real pairs have voice and accompaniment resampled
+    together by one drawn ratio within the range (still in tune with each other), the rest keep
+    their pitch; 0 draws exactly the examples drawn before the setting existed."""
+    t = np.arange(3 * RATE) / RATE
+    pool = SourcePool()
+    voice = np.stack([np.sin(2 * np.pi * 400 * t)] * 2).astype(np.float32)
+    music = np.stack([0.5 * np.sin(2 * np.pi * 900 * t)] * 2).astype(np.float32)
+    pool.add_pair("musdb", Stem(voice, "v", "t"), Stem(music, "a", "t"))
+    settings = dataclasses.replace(
+        AugmentSettings(),
+        real_pair_probability=1.0,
+        instrumental_only_probability=0.0,
+        reverb_probability=0.0,
+        filter_probability=0.0,
+        pair_shift_semitones=3.0,
+    )
+    mixer = RandomMixer(pool, RATE, RATE, np.random.default_rng(6), settings)
+    ratios = []
+    for _ in range(60):
+        mixture, vocals, accompaniment = mixer.sample()
+        assert vocals.shape == accompaniment.shape == (2, RATE)
+        np.testing.assert_allclose(mixture, vocals + accompaniment, atol=1e-6)
+        voice_hz, music_hz = peak_hz(vocals.sum(0)), peak_hz(accompaniment.sum(0))
+        ratio = voice_hz / 400.0
+        assert 2 ** (-3 / 12) - 0.01 < ratio < 2 ** (3 / 12) + 0.01
+        assert music_hz == pytest.approx(900.0 * ratio, abs=3.0)  # the same ratio
+        ratios.append(ratio)
+    unshifted = np.mean(np.abs(np.array(ratios) - 1.0) < 0.004)
+    assert 0.3 < unshifted < 0.75
+    # off: every pair keeps its pitch and costs one draw fewer than with the shift on but not
+    # taken (no coin), so a run without the shift draws the examples it drew before the setting
+    off = dataclasses.replace(settings, pair_shift_semitones=0.0)
+    never = dataclasses.replace(settings, pair_shift_probability=0.0)
+    mixer = RandomMixer(pool, RATE, RATE, np.random.default_rng(7), off)
+    reference = RandomMixer(pool, RATE, RATE, np.random.default_rng(7), never)
+    for _ in range(20):
+        assert peak_hz(mixer.sample()[1].sum(0)) == pytest.approx(400.0, abs=1.5)
+        mixer.rng.random()  # stands for the coin
+        reference.sample()
+    assert mixer.rng.random() == reference.rng.random()
