@@ -168,18 +168,30 @@ def _separate_long_band(
     )
 
 
-def validate(model: CausalUNet, items: list[ValidationItem], spec: StftSpec) -> dict[str, Any]:
-    """Median SDR per validation set for vocals and accompaniment."""
+def validation_scores(
+    model: CausalUNet, items: list[ValidationItem], spec: StftSpec
+) -> dict[str, dict[str, list[float]]]:
+    """SDR (dB) of each item, per validation set and stem, in the items' order."""
     per_set: dict[str, dict[str, list[float]]] = {}
     for item in items:
         vocals, accompaniment = separate(model, item.mixture, spec)
         scores = per_set.setdefault(item.set_name, {"vocals": [], "accompaniment": []})
         scores["vocals"].append(sdr_db(item.vocals, vocals))
         scores["accompaniment"].append(sdr_db(item.accompaniment, accompaniment))
+    return per_set
+
+
+def median_per_set(per_set: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """Median of each set's and stem's scores, rounded to 0.001 dB."""
     return {
         name: {stem: round(float(np.median(values)), 3) for stem, values in scores.items()}
         for name, scores in per_set.items()
     }
+
+
+def validate(model: CausalUNet, items: list[ValidationItem], spec: StftSpec) -> dict[str, Any]:
+    """Median SDR per validation set for vocals and accompaniment."""
+    return median_per_set(validation_scores(model, items, spec))
 
 
 def score_of(validation: dict[str, Any]) -> float:
