@@ -26,12 +26,12 @@ musdb18-7s validation songs; the engine's stems are cached under ``/work/probe/m
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from lab.probes.scores import median_summary, report
 from lab.probes.stereo_cue import DATA, HOP, RATE, _istft, _stft
 from unsing.config import load_config
 from unsing.models.data import load_musdb18_7s
@@ -136,38 +136,6 @@ def _stems(item, config, model) -> tuple[np.ndarray, np.ndarray]:
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(path, vocals=vocals, accompaniment=accompaniment)
     return vocals, accompaniment
-
-
-Scores = dict[str, dict[str, list[float]]]
-
-
-def median_summary(scores: Scores, baseline: str) -> dict:
-    """Per variant, the set medians of ``scores[name][stem]`` (per-song dB) and the median over
-    songs of each song's change against ``baseline``."""
-    return {
-        "songs": len(scores[baseline]["vocals"]),
-        "fast_sdr_median": {
-            name: {stem: round(float(np.median(v)), 3) for stem, v in stems.items()}
-            for name, stems in scores.items()
-        },
-        "change_per_song_median": {
-            name: {
-                stem: round(float(np.median(np.subtract(stems[stem], scores[baseline][stem]))), 3)
-                for stem in stems
-            }
-            for name, stems in scores.items()
-            if name != baseline
-        },
-    }
-
-
-def report(result: dict, out: Path | None) -> None:
-    """Print ``result``; with ``out``, also write it with the machine's description."""
-    print(json.dumps(result, indent=2))
-    if out is not None:
-        from unsing.benchmarks.machine import write_measured
-
-        write_measured(out, {"metric": "fast SDR, dB", **result})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,14 +17,13 @@ one, per split: paired, so less noisy than a difference of medians over 14 songs
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from lab.probes.scores import change_per_song_median, report
 from unsing.models.calibrate import without_calibration
 from unsing.models.checkpoint import load_checkpoint
 from unsing.models.data import MUSDB7S_LICENCE, ValidationItem, musdb7s_tracks, read_stem_pair
@@ -62,16 +61,14 @@ def changes(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Median per-song change of every checkpoint but ``against`` against it, per split and
     stem (the songs are in the same order for every checkpoint)."""
-    base = sdr_db[against]
+    splits = sdr_db[against]
+    per_split = {
+        split: change_per_song_median({name: s[split] for name, s in sdr_db.items()}, against)
+        for split in splits
+    }
     return {
-        name: {
-            split: {
-                stem: round(float(np.median(np.subtract(values, base[split][stem]))), 3)
-                for stem, values in stems.items()
-            }
-            for split, stems in scores.items()
-        }
-        for name, scores in sdr_db.items()
+        name: {split: per_split[split][name] for split in splits}
+        for name in sdr_db
         if name != against
     }
 
@@ -106,13 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.against is not None:
         result["against"] = args.against
         result["median_change_per_song_db"] = changes(result["sdr_db"], args.against)
-    print(json.dumps(result, indent=2))
-    if args.out is not None:
-        from unsing.benchmarks.machine import write_measured
-
-        write_measured(
-            args.out, {"metric": "waveform SDR, dB (unsing train's validation)", **result}
-        )
+    report(result, args.out, "waveform SDR, dB (unsing train's validation)")
     return 0
 
 

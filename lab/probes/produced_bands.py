@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.probes.causal_mwf import _stems, median_summary, report
+from lab.probes.causal_mwf import _stems
+from lab.probes.scores import median_summary, report
 from lab.probes.stereo_cue import DATA, N_FFT, RATE, _istft, _stft
 from unsing.config import load_config
 from unsing.models.data import load_musdb18_7s
