@@ -7,10 +7,7 @@ to leave music untouched), optionally voice-only examples (accompaniment silent)
 and width (optionally an accompaniment collapsed to mono), channel swap, polarity, a random
 filter on the whole mix, and a random overall level.
 Optionally (``pitch_shift_semitones`` > 0) the voice of a random mix is resampled up or down a
-few semitones, so that a few dozen singers stand for more voices; and optionally
-(``pair_shift_semitones`` > 0) a real pair's two stems are resampled together by one ratio (the
-song in another key and tempo, still in tune with itself), so that a few dozen produced songs
-stand for more songs.
+few semitones, so that a few dozen singers stand for more voices.
 """
 
 from __future__ import annotations
@@ -50,10 +47,6 @@ class AugmentSettings:
     #: up to ``pitch_shift_semitones`` (pitch, formants and tempo together), another voice.
     pitch_shift_probability: float = 0.5
     pitch_shift_semitones: float = 0.0
-    #: Real pairs only: with this probability both stems are played faster or slower together by
-    #: up to ``pair_shift_semitones`` (varispeed: key and tempo), another song.
-    pair_shift_probability: float = 0.5
-    pair_shift_semitones: float = 0.0
     #: Real-pair examples: the share drawn from the ``musdb`` group's pairs (produced songs),
     #: the rest uniformly from the other pairs. 0: every pair alike (as the shipped model).
     musdb_pair_share: float = 0.0
@@ -163,19 +156,11 @@ class RandomMixer:
     def _shifted_excerpt(self, stem: Stem, semitones: float) -> np.ndarray:
         """An audible excerpt of ``stem`` played ``2 ** (semitones / 12)`` times faster (higher)
         or slower (lower), ``(2, excerpt_samples)``."""
-        source_samples = self._source_samples(semitones)
-        return self._resampled(self._audible_excerpt(stem, source_samples))
-
-    def _source_samples(self, semitones: float) -> int:
-        """Samples that, played ``2 ** (semitones / 12)`` times faster, fill one excerpt."""
-        return int(np.ceil(self.excerpt_samples * 2.0 ** (semitones / 12.0)))
-
-    def _resampled(self, source: np.ndarray) -> np.ndarray:
-        """``source`` ``(2, n)`` resampled to ``(2, excerpt_samples)`` (varispeed), float32."""
+        ratio = 2.0 ** (semitones / 12.0)
         wanted = self.excerpt_samples
-        if source.shape[1] == wanted:
-            return source
-        shifted = soxr.resample(source.T, source.shape[1], wanted, quality="HQ").T
+        source_samples = int(np.ceil(wanted * ratio))
+        source = self._audible_excerpt(stem, source_samples)
+        shifted = soxr.resample(source.T, source_samples, wanted, quality="HQ").T
         out = np.zeros((2, wanted), np.float32)
         length = min(wanted, shifted.shape[1])
         out[:, :length] = shifted[:, :length]
@@ -186,16 +171,10 @@ class RandomMixer:
         s, rng = self.settings, self.rng
         if self.pool.pairs and rng.random() < s.real_pair_probability:
             vocal_stem, accompaniment_stem = self.pool.pairs[self._pair_index()]
-            source_samples = self.excerpt_samples
-            if s.pair_shift_semitones > 0 and rng.random() < s.pair_shift_probability:
-                semitones = rng.uniform(-s.pair_shift_semitones, s.pair_shift_semitones)
-                source_samples = self._source_samples(semitones)
             length = vocal_stem.audio.shape[1]
-            start = int(rng.integers(0, max(1, length - source_samples)))
-            vocals = self._resampled(self._excerpt(vocal_stem.audio, start, source_samples))
-            accompaniment = self._resampled(
-                self._excerpt(accompaniment_stem.audio, start, source_samples)
-            )
+            start = int(rng.integers(0, max(1, length - self.excerpt_samples)))
+            vocals = self._excerpt(vocal_stem.audio, start)
+            accompaniment = self._excerpt(accompaniment_stem.audio, start)
             relative_db = 0.0
         else:
             vocal_stem = self._pick(self.pool.vocals, self.pool.vocal_groups, self._vocal_groups)

@@ -213,7 +213,6 @@ def random_mix_clips(
         AugmentSettings(
             real_pair_probability=train.real_pair_probability,
             pitch_shift_semitones=train.pitch_shift_semitones,
-            pair_shift_semitones=train.pair_shift_semitones,
         ),
     )
     clips = []

@@ -119,12 +119,6 @@ class TrainConfig:
         min=0.0,
         max=12.0,
     )
-    pair_shift_semitones: float = _key(
-        "real pairs: both stems resampled together up or down by up to this many semitones "
-        "(key and tempo; 0: off)",
-        min=0.0,
-        max=12.0,
-    )
     vocal_only_probability: float = _key(
         "share of voice-only examples (accompaniment silent; 0: off)", min=0.0, max=0.9
     )

@@ -508,7 +508,6 @@ def train(
             AugmentSettings(
                 real_pair_probability=settings.real_pair_probability,
                 pitch_shift_semitones=settings.pitch_shift_semitones,
-                pair_shift_semitones=settings.pair_shift_semitones,
                 vocal_only_probability=settings.vocal_only_probability,
                 vocal_pan=settings.vocal_pan,
                 mono_accompaniment_probability=settings.mono_accompaniment_probability,

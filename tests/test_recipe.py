@@ -39,7 +39,6 @@ OLD_TRAIN = {
     "waveform_loss_weight": 0.2,
     "real_pair_probability": 0.35,
     "pitch_shift_semitones": 0.0,
-    "pair_shift_semitones": 0.0,
     "vocal_only_probability": 0.0,
     "vocal_pan": 0.3,
     "mono_accompaniment_probability": 0.0,
