@@ -50,6 +50,9 @@ class AugmentSettings:
     #: Real-pair examples: the share drawn from the ``musdb`` group's pairs (produced songs),
     #: the rest uniformly from the other pairs. 0: every pair alike (as the shipped model).
     musdb_pair_share: float = 0.0
+    #: weight of the ``teacher`` group among random-mix voices and accompaniments; 0: the
+    #: teacher-labelled songs train as real pairs only
+    teacher_mix_weight: float = 0.3
     vocal_group_weights: tuple[tuple[str, float], ...] = (
         ("mir1k", 0.45),
         ("eif", 0.35),
@@ -58,7 +61,6 @@ class AugmentSettings:
         ("gtsinger", 0.15),
         ("musdb", 0.4),
         ("folders", 0.4),
-        ("teacher", 0.3),
     )
     accompaniment_group_weights: tuple[tuple[str, float], ...] = (
         ("mir1k", 0.35),
@@ -68,7 +70,6 @@ class AugmentSettings:
         ("instrumental_long", 0.3),
         ("musdb", 0.4),
         ("folders", 0.4),
-        ("teacher", 0.3),
     )
 
 
@@ -94,9 +95,12 @@ class RandomMixer:
         self.excerpt_samples = excerpt_samples
         self.rng = rng
         self.settings = settings or AugmentSettings()
-        self._vocal_groups = self._weights(pool.vocal_groups, self.settings.vocal_group_weights)
+        teacher = (("teacher", self.settings.teacher_mix_weight),)
+        self._vocal_groups = self._weights(
+            pool.vocal_groups, self.settings.vocal_group_weights + teacher
+        )
         self._accompaniment_groups = self._weights(
-            pool.accompaniment_groups, self.settings.accompaniment_group_weights
+            pool.accompaniment_groups, self.settings.accompaniment_group_weights + teacher
         )
         musdb = set(pool.pair_groups.get("musdb", []))
         self._other_pairs = [i for i in range(len(pool.pairs)) if i not in musdb]
@@ -108,6 +112,8 @@ class RandomMixer:
         table = dict(weights)
         names = [name for name in groups if groups[name]]
         values = np.array([table.get(name, 0.1) for name in names], dtype=np.float64)
+        if not values.sum() > 0:
+            raise ValueError(f"random mixes: the groups {names} all weigh 0; nothing to draw")
         return names, values / values.sum()
 
     def _pick(

@@ -137,6 +137,12 @@ class TrainConfig:
     teacher_labels: Path | None = _key(  # noqa: RUF009
         "teacher-labelled songs (python -m unsing.models.teacher); null: none", path=True
     )
+    teacher_mix_weight: float = _key(
+        "weight of the teacher_labels songs' group among random-mix voices and accompaniments "
+        "(0: they train as real pairs only)",
+        min=0.0,
+        max=10.0,
+    )
     musdb18_7s: bool = _key(
         "train on the musdb18-7s training songs (real pairs and random-mix material)"
     )

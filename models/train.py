@@ -512,6 +512,7 @@ def train(
                 vocal_pan=settings.vocal_pan,
                 mono_accompaniment_probability=settings.mono_accompaniment_probability,
                 musdb_pair_share=settings.musdb_pair_share,
+                teacher_mix_weight=settings.teacher_mix_weight,
             ),
         )
         batches = epoch_batches(draw, pin_memory=device.type == "cuda")

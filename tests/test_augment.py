@@ -183,3 +183,40 @@ def test_the_voice_pans_within_vocal_pan_and_accompaniments_collapse_to_mono() -
     voices = [mixer.sample()[1] for _ in range(100)]
     sides = np.array([side_to_mid_db(v) for v in voices])
     assert sides.max() < -12.3 and sides.min() > -80
+
+
+def test_teacher_mix_weight_sets_the_teacher_groups_share_of_random_mixes() -> None:
+    """``teacher_mix_weight``: the ``teacher`` group's weight among random-mix voices and
+    accompaniments; 0 keeps its songs out of random mixes (real pairs only), and the default
+    draws as the weight table did before the setting existed."""
+    t = np.arange(2 * RATE) / RATE
+    pool = SourcePool()
+    for group, hz in (("mir1k", 300.0), ("teacher", 700.0)):
+        voice = np.stack([np.sin(2 * np.pi * hz * t)] * 2).astype(np.float32)
+        music = np.stack([np.sin(2 * np.pi * hz / 2 * t)] * 2).astype(np.float32) * 0.5
+        pool.add_pair(group, Stem(voice, f"{group}-v", "test"), Stem(music, f"{group}-a", "test"))
+
+    def teacher_share(weight: float) -> tuple[float, float]:
+        settings = dataclasses.replace(AugmentSettings(), teacher_mix_weight=weight)
+        mixer = RandomMixer(pool, RATE, RATE, np.random.default_rng(2), settings)
+        voices = [
+            mixer._pick(pool.vocals, pool.vocal_groups, mixer._vocal_groups) for _ in range(400)
+        ]
+        music = [
+            mixer._pick(pool.accompaniments, pool.accompaniment_groups, mixer._accompaniment_groups)
+            for _ in range(400)
+        ]
+        return (
+            sum(s.origin == "teacher-v" for s in voices) / 400,
+            sum(s.origin == "teacher-a" for s in music) / 400,
+        )
+
+    assert teacher_share(0.0) == (0.0, 0.0)
+    voice_share, music_share = teacher_share(0.3)  # against mir1k's 0.45 and 0.35
+    assert abs(voice_share - 0.3 / 0.75) < 0.06 and abs(music_share - 0.3 / 0.65) < 0.06
+    assert AugmentSettings().teacher_mix_weight == 0.3
+    only_teacher = SourcePool()
+    only_teacher.add_pair("teacher", pool.vocals[1], pool.accompaniments[1])
+    settings = dataclasses.replace(AugmentSettings(), teacher_mix_weight=0.0)
+    with pytest.raises(ValueError, match="all weigh 0"):
+        RandomMixer(only_teacher, RATE, RATE, np.random.default_rng(0), settings)

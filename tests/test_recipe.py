@@ -50,6 +50,7 @@ OLD_TRAIN = {
     # keys added since (issue 31), off: the data the shipped chain trained on
     "musdb18_7s": False,
     "musdb_pair_share": 0.0,
+    "teacher_mix_weight": 0.3,
     "gtsinger": False,
     "instrumental_folder": None,
     "validation_musdb7s_songs": 0,
