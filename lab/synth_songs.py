@@ -44,32 +44,11 @@ LEAD_QUARTERS = 2.0
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 #: Japanese syllables Sinsy sings; one per note.
 SYLLABLES = list("らるろなのまもあおうかこさそたとはほやよわ")
-#: General MIDI programs for the inner lines and the bass line.
-INNER_PROGRAMS = [
-    0,
-    1,
-    4,
-    5,
-    16,
-    17,
-    19,
-    24,
-    25,
-    26,
-    27,
-    29,
-    48,
-    49,
-    50,
-    52,
-    61,
-    80,
-    81,
-    88,
-    89,
-    90,
-    95,
-]
+#: General MIDI programs (0-based) for the inner lines: pianos 0-1, electric pianos 4-5, organs
+#: 16-19, guitars 24-29, strings 48-50, the "choir aahs" pad 52, brass 61, synth leads 80-81,
+#: synth pads 88-95; then for the bass line and for the melody's quiet doubling.
+INNER_PROGRAMS = [0, 1, 4, 5, 16, 17, 19, 24, 25, 26, 27, 29]
+INNER_PROGRAMS += [48, 49, 50, 52, 61, 80, 81, 88, 89, 90, 95]
 BASS_PROGRAMS = [32, 33, 34, 35, 38, 39]
 MELODY_PROGRAMS = [0, 4, 24, 40, 56, 65, 73, 80]
 
