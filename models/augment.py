@@ -113,7 +113,7 @@ class RandomMixer:
         names = [name for name in groups if groups[name]]
         values = np.array([table.get(name, 0.1) for name in names], dtype=np.float64)
         if not values.sum() > 0:
-            raise ValueError(f"random mixes: the groups {names} all weigh 0; nothing to draw")
+            raise ValueError(f"random mixes nothing to draw: the groups {names} all weigh 0")
         return names, values / values.sum()
 
     def _pick(

@@ -57,7 +57,7 @@ from unsing.errors import ConfigError
 from unsing.long_band import LongBandLayout
 from unsing.models import spectral
 from unsing.models.atomic_save import copy_atomically, save_atomically
-from unsing.models.augment import AugmentSettings
+from unsing.models.augment import AugmentSettings, RandomMixer
 from unsing.models.batches import EpochDraw, epoch_batches
 from unsing.models.checkpoint import load_checkpoint  # noqa: F401 - part of this API
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
@@ -437,6 +437,24 @@ def train(
         gtsinger=settings.gtsinger,
         instrumental_folders=[settings.instrumental_folder] if settings.instrumental_folder else [],
     )
+    augment = AugmentSettings(
+        real_pair_probability=settings.real_pair_probability,
+        pitch_shift_semitones=settings.pitch_shift_semitones,
+        vocal_only_probability=settings.vocal_only_probability,
+        vocal_pan=settings.vocal_pan,
+        mono_accompaniment_probability=settings.mono_accompaniment_probability,
+        musdb_pair_share=settings.musdb_pair_share,
+        teacher_mix_weight=settings.teacher_mix_weight,
+    )
+    try:  # the pool and the group weights must leave random mixes something to draw
+        RandomMixer(
+            pool, rate, int(settings.excerpt_seconds * rate), np.random.default_rng(0), augment
+        )
+    except ValueError as error:
+        raise ConfigError(
+            f"{recipe.origin('train.teacher_mix_weight')}: train.teacher_mix_weight "
+            f"{settings.teacher_mix_weight} and the training data leave {error}"
+        ) from None
     if validation_items is None:
         validation_items = run_validation_set(recipe, manifest)
     manifest_dict = manifest.as_dict()
@@ -505,15 +523,7 @@ def train(
             settings.seed,
             rank,
             epoch,
-            AugmentSettings(
-                real_pair_probability=settings.real_pair_probability,
-                pitch_shift_semitones=settings.pitch_shift_semitones,
-                vocal_only_probability=settings.vocal_only_probability,
-                vocal_pan=settings.vocal_pan,
-                mono_accompaniment_probability=settings.mono_accompaniment_probability,
-                musdb_pair_share=settings.musdb_pair_share,
-                teacher_mix_weight=settings.teacher_mix_weight,
-            ),
+            augment,
         )
         batches = epoch_batches(draw, pin_memory=device.type == "cuda")
         for cpu_batch in batches:
