@@ -234,7 +234,7 @@ def produce_voice(voice: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_song(score: stream.Score, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(vocals, accompaniment) of one chorale, (2, samples) each, the vocals a drawn level under."""
+    """(vocals, accompaniment) of one chorale, (2, samples) each, the vocals at a drawn level."""
     parts = list(score.parts)
     bpm = float(rng.uniform(70, 130))
     shift = int(rng.integers(-4, 3))
