@@ -9,6 +9,11 @@ do. The voice gets a produced chain (high-pass, compressor, reverb; pedalboard) 
 signal counts as vocals, as in MUSDB18. Both stems share key, tempo and harmony: the coherence
 random mixes lack.
 
+``--voices varied`` (synth-songs-v2) makes more voices of Sinsy's one: syllables on all five
+vowels, the formants moved per song by varispeed (the melody sung k semitones up at 2 ** (k / 12)
+times the tempo, then slowed to the written pitch and tempo: formants k semitones lower), and a
+share of the melodies sung an octave down with formants 2-3 semitones lower, as a male voice.
+
 Output: the teacher-labels folder layout that ``train.teacher_labels`` reads (``labels.json``,
 ``vocals/NAME.flac``, ``accompaniment/NAME.flac``, 44.1 kHz stereo), so the songs train as
 real pairs (group ``teacher``) without a change to ``models/``.
@@ -19,6 +24,8 @@ pedalboard 0.9.26; FluidSynth 2.3.1, fluid-soundfont-gm 3.1), about 2 s a song o
     python3 -m venv /work/synthvenv
     /work/synthvenv/bin/pip install pysinsy music21 pretty_midi pedalboard soxr soundfile
     /work/synthvenv/bin/python lab/synth_songs.py --out /work/synth-songs --songs 200 --seed 7
+    /work/synthvenv/bin/python lab/synth_songs.py --out /work/synth-songs-v2 --songs 351 \
+        --seed 8 --voices varied
 """
 
 from __future__ import annotations
@@ -44,6 +51,15 @@ LEAD_QUARTERS = 2.0
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 #: Japanese syllables Sinsy sings; one per note.
 SYLLABLES = list("らるろなのまもあおうかこさそたとはほやよわ")
+#: ``--voices varied``: syllables on all five vowels.
+SYLLABLES_ALL_VOWELS = SYLLABLES + list("いえきけしせちてにねひへみめりれ")
+#: ``--voices varied``: the share of songs whose melody is sung an octave down with formants
+#: 2 or 3 semitones lower (a vocal tract 12-19 % longer: a male voice from the one female
+#: model); the other voices' formants move by -2 to +2 semitones. Whole semitones, so that the
+#: varispeeded voice stays in tune with the accompaniment.
+LOW_VOICE_SHARE = 0.35
+LOW_VOICE_FORMANT_SEMITONES = [2, 3]
+FORMANT_SEMITONES = [-2, -1, 0, 1, 2]
 #: General MIDI programs (0-based) for the inner lines: pianos 0-1, electric pianos 4-5, organs
 #: 16-19, guitars 24-29, strings 48-50, the "choir aahs" pad 52, brass 61, synth leads 80-81,
 #: synth pads 88-95; then for the bass line and for the melody's quiet doubling.
@@ -54,7 +70,11 @@ MELODY_PROGRAMS = [0, 4, 24, 40, 56, 65, 73, 80]
 
 
 def singable_melody(
-    part: stream.Part, bpm: float, shift: int, rng: np.random.Generator
+    part: stream.Part,
+    bpm: float,
+    shift: int,
+    rng: np.random.Generator,
+    syllables: list[str] = SYLLABLES,
 ) -> stream.Score:
     """The soprano ``part`` transposed by ``shift`` semitones at ``bpm``, one syllable per note."""
     melody = part.flatten().notesAndRests.stream()
@@ -68,7 +88,7 @@ def singable_melody(
             if element.tie is not None and element.tie.type in ("stop", "continue"):
                 sung.tie = element.tie
             else:
-                sung.lyric = str(rng.choice(SYLLABLES))
+                sung.lyric = str(rng.choice(syllables))
                 if element.tie is not None:
                     sung.tie = element.tie
             out.insert(LEAD_QUARTERS + element.offset, sung)
@@ -82,8 +102,12 @@ def singable_melody(
     return score.makeNotation()
 
 
-def sing(melody: stream.Score, folder: Path) -> np.ndarray:
-    """Sinsy's rendering of ``melody``: mono float32 at ``RATE_HZ``."""
+def sing(melody: stream.Score, folder: Path, speed: float = 1.0) -> np.ndarray:
+    """Sinsy's rendering of ``melody``: mono float32 at ``RATE_HZ``, slowed by ``speed``.
+
+    A melody written ``k`` semitones up at ``speed`` = 2 ** (k / 12) times the tempo comes out at
+    the written pitch and tempo with its formants ``k`` semitones lower (varispeed).
+    """
     path = folder / "melody.xml"
     melody.write("musicxml", fp=str(path))
     synth = pysinsy.sinsy.Sinsy()
@@ -92,9 +116,8 @@ def sing(melody: stream.Score, folder: Path) -> np.ndarray:
     synth.loadScoreFromMusicXML(str(path))
     wave, rate = synth.synthesize()
     synth.clearScore()
-    return soxr.resample(np.asarray(wave, dtype=np.float64) / 32768.0, rate, RATE_HZ).astype(
-        np.float32
-    )
+    samples = np.asarray(wave, dtype=np.float64) / 32768.0
+    return soxr.resample(samples, rate / speed, RATE_HZ).astype(np.float32)
 
 
 def line_notes(
@@ -233,14 +256,32 @@ def produce_voice(voice: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return chain(stereo, RATE_HZ).astype(np.float32)
 
 
-def make_song(score: stream.Score, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(vocals, accompaniment) of one chorale, (2, samples) each, the vocals at a drawn level."""
+def make_song(
+    score: stream.Score, rng: np.random.Generator, varied: bool = False
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """(vocals, accompaniment) of one chorale, (2, samples) each, the vocals at a drawn level,
+    and the voice's octave and formant shift (semitones).
+
+    ``varied``: syllables on all vowels, and the voice's formants (and octave) drawn per song.
+    """
     parts = list(score.parts)
     bpm = float(rng.uniform(70, 130))
     shift = int(rng.integers(-4, 3))
+    octave, formant_semitones, syllables = 0, 0, SYLLABLES
+    if varied:
+        syllables = SYLLABLES_ALL_VOWELS
+        if rng.random() < LOW_VOICE_SHARE:
+            octave = -12
+            formant_semitones = int(rng.choice(LOW_VOICE_FORMANT_SEMITONES))
+        else:
+            formant_semitones = int(rng.choice(FORMANT_SEMITONES))
+    speed = 2.0 ** (formant_semitones / 12)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        voice = sing(singable_melody(parts[0], bpm, shift, rng), folder)
+        melody = singable_melody(
+            parts[0], bpm * speed, shift + octave + formant_semitones, rng, syllables
+        )
+        voice = sing(melody, folder, speed)
         accompaniment = render(arrangement(parts, bpm, shift, rng), folder)
     vocals = produce_voice(voice, rng)
     samples = min(vocals.shape[1], accompaniment.shape[1])
@@ -251,7 +292,8 @@ def make_song(score: stream.Score, rng: np.random.Generator) -> tuple[np.ndarray
     vocals = vocals * (rms_a / rms_v) * 10 ** (level_db / 20)
     peak = max(np.abs(vocals + accompaniment).max(), 1e-9)
     scale = min(1.0, 0.9 / peak)
-    return vocals * scale, accompaniment * scale
+    voice_drawn = {"octave_semitones": octave, "formant_semitones": -formant_semitones}
+    return vocals * scale, accompaniment * scale, voice_drawn
 
 
 def chorales(limit: int) -> list[tuple[str, stream.Score]]:
@@ -274,6 +316,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--songs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--voices",
+        choices=["one", "varied"],
+        default="one",
+        help="one: Sinsy's voice as it is (synth-songs-v1); varied: all five vowels, formants "
+        "moved per song, and a share sung an octave down with lower formants",
+    )
     args = parser.parse_args()
     (args.out / "vocals").mkdir(parents=True, exist_ok=True)
     (args.out / "accompaniment").mkdir(parents=True, exist_ok=True)
@@ -282,7 +331,7 @@ def main() -> None:
     for index, (title, score) in enumerate(chorales(args.songs)):
         name = f"song{index:03d}"
         try:
-            vocals, accompaniment = make_song(score, rng)
+            vocals, accompaniment, voice = make_song(score, rng, args.voices == "varied")
         except Exception as error:  # a score Sinsy or music21 cannot take: skip it
             print(f"{name}: skipped ({error!r})", flush=True)
             continue
@@ -292,12 +341,14 @@ def main() -> None:
             "licence": "generated (Bach chorale, music21 corpus; pysinsy; FluidR3 GM)",
             "source": title,
             "seconds": round(vocals.shape[1] / RATE_HZ, 1),
+            **voice,
         }
         print(f"{name}: {songs[name]['seconds']} s", flush=True)
         (args.out / "labels.json").write_text(
             json.dumps(
                 {
-                    "teacher": f"synthetic songs (lab/synth_songs.py, seed {args.seed})",
+                    "teacher": f"synthetic songs (lab/synth_songs.py, seed {args.seed}, "
+                    f"voices {args.voices})",
                     "songs": songs,
                 },
                 indent=1,

@@ -143,6 +143,12 @@ class TrainConfig:
         min=0.0,
         max=10.0,
     )
+    teacher_pair_share: float = _key(
+        "share of the real-pair examples drawn from the teacher_labels songs (0: they count "
+        "with the other pairs); with musdb_pair_share at most 1",
+        min=0.0,
+        max=1.0,
+    )
     musdb18_7s: bool = _key(
         "train on the musdb18-7s training songs (real pairs and random-mix material)"
     )

@@ -51,6 +51,7 @@ OLD_TRAIN = {
     "musdb18_7s": False,
     "musdb_pair_share": 0.0,
     "teacher_mix_weight": 0.3,
+    "teacher_pair_share": 0.0,
     "gtsinger": False,
     "instrumental_folder": None,
     "validation_musdb7s_songs": 0,
