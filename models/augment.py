@@ -110,8 +110,9 @@ class RandomMixer:
             (pool.pair_groups.get("teacher", []), self.settings.teacher_pair_share),
         )
         #: (pair indices, share) of the groups drawn at a set share; the rest uniformly
-        self._pair_shares = [(list(indices), share) for indices, share in shares if share > 0]
-        self._pair_shares = [(indices, share) for indices, share in self._pair_shares if indices]
+        self._pair_shares = [
+            (list(indices), share) for indices, share in shares if share > 0 and indices
+        ]
         if sum(share for _, share in self._pair_shares) > 1.0:
             raise ValueError("real-pair shares above 1 in all")
         taken = {index for indices, _ in self._pair_shares for index in indices}

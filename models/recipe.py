@@ -335,6 +335,13 @@ def _resolve(
             f"{recipe.origin('long_band.crossover_hz')}: long_band.crossover_hz = "
             f"{list(crossover)}: must be [LOW, HIGH] with LOW < HIGH"
         )
+    train = recipe.train
+    if train.musdb_pair_share + train.teacher_pair_share > 1.0:
+        raise ConfigError(
+            f"{recipe.origin('train.teacher_pair_share')}: train.teacher_pair_share "
+            f"{train.teacher_pair_share} and train.musdb_pair_share "
+            f"{train.musdb_pair_share} add up to more than 1"
+        )
     return recipe
 
 

@@ -447,12 +447,6 @@ def train(
         teacher_mix_weight=settings.teacher_mix_weight,
         teacher_pair_share=settings.teacher_pair_share,
     )
-    if settings.musdb_pair_share + settings.teacher_pair_share > 1.0:
-        raise ConfigError(
-            f"{recipe.origin('train.teacher_pair_share')}: train.teacher_pair_share "
-            f"{settings.teacher_pair_share} and train.musdb_pair_share "
-            f"{settings.musdb_pair_share} add up to more than 1"
-        )
     try:  # the pool and the group weights must leave random mixes something to draw
         RandomMixer(
             pool, rate, int(settings.excerpt_seconds * rate), np.random.default_rng(0), augment

@@ -232,6 +232,21 @@ def test_a_hop_that_does_not_divide_n_fft_is_an_error(tmp_path: Path) -> None:
         load_recipe(overrides=["model.hop_samples=1024"])
 
 
+def test_real_pair_shares_above_one_are_an_error(tmp_path: Path) -> None:
+    """``teacher_pair_share`` and ``musdb_pair_share`` adding up to more than 1: a one-line error
+    naming both keys, where the recipe loads (before any data or training)."""
+    path = write(tmp_path, "train: {musdb_pair_share: 0.6, teacher_pair_share: 0.5}\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"recipe\.yaml: train\.teacher_pair_share 0\.5 and train\.musdb_pair_share 0\.6 "
+        r"add up to more than 1$",
+    ):
+        load_recipe(path)
+    with pytest.raises(ConfigError, match=r"^command line: train\.teacher_pair_share 0\.5"):
+        load_recipe(overrides=["train.musdb_pair_share=0.6", "train.teacher_pair_share=0.5"])
+    assert load_recipe(overrides=["train.musdb_pair_share=0.6", "train.teacher_pair_share=0.4"])
+
+
 def test_a_stage_that_does_not_exist_lists_the_stages() -> None:
     stages = r"\(stages: v2, v3, v6, v7\)"
     with pytest.raises(ConfigError, match=rf"default\.yaml: no stage 'v4' {stages}"):

@@ -460,27 +460,6 @@ def test_random_mixes_left_nothing_to_draw_is_a_config_error(tmp_path) -> None:
         train(recipe, tmp_path / "runs" / "none", max_steps=1, quiet=True)
 
 
-def test_real_pair_shares_above_one_are_a_config_error(tiny_recipe, tmp_path) -> None:
-    """``teacher_pair_share`` and ``musdb_pair_share`` adding up to more than 1: a one-line error
-    naming both keys, before any training."""
-    recipe = load_recipe(
-        overrides=[
-            *TINY,
-            f"train.data_root={tiny_recipe.train.data_root}",
-            f"train.runs_dir={tmp_path / 'runs'}",
-            "train.musdb_pair_share=0.6",
-            "train.teacher_pair_share=0.5",
-        ]
-    )
-    with pytest.raises(
-        ConfigError,
-        match=r"train.teacher_pair_share 0.5 and train.musdb_pair_share 0.6 add up to more "
-        r"than 1$",
-    ):
-        train(recipe, tmp_path / "runs" / "none", max_steps=1, quiet=True)
-    assert not (tmp_path / "runs" / "none" / "last.pt").exists()
-
-
 def test_training_the_low_band_network_alone_leaves_the_rest_untouched(
     tiny_recipe, tmp_path: Path
 ) -> None:
