@@ -50,12 +50,6 @@ class AugmentSettings:
     #: Real-pair examples: the share drawn from the ``musdb`` group's pairs (produced songs),
     #: the rest uniformly from the other pairs. 0: every pair alike (as the shipped model).
     musdb_pair_share: float = 0.0
-    #: Real-pair examples: the share drawn from the ``teacher`` group's pairs (teacher-labelled
-    #: or synthetic songs), beside ``musdb_pair_share``; 0: those pairs count with the others.
-    teacher_pair_share: float = 0.0
-    #: weight of the ``teacher`` group among random-mix voices and accompaniments; 0: the
-    #: teacher-labelled songs train as real pairs only
-    teacher_mix_weight: float = 0.3
     vocal_group_weights: tuple[tuple[str, float], ...] = (
         ("mir1k", 0.45),
         ("eif", 0.35),
@@ -64,6 +58,7 @@ class AugmentSettings:
         ("gtsinger", 0.15),
         ("musdb", 0.4),
         ("folders", 0.4),
+        ("teacher", 0.3),
     )
     accompaniment_group_weights: tuple[tuple[str, float], ...] = (
         ("mir1k", 0.35),
@@ -73,6 +68,7 @@ class AugmentSettings:
         ("instrumental_long", 0.3),
         ("musdb", 0.4),
         ("folders", 0.4),
+        ("teacher", 0.3),
     )
 
 
@@ -98,27 +94,12 @@ class RandomMixer:
         self.excerpt_samples = excerpt_samples
         self.rng = rng
         self.settings = settings or AugmentSettings()
-        teacher = (("teacher", self.settings.teacher_mix_weight),)
-        self._vocal_groups = self._weights(
-            pool.vocal_groups, self.settings.vocal_group_weights + teacher
-        )
+        self._vocal_groups = self._weights(pool.vocal_groups, self.settings.vocal_group_weights)
         self._accompaniment_groups = self._weights(
-            pool.accompaniment_groups, self.settings.accompaniment_group_weights + teacher
+            pool.accompaniment_groups, self.settings.accompaniment_group_weights
         )
-        shares = (
-            (pool.pair_groups.get("musdb", []), self.settings.musdb_pair_share),
-            (pool.pair_groups.get("teacher", []), self.settings.teacher_pair_share),
-        )
-        #: (pair indices, share) of the groups drawn at a set share; the rest uniformly
-        self._pair_shares = [
-            (list(indices), share) for indices, share in shares if share > 0 and indices
-        ]
-        if sum(share for _, share in self._pair_shares) > 1.0:
-            raise ValueError("real-pair shares above 1 in all")
-        taken = {index for indices, _ in self._pair_shares for index in indices}
-        self._other_pairs = [i for i in range(len(pool.pairs)) if i not in taken]
-        if not self._other_pairs:  # every pair is in a shared group: all alike
-            self._pair_shares = []
+        musdb = set(pool.pair_groups.get("musdb", []))
+        self._other_pairs = [i for i in range(len(pool.pairs)) if i not in musdb]
 
     @staticmethod
     def _weights(
@@ -127,8 +108,6 @@ class RandomMixer:
         table = dict(weights)
         names = [name for name in groups if groups[name]]
         values = np.array([table.get(name, 0.1) for name in names], dtype=np.float64)
-        if not values.sum() > 0:
-            raise ValueError(f"random mixes nothing to draw: the groups {names} all weigh 0")
         return names, values / values.sum()
 
     def _pick(
@@ -142,16 +121,13 @@ class RandomMixer:
         return stems[indices[self.rng.choice(len(indices), p=lengths / lengths.sum())]]
 
     def _pair_index(self) -> int:
-        """A real pair: uniformly, or with ``musdb_pair_share`` from the ``musdb`` group and
-        ``teacher_pair_share`` from the ``teacher`` group, the rest from the other pairs."""
-        rng = self.rng
-        if not self._pair_shares:
+        """A real pair: uniformly, or with ``musdb_pair_share`` from the ``musdb`` group."""
+        share, rng = self.settings.musdb_pair_share, self.rng
+        musdb = self.pool.pair_groups.get("musdb", [])
+        if share <= 0.0 or not musdb or len(musdb) == len(self.pool.pairs):
             return int(rng.integers(len(self.pool.pairs)))
-        draw = rng.random()
-        for indices, share in self._pair_shares:
-            if draw < share:
-                return indices[int(rng.integers(len(indices)))]
-            draw -= share
+        if rng.random() < share:
+            return musdb[int(rng.integers(len(musdb)))]
         others = self._other_pairs
         return others[int(rng.integers(len(others)))]
 

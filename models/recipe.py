@@ -137,18 +137,6 @@ class TrainConfig:
     teacher_labels: Path | None = _key(  # noqa: RUF009
         "teacher-labelled songs (python -m unsing.models.teacher); null: none", path=True
     )
-    teacher_mix_weight: float = _key(
-        "weight of the teacher_labels songs' group among random-mix voices and accompaniments "
-        "(0: they train as real pairs only)",
-        min=0.0,
-        max=10.0,
-    )
-    teacher_pair_share: float = _key(
-        "share of the real-pair examples drawn from the teacher_labels songs (0: they count "
-        "with the other pairs); with musdb_pair_share at most 1",
-        min=0.0,
-        max=1.0,
-    )
     musdb18_7s: bool = _key(
         "train on the musdb18-7s training songs (real pairs and random-mix material)"
     )
@@ -334,13 +322,6 @@ def _resolve(
         raise ConfigError(
             f"{recipe.origin('long_band.crossover_hz')}: long_band.crossover_hz = "
             f"{list(crossover)}: must be [LOW, HIGH] with LOW < HIGH"
-        )
-    train = recipe.train
-    if train.musdb_pair_share + train.teacher_pair_share > 1.0:
-        raise ConfigError(
-            f"{recipe.origin('train.teacher_pair_share')}: train.teacher_pair_share "
-            f"{train.teacher_pair_share} and train.musdb_pair_share "
-            f"{train.musdb_pair_share} add up to more than 1"
         )
     return recipe
 

@@ -57,7 +57,7 @@ from unsing.errors import ConfigError
 from unsing.long_band import LongBandLayout
 from unsing.models import spectral
 from unsing.models.atomic_save import copy_atomically, save_atomically
-from unsing.models.augment import AugmentSettings, RandomMixer
+from unsing.models.augment import AugmentSettings
 from unsing.models.batches import EpochDraw, epoch_batches
 from unsing.models.checkpoint import load_checkpoint  # noqa: F401 - part of this API
 from unsing.models.data import Manifest, ValidationItem, build_training_pool, build_validation_set
@@ -444,18 +444,7 @@ def train(
         vocal_pan=settings.vocal_pan,
         mono_accompaniment_probability=settings.mono_accompaniment_probability,
         musdb_pair_share=settings.musdb_pair_share,
-        teacher_mix_weight=settings.teacher_mix_weight,
-        teacher_pair_share=settings.teacher_pair_share,
     )
-    try:  # the pool and the group weights must leave random mixes something to draw
-        RandomMixer(
-            pool, rate, int(settings.excerpt_seconds * rate), np.random.default_rng(0), augment
-        )
-    except ValueError as error:
-        raise ConfigError(
-            f"{recipe.origin('train.teacher_mix_weight')}: train.teacher_mix_weight "
-            f"{settings.teacher_mix_weight} and the training data leave {error}"
-        ) from None
     if validation_items is None:
         validation_items = run_validation_set(recipe, manifest)
     manifest_dict = manifest.as_dict()

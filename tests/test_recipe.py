@@ -50,8 +50,6 @@ OLD_TRAIN = {
     # keys added since (issue 31), off: the data the shipped chain trained on
     "musdb18_7s": False,
     "musdb_pair_share": 0.0,
-    "teacher_mix_weight": 0.3,
-    "teacher_pair_share": 0.0,
     "gtsinger": False,
     "instrumental_folder": None,
     "validation_musdb7s_songs": 0,
@@ -230,21 +228,6 @@ def test_a_hop_that_does_not_divide_n_fft_is_an_error(tmp_path: Path) -> None:
         load_recipe(overrides=["model.hop_samples=300"])
     with pytest.raises(ConfigError, match="do not overlap enough"):
         load_recipe(overrides=["model.hop_samples=1024"])
-
-
-def test_real_pair_shares_above_one_are_an_error(tmp_path: Path) -> None:
-    """``teacher_pair_share`` and ``musdb_pair_share`` adding up to more than 1: a one-line error
-    naming both keys, where the recipe loads (before any data or training)."""
-    path = write(tmp_path, "train: {musdb_pair_share: 0.6, teacher_pair_share: 0.5}\n")
-    with pytest.raises(
-        ConfigError,
-        match=r"recipe\.yaml: train\.teacher_pair_share 0\.5 and train\.musdb_pair_share 0\.6 "
-        r"add up to more than 1$",
-    ):
-        load_recipe(path)
-    with pytest.raises(ConfigError, match=r"^command line: train\.teacher_pair_share 0\.5"):
-        load_recipe(overrides=["train.musdb_pair_share=0.6", "train.teacher_pair_share=0.5"])
-    assert load_recipe(overrides=["train.musdb_pair_share=0.6", "train.teacher_pair_share=0.4"])
 
 
 def test_a_stage_that_does_not_exist_lists_the_stages() -> None:

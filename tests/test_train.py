@@ -423,41 +423,11 @@ def test_augmentation_settings_come_from_the_recipe(tiny_recipe, tmp_path, monke
             f"train.runs_dir={tmp_path / 'runs'}",
             "train.real_pair_probability=0.9",
             "train.pitch_shift_semitones=2",
-            "train.teacher_mix_weight=0.1",
         ]
     )
     train(recipe, tmp_path / "runs" / "augment", max_steps=1, quiet=True)
     assert seen and seen[0].real_pair_probability == 0.9
     assert seen[0].pitch_shift_semitones == 2.0
-    assert seen[0].teacher_mix_weight == 0.1
-
-
-def test_random_mixes_left_nothing_to_draw_is_a_config_error(tmp_path) -> None:
-    """Teacher-labelled songs alone, kept out of random mixes (``teacher_mix_weight: 0``): a
-    one-line error naming the key, before any validation or training."""
-    labels = tmp_path / "labels"
-    t = np.arange(44100) / 44100
-    for stem, audio in (("vocals", np.sin(2 * np.pi * 440 * t)), ("accompaniment", 0.1 * t)):
-        (labels / stem).mkdir(parents=True)
-        soundfile.write(labels / stem / "song.flac", np.stack([audio, audio], 1), 44100)
-    song = {"song": {"licence": "test"}}
-    (labels / "labels.json").write_text(json.dumps({"teacher": "test", "songs": song}))
-    (tmp_path / "data").mkdir()
-    recipe = load_recipe(
-        overrides=[
-            *TINY,
-            f"train.data_root={tmp_path / 'data'}",
-            f"train.runs_dir={tmp_path / 'runs'}",
-            f"train.teacher_labels={labels}",
-            "train.teacher_mix_weight=0",
-        ]
-    )
-    with pytest.raises(
-        ConfigError,
-        match=r"train.teacher_mix_weight 0.0 and the training data leave random mixes nothing "
-        r"to draw: the groups \['teacher'\] all weigh 0$",
-    ):
-        train(recipe, tmp_path / "runs" / "none", max_steps=1, quiet=True)
 
 
 def test_training_the_low_band_network_alone_leaves_the_rest_untouched(
