@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from lab.probes.scores import change_per_song_median, report
+from lab.probes.scores import changes_per_split, report
 from unsing.models.calibrate import without_calibration
 from unsing.models.checkpoint import load_checkpoint
 from unsing.models.data import (
@@ -81,23 +81,6 @@ def load_model(checkpoint: Path, uncalibrated: bool) -> tuple[CausalUNet, StftSp
     return model, StftSpec(contract["n_fft"], contract["hop_samples"], contract["window"])
 
 
-def changes(
-    sdr_db: dict[str, dict[str, dict[str, list[float]]]], against: str
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Median per-song change of every checkpoint but ``against`` against it, per split and
-    stem (the songs are in the same order for every checkpoint)."""
-    splits = sdr_db[against]
-    per_split = {
-        split: change_per_song_median({name: s[split] for name, s in sdr_db.items()}, against)
-        for split in splits
-    }
-    return {
-        name: {split: per_split[split][name] for split in splits}
-        for name in sdr_db
-        if name != against
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.probes.fit_gap")
     parser.add_argument("checkpoints", nargs="+", help="NAME=PATH")
@@ -132,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         print(name, result["median_sdr_db"][name], flush=True)
     if args.against is not None:
         result["against"] = args.against
-        result["median_change_per_song_db"] = changes(result["sdr_db"], args.against)
+        result["median_change_per_song_db"] = changes_per_split(result["sdr_db"], args.against)
     report(result, args.out, "waveform SDR, dB (unsing train's validation)")
     return 0
 

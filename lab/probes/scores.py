@@ -28,6 +28,23 @@ def change_per_song_median(scores: Scores, baseline: str) -> dict[str, dict[str,
     }
 
 
+def changes_per_split(
+    sdr_db: dict[str, dict[str, dict[str, list[float]]]], against: str
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Median per-song change of every checkpoint but ``against`` against it, per split and
+    stem (the songs are in the same order for every checkpoint)."""
+    splits = sdr_db[against]
+    per_split = {
+        split: change_per_song_median({name: s[split] for name, s in sdr_db.items()}, against)
+        for split in splits
+    }
+    return {
+        name: {split: per_split[split][name] for split in splits}
+        for name in sdr_db
+        if name != against
+    }
+
+
 def median_summary(scores: Scores, baseline: str) -> dict:
     """Per name, the medians of ``scores`` and the median per-song change against ``baseline``."""
     return {

@@ -1,8 +1,8 @@
-"""fit_gap's paired per-song changes against hand-computed ones."""
+"""The probes' paired per-song changes against hand-computed ones."""
 
 from __future__ import annotations
 
-from lab.probes.fit_gap import changes
+from lab.probes.scores import changes_per_split
 
 
 def test_changes_are_the_median_of_per_song_differences_not_of_medians() -> None:
@@ -11,7 +11,9 @@ def test_changes_are_the_median_of_per_song_differences_not_of_medians() -> None
         "new": {"validation": {"vocals": [1.5, 1.0, 11.0], "accompaniment": [5.0, 6.5, 9.0]}},
     }
     # vocals: differences +0.5, -1.0, +1.0 -> +0.5 (the medians differ by -0.5)
-    assert changes(sdr_db, "base") == {"new": {"validation": {"vocals": 0.5, "accompaniment": 0.5}}}
+    assert changes_per_split(sdr_db, "base") == {
+        "new": {"validation": {"vocals": 0.5, "accompaniment": 0.5}}
+    }
 
 
 def test_folder_songs_cut_the_middle_seven_seconds_of_each_pair(tmp_path) -> None:
