@@ -27,9 +27,7 @@ from pathlib import Path
 
 import torch
 
-from lab.probes.scores import changes_per_split, report
-from unsing.models.calibrate import without_calibration
-from unsing.models.checkpoint import load_checkpoint
+from lab.probes.scores import changes_per_split, report, score_checkpoints
 from unsing.models.data import (
     MUSDB7S_LICENCE,
     ValidationItem,
@@ -37,9 +35,6 @@ from unsing.models.data import (
     read_folder_pairs,
     read_stem_pair,
 )
-from unsing.models.train import median_per_set, validation_scores
-from unsing.models.unet import CausalUNet
-from unsing.stft import StftSpec
 
 DATA = Path("/work/shared/data")
 RATE = 44100
@@ -71,16 +66,6 @@ def folder_songs(folder: Path, count: int) -> list[ValidationItem]:
     return items
 
 
-def load_model(checkpoint: Path, uncalibrated: bool) -> tuple[CausalUNet, StftSpec]:
-    """The checkpoint's model and STFT; ``uncalibrated`` removes a folded calibration first (as
-    a fine-tune starts from it)."""
-    model, state = load_checkpoint(checkpoint)
-    if uncalibrated and state.get("calibration"):
-        model.load_state_dict(without_calibration(state["model_state"], state["calibration"]))
-    contract = state["contract"]
-    return model, StftSpec(contract["n_fft"], contract["hop_samples"], contract["window"])
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.probes.fit_gap")
     parser.add_argument("checkpoints", nargs="+", help="NAME=PATH")
@@ -103,16 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "median_sdr_db": {},
         "sdr_db": {},
     }
-    for entry in args.checkpoints:
-        name, path = entry.split("=", 1)
-        model, spec = load_model(Path(path), args.uncalibrated)
-        scores = validation_scores(model, items, spec)
-        result["sdr_db"][name] = {
-            split: {stem: [round(v, 3) for v in values] for stem, values in stems.items()}
-            for split, stems in scores.items()
-        }
-        result["median_sdr_db"][name] = median_per_set(scores)
-        print(name, result["median_sdr_db"][name], flush=True)
+    score_checkpoints(result, args.checkpoints, items, args.uncalibrated)
     if args.against is not None:
         result["against"] = args.against
         result["median_change_per_song_db"] = changes_per_split(result["sdr_db"], args.against)

@@ -1,6 +1,7 @@
 """Summaries the issue-31 probes share: per-song SDRs (dB) by name and stem, their medians, the
-median over songs of each song's change against a baseline, and the printed and written result
-(causal_mwf, produced_bands, fit_gap)."""
+median over songs of each song's change against a baseline, checkpoints scored as ``unsing
+train`` validates, and the printed and written result (causal_mwf, produced_bands, fit_gap,
+validation_sets)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from unsing.models.train import median_per_set
+from unsing.models.calibrate import without_calibration
+from unsing.models.checkpoint import load_checkpoint
+from unsing.models.data import ValidationItem
+from unsing.models.train import median_per_set, validation_scores
+from unsing.models.unet import CausalUNet
+from unsing.stft import StftSpec
 
 #: ``scores[name][stem]``: one SDR (dB) per song, the songs in the same order for every name.
 Scores = dict[str, dict[str, list[float]]]
@@ -62,3 +68,31 @@ def report(result: dict, out: Path | None, metric: str = "fast SDR, dB") -> None
         from unsing.benchmarks.machine import write_measured
 
         write_measured(out, {"metric": metric, **result})
+
+
+def load_model(checkpoint: Path, uncalibrated: bool) -> tuple[CausalUNet, StftSpec]:
+    """The checkpoint's model and STFT; ``uncalibrated`` removes a folded calibration first (as
+    a fine-tune starts from it)."""
+    model, state = load_checkpoint(checkpoint)
+    if uncalibrated and state.get("calibration"):
+        model.load_state_dict(without_calibration(state["model_state"], state["calibration"]))
+    contract = state["contract"]
+    return model, StftSpec(contract["n_fft"], contract["hop_samples"], contract["window"])
+
+
+def score_checkpoints(
+    result: dict, checkpoints: list[str], items: list[ValidationItem], uncalibrated: bool
+) -> None:
+    """Score each ``NAME=PATH`` of ``checkpoints`` on ``items`` as ``unsing train`` validates
+    (waveform SDR per item), into ``result["sdr_db"][NAME]`` (per set and stem, the items'
+    order) and ``result["median_sdr_db"][NAME]``; ``uncalibrated`` as :func:`load_model`."""
+    for entry in checkpoints:
+        name, path = entry.split("=", 1)
+        model, spec = load_model(Path(path), uncalibrated)
+        scores = validation_scores(model, items, spec)
+        result["sdr_db"][name] = {
+            split: {stem: [round(v, 3) for v in values] for stem, values in stems.items()}
+            for split, stems in scores.items()
+        }
+        result["median_sdr_db"][name] = median_per_set(scores)
+        print(name, result["median_sdr_db"][name], flush=True)

@@ -18,12 +18,10 @@ from pathlib import Path
 
 import torch
 
-from lab.probes.scores import changes_per_split, report
-from unsing.models.checkpoint import load_checkpoint
+from lab.probes.scores import changes_per_split, report, score_checkpoints
 from unsing.models.data import Manifest
 from unsing.models.recipe import load_recipe
-from unsing.models.train import median_per_set, run_validation_set, validation_scores
-from unsing.stft import StftSpec
+from unsing.models.train import run_validation_set
 
 PRODUCED_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "produced.yaml"
 
@@ -51,18 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         "median_sdr_db": {},
         "sdr_db": {},
     }
-    for entry in args.checkpoints:
-        name, path = entry.split("=", 1)
-        model, state = load_checkpoint(Path(path))
-        contract = state["contract"]
-        spec = StftSpec(contract["n_fft"], contract["hop_samples"], contract["window"])
-        scores = validation_scores(model, items, spec)
-        result["sdr_db"][name] = {
-            split: {stem: [round(v, 3) for v in values] for stem, values in stems.items()}
-            for split, stems in scores.items()
-        }
-        result["median_sdr_db"][name] = median_per_set(scores)
-        print(name, result["median_sdr_db"][name], flush=True)
+    score_checkpoints(result, args.checkpoints, items, uncalibrated=False)
     if args.against is not None:
         result["against"] = args.against
         result["median_change_per_item_db"] = changes_per_split(result["sdr_db"], args.against)
