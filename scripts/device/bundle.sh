@@ -29,7 +29,9 @@ version() { .venv/bin/python -m pip show "$1" | awk '/^Version/{print $2}'; }
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .gpu/whl \
   "soundfile==$(version soundfile)" "soxr==$(version soxr)" "cffi==$(version cffi)" \
   "pycparser==$(version pycparser)" 2>&1 | { grep -v '^WARNING: Location' || true; }
-# The audio the training pool and the per-epoch validation read, in pieces of <= 55 MB.
+# The audio the training pool and the per-epoch validation read, in pieces of <= 55 MB:
+# the shipped recipe's sets, and issue 31's produced songs and GTSinger voices
+# (train.musdb18_7s, train.gtsinger, as lab/recipes/produced.yaml uses them).
 piece=1 size=0 limit=$((55 * 1000 * 1000))
 while IFS= read -r file; do
   bytes=$(stat -c %s "$file")
@@ -40,7 +42,7 @@ while IFS= read -r file; do
   size=$((size + bytes))
 done < <(find "$data/mir1k/audio" "$data/everything-is-free" "$data/singing" \
   "$data/synthetic-singing" "$data/instrumental" "$data/musdb18-sample" "$data/ikala" \
-  -type f | sort)
+  "$data/musdb18-7s" "$data/singing-gtsinger" -type f | sort)
 du -sh .gpu/*
 echo "calls: bash scripts/device/stage.sh d1 (carry .gpu/whl and .gpu/d1), then stage.sh d2 .. d$piece"
 echo "(carry .gpu/dN), then train.sh NAME WAIT_S --set ...; see scripts/device/README.md"
