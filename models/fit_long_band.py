@@ -245,12 +245,27 @@ def unet_mask_of(
     return torch.cat(masks, dim=-1)
 
 
-def normalise_inputs(model: CausalUNet, inputs: torch.Tensor) -> None:
+def normalise_inputs(model: CausalUNet, inputs: torch.Tensor, chunk_frames: int = 65536) -> None:
     """Set the band's per-bin input scale and shift so that its log powers have zero mean and
-    unit variance on ``inputs`` (T, C, input_bins)."""
-    log_power = torch.log(inputs.square() + LONG_BAND_POWER_FLOOR)
-    mean = log_power.mean(dim=(0, 1))
-    std = log_power.std(dim=(0, 1)) + 1e-5
+    unit variance on ``inputs`` (T, C, input_bins).
+
+    The statistics are summed ``chunk_frames`` frames at a time (in float64), so the log
+    powers of all the training audio never sit in memory at once: whole, they are twice the
+    size of ``inputs``, which is the largest of the fit's tensors."""
+    bins = inputs.shape[-1]
+    total = torch.zeros(bins, dtype=torch.float64)
+    total_square = torch.zeros(bins, dtype=torch.float64)
+    count = 0
+    for start in range(0, inputs.shape[0], chunk_frames):
+        chunk = inputs[start : start + chunk_frames]
+        log_power = torch.log(chunk.square() + LONG_BAND_POWER_FLOOR).double()
+        total += log_power.sum(dim=(0, 1))
+        total_square += log_power.square().sum(dim=(0, 1))
+        count += chunk.shape[0] * chunk.shape[1]
+    mean = total / count
+    variance = (total_square - count * mean.square()) / max(count - 1, 1)  # as torch.std
+    std = (variance.clamp(min=0).sqrt() + 1e-5).float()
+    mean = mean.float()
     with torch.no_grad():
         model.long_band.input_scale.copy_((1 / std)[None, None, :, None])
         model.long_band.input_shift.copy_((-mean / std)[None, None, :, None])

@@ -616,6 +616,27 @@ def test_unets_mask_for_the_fit_is_computed_in_chunks_as_in_one_go() -> None:
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
 
 
+def test_band_input_statistics_summed_in_chunks_match_the_whole_tensors() -> None:
+    torch = require_module("torch")
+    from unsing.models.fit_long_band import normalise_inputs
+    from unsing.models.unet import LONG_BAND_POWER_FLOOR
+
+    model = _long_band_model(unet_input=False)
+    bins = model.config.long_band_input_bins
+    generator = torch.Generator().manual_seed(3)
+    scale = torch.logspace(-3, 1, bins)  # bins whose log powers differ in mean and spread
+    inputs = torch.rand(1001, 2, bins, generator=generator) * scale
+    log_power = torch.log(inputs.square() + LONG_BAND_POWER_FLOOR)
+    std = log_power.std(dim=(0, 1)) + 1e-5
+    for chunk_frames in (64, 5000):  # a ragged last chunk, and one chunk
+        normalise_inputs(model, inputs, chunk_frames=chunk_frames)
+        band = model.long_band
+        torch.testing.assert_close(band.input_scale.flatten(), 1 / std, rtol=1e-5, atol=0)
+        torch.testing.assert_close(
+            band.input_shift.flatten(), -log_power.mean(dim=(0, 1)) / std, rtol=1e-5, atol=1e-6
+        )
+
+
 @pytest.mark.parametrize("unet_input", [False, True])
 def test_last_mask_needs_only_the_receptive_field(unet_input: bool) -> None:
     """What the window graph computes: the newest frame's mask from the last
