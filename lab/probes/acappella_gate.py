@@ -27,13 +27,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import lfilter
 
-from unsing.models.quality import VALIDATION_SETS, default_data_root
+from unsing.models.metrics import sdr_db
+from unsing.models.quality import SAMPLE_RATE_HZ, VALIDATION_SETS, default_data_root
 from unsing.models.separator import CheckpointSeparator
 from unsing.models.single_source import single_source_scores
 
 HOP_SAMPLES = 256
-SAMPLE_RATE_HZ = 44100
 #: (threshold_db, slope, floor_db, smoothing_ms)
 GATES: list[tuple[float, float, float, float]] = [
     (-10.0, 1.0, -30.0, 50.0),
@@ -61,13 +62,9 @@ def gate_gains(
     power_mix = np.square(mix).reshape(mix.shape[0], hops, HOP_SAMPLES).mean(axis=(0, 2))
     power_acc = np.square(acc).reshape(acc.shape[0], hops, HOP_SAMPLES).mean(axis=(0, 2))
     alpha = float(np.exp(-HOP_SAMPLES / (SAMPLE_RATE_HZ * smoothing_ms / 1000.0)))
-    gains_db = np.zeros(hops)
-    smooth_mix = smooth_acc = 0.0
-    for hop in range(hops):  # one-pole smoothing, causal
-        smooth_mix = alpha * smooth_mix + (1 - alpha) * power_mix[hop]
-        smooth_acc = alpha * smooth_acc + (1 - alpha) * power_acc[hop]
-        share_db = 10 * np.log10((smooth_acc + 1e-12) / (smooth_mix + 1e-12))
-        gains_db[hop] = np.clip(slope * (share_db - threshold_db), floor_db, 0.0)
+    smooth_mix, smooth_acc = lfilter([1 - alpha], [1, -alpha], [power_mix, power_acc])  # causal
+    share_db = 10 * np.log10((smooth_acc + 1e-12) / (smooth_mix + 1e-12))
+    gains_db = np.clip(slope * (share_db - threshold_db), floor_db, 0.0)
     gains = 10 ** (gains_db / 20)
     start = np.concatenate([[1.0], gains[:-1]])  # each hop ramps from the last hop's gain
     ramp = (np.arange(HOP_SAMPLES) + 1) / HOP_SAMPLES
@@ -84,11 +81,6 @@ def gated(
     gain = gate_gains(vocals, accompaniment, gate)
     kept = accompaniment * gain
     return vocals + (accompaniment - kept), kept
-
-
-def fast_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    error = np.sum(np.square(reference - estimate))
-    return float(10 * np.log10(np.sum(np.square(reference)) / max(error, 1e-20)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 v, a = gated(*on_acc, gate)
                 kept = single_source_scores(item.accompaniment, a, v)["kept_sdr_db"]
                 v, a = gated(*on_mix, gate)
-                mix_sdr = fast_sdr_db(item.accompaniment, a)
+                mix_sdr = sdr_db(item.accompaniment, a)
                 scores[name]["a_cappella_leak_db"].append(leak)
                 scores[name]["instrumental_kept_sdr_db"].append(kept)
                 scores[name]["mixture_sdr_db"].append(mix_sdr)
