@@ -550,7 +550,8 @@ def readme_block(
 def report_parser(prog: str, description: str, methods: str, sets: str) -> argparse.ArgumentParser:
     """The command line shared by the score reports on the held-out material: ``--out``,
     ``--methods`` (default ``methods``), ``--sets`` (default ``sets``), ``--data-root``,
-    repeatable ``--checkpoint NAME=PATH.pt`` and ``--doc`` (old name ``--readme``)."""
+    repeatable ``--checkpoint NAME=PATH.pt`` and ``--engine NAME[:KEY=VALUE,...]``, and ``--doc``
+    (old name ``--readme``)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--out", type=Path, required=True, help="JSON results file to write")
     parser.add_argument(
@@ -567,6 +568,7 @@ def report_parser(prog: str, description: str, methods: str, sets: str) -> argpa
         metavar="NAME=PATH.pt",
         help="also score a trained unsing checkpoint, run causally (repeatable)",
     )
+    add_engine_option(parser)
     parser.add_argument(
         "--doc",
         "--readme",
@@ -611,17 +613,37 @@ def write_report(
 
 
 def build_separators(
-    methods: list[str], checkpoints: list[str], threads: int = 1
+    methods: list[str], checkpoints: list[str], threads: int = 1, engines: Sequence[str] = ()
 ) -> dict[str, Separator | OracleSeparator]:
-    """Baselines by name plus ``NAME=PATH.pt`` trained checkpoints, run causally (see
-    :class:`unsing.models.separator.CheckpointSeparator`; ``threads``: its torch threads)."""
+    """Baselines by name, ``NAME=PATH.pt`` trained checkpoints, run causally (see
+    :class:`unsing.models.separator.CheckpointSeparator`; ``threads``: its torch threads), and
+    ``NAME[:KEY=VALUE,...]`` the engine as configured (``config.yaml`` with those overrides;
+    :class:`unsing.models.engine_separator.EngineSeparator`)."""
     separators = make_separators(methods)
     for item in checkpoints:
         name, _, path = item.rpartition("=")
         from unsing.models.separator import CheckpointSeparator
 
         separators[name or Path(path).stem] = CheckpointSeparator(path, threads)
+    for item in engines:
+        from unsing.models.engine_separator import EngineSeparator, parse_engine_spec
+
+        name, overrides = parse_engine_spec(item)
+        separators[name] = EngineSeparator(overrides)
     return separators
+
+
+def add_engine_option(parser: argparse.ArgumentParser) -> None:
+    """``--engine NAME[:KEY=VALUE,...]`` (repeatable)."""
+    parser.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="NAME[:KEY=VALUE,...]",
+        help="also score the engine as it ships: config.yaml's ONNX model through `unsing "
+        "separate`'s pipeline, with these config overrides (repeatable), e.g. "
+        "gated:engine.a_cappella_gate=true",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -677,6 +699,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also score a trained unsing checkpoint, run causally as the live engine runs it "
         "(repeatable), e.g. unsing-causal=models/pretrained/unsing-default.pt",
     )
+    add_engine_option(parser)
     return parser.parse_args(argv)
 
 
@@ -690,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.torch_threads)
     try:
-        separators = build_separators(names, args.checkpoint, args.torch_threads)
+        separators = build_separators(names, args.checkpoint, args.torch_threads, args.engine)
         start = time.perf_counter()
         report = quality_report(
             separators,

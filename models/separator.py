@@ -4,7 +4,8 @@
 It runs the model causally, exactly as the live engine computes it: frame ``t``'s mask sees only
 frames up to ``t + lookahead_frames`` (the whole-sequence forward of the causal network equals
 the frame-by-frame streaming form; see tests/test_model.py). Mono input is duplicated to the
-model's channels and averaged back; other rates are resampled with soxr and back.
+model's channels and averaged back; other rates are resampled with soxr and back
+(:func:`unsing.models.engine_separator.at_model_format`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import soxr
 import torch
 
 from unsing.models.checkpoint import load_checkpoint
+from unsing.models.engine_separator import at_model_format
 from unsing.models.train import separate
 from unsing.stft import StftSpec
 
@@ -36,26 +37,15 @@ class CheckpointSeparator:
 
     def __call__(self, mixture: np.ndarray, sample_rate_hz: int) -> tuple[np.ndarray, np.ndarray]:
         """``(channels, samples)`` at any rate -> ``(vocals, accompaniment)``, same shape."""
-        channels, num_samples = mixture.shape
-        signal = mixture.astype(np.float32)
-        if sample_rate_hz != self.sample_rate_hz:
-            signal = soxr.resample(signal.T, sample_rate_hz, self.sample_rate_hz).T
-        if channels != self.channels:
-            signal = np.repeat(signal.mean(axis=0, keepdims=True), self.channels, axis=0)
+        return at_model_format(
+            self._stems, mixture, sample_rate_hz, self.sample_rate_hz, self.channels
+        )
+
+    def _stems(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
-            stems = separate(self.model, np.ascontiguousarray(signal, np.float32), self.spec)
+            vocals, accompaniment = separate(self.model, signal, self.spec)
         finally:
             torch.set_num_threads(previous_threads)
-        results = []
-        for stem in stems:
-            if channels != self.channels:
-                stem = stem.mean(axis=0, keepdims=True).repeat(channels, axis=0)
-            if sample_rate_hz != self.sample_rate_hz:
-                stem = soxr.resample(stem.T, self.sample_rate_hz, sample_rate_hz).T
-            fitted = np.zeros((channels, num_samples), np.float32)
-            length = min(num_samples, stem.shape[-1])
-            fitted[:, :length] = stem[:, :length]
-            results.append(fitted)
-        return results[0], results[1]
+        return vocals, accompaniment

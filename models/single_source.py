@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     methods, sets = comma_list(args.methods), comma_list(args.sets)
     try:
-        separators = build_separators(methods, args.checkpoint)
+        separators = build_separators(methods, args.checkpoint, engines=args.engine)
         report = single_source_report(
             separators,
             data_root=args.data_root,

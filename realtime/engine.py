@@ -6,6 +6,8 @@ Blocks of any size go in and come out; inside, work happens once per hop:
     -> model: mask M for frame t - lookahead (X is delayed to match)
     -> mix:   Y = master * (g_vocal * M + g_accomp * (1 - M)) * X    (gains smoothed per hop)
        stems: Y_vocals = M * X, Y_accompaniment = X - M * X
+       a cappella gate g (``engine.a_cappella_gate``, keyed by the mask: acappella_gate.py):
+       g_accomp -> g_accomp * g + g_vocal * (1 - g); stems: M -> g * M + 1 - g
     -> overlap-add with the mixture phase (or online Griffin-Lim) -> output hop
 
 A model with a long-window band (``unsing.long_band``) also gets the newest frame of the
@@ -42,6 +44,7 @@ import numpy as np
 from unsing.config import Config
 from unsing.latency import Latency
 from unsing.long_band import LongBandLayout
+from unsing.realtime.acappella_gate import ACappellaGate
 from unsing.realtime.gains import GainSmoother, LiveParameters
 from unsing.realtime.model_worker import ModelWorker, share_core, share_realtime_priority
 from unsing.realtime.pitch_shift import SpectralPitchShift
@@ -255,6 +258,18 @@ class SeparationEngine:
         self._mask_pairs = np.zeros((channels, bins, 2))
         self._gain_pairs = np.zeros((channels, bins, 2))
         self._init_long_band(layout, channels, outputs)
+        # the a cappella gate (parameters.a_cappella_gate): keyed by the U-Net's own mask on
+        # the frame that mask belongs to (the previous-mask order: the previous frame)
+        self._gate = ACappellaGate(
+            engine.a_cappella_gate_threshold_db,
+            self.hop_seconds,
+            engine.gain_smoothing_ms / 1000.0,
+            self.parameters.a_cappella_gate,
+            (channels, bins),
+        )
+        self._gate_mask = (
+            self._masks64_short if self.long_band is not None else self._mask_pairs[..., 0]
+        )
         self._spectra = np.zeros((outputs, channels, bins), np.complex128)
         self._spectra_pairs = self._spectra.view(np.float64).reshape(outputs, channels, bins, 2)
         # previous-mask order with overlap-add: each hop also finishes the previous frame with
@@ -314,6 +329,11 @@ class SeparationEngine:
 
     # ------------------------------------------------------------------ state
 
+    @property
+    def gate_gain(self) -> float:
+        """The a cappella gate's gain on the last hop (1: open or off)."""
+        return self._gate.gain
+
     def reset(self) -> None:
         """Start over: silence in every buffer, gains at their targets, counters kept (waits
         for the model thread's frames in flight, if any: not for the audio thread)."""
@@ -346,6 +366,7 @@ class SeparationEngine:
         self._fifo_read = 0
         self._fifo_level = self.alignment_samples
         self.smoother.jump()
+        self._gate.reset(self.parameters.a_cappella_gate)
         if self._model_long_band is not None:
             self._long_stft.reset()
             self._long_frames.fill(0.0)
@@ -569,6 +590,11 @@ class SeparationEngine:
         previous = (read - 1) % self._ring_frames
         layout = self.long_band
         gains = self.smoother.step()
+        gate = self._gate.step(
+            self.parameters.a_cappella_gate,
+            self._frames[previous if self._previous_mask else read],
+            self._gate_mask,
+        )
         spectra, pairs = self._spectra, self._spectra_pairs
         final, final_pairs = self._final_spectra, self._final_pairs
         shifting = self._shifting()
@@ -579,13 +605,21 @@ class SeparationEngine:
             np.copyto(mask_pairs[..., 0], self._masks64_short)
             np.copyto(mask_pairs[..., 1], self._masks64_short)
         if self.stems:
-            np.multiply(self._frames_pairs[read], mask_pairs, out=pairs[0])
+            vocal_mask = mask_pairs
+            if gate != 1.0:  # the vocals take what the gate takes: gate * M + 1 - gate
+                vocal_mask = self._gain_pairs
+                np.multiply(mask_pairs, gate, out=vocal_mask)
+                vocal_mask += 1.0 - gate
+            np.multiply(self._frames_pairs[read], vocal_mask, out=pairs[0])
             np.subtract(self._frames[read], spectra[0], out=spectra[1])
             if late:
-                np.multiply(self._frames_pairs[previous], mask_pairs, out=final_pairs[0])
+                np.multiply(self._frames_pairs[previous], vocal_mask, out=final_pairs[0])
                 np.subtract(self._frames[previous], final[0], out=final[1])
         else:
             vocal, accompaniment, master = gains
+            if gate != 1.0:  # the gate's share of the accompaniment goes with the vocals
+                accompaniment = accompaniment * gate + vocal * (1.0 - gate)
+                gains = (vocal, accompaniment, master)
             gain = self._gain_pairs
             if use_mask:
                 np.multiply(mask_pairs, master * (vocal - accompaniment), out=gain)
@@ -603,10 +637,10 @@ class SeparationEngine:
             else:
                 if not self.stems:
                     self._long_band_gain(use_mask, gains)
-                self._long_band_spectra(slot, self._long_band_pairs)
+                self._long_band_spectra(slot, self._long_band_pairs, gate)
                 if late:
                     previous_slot = (slot - 1) % self._ahead
-                    self._long_band_spectra(previous_slot, self._long_final_band_pairs)
+                    self._long_band_spectra(previous_slot, self._long_final_band_pairs, gate)
         if shifting or (late and previous_shifted):
             spectra, final = self._shift(read, late, shifting, previous_shifted)
 
@@ -679,13 +713,16 @@ class SeparationEngine:
         else:  # pass_through: the main path alone is the mixture
             self._long_gain_pairs.fill(0.0)
 
-    def _long_band_spectra(self, slot: int, band: np.ndarray) -> None:
+    def _long_band_spectra(self, slot: int, band: np.ndarray, gate: float) -> None:
         """The long-window path's frame in ``slot`` into ``band`` (the band of the long
-        spectra, as float pairs): the vocals' low band (stems: and its negative for the
-        accompaniment), or the mix's share by :meth:`_long_band_gain`."""
+        spectra, as float pairs): the vocals' low band (times the a cappella ``gate``; stems:
+        and its negative for the accompaniment), or the mix's share by
+        :meth:`_long_band_gain`."""
         frame_band = self._long_frame_bands[slot]
         if self.stems:
             np.multiply(frame_band, self._long_mask_pairs, out=band[0])
+            if gate != 1.0:
+                band[0] *= gate
             np.negative(band[0], out=band[1])
             return
         np.multiply(frame_band, self._long_gain_pairs, out=band[0])

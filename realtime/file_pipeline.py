@@ -113,14 +113,21 @@ def stream_vocals(
 
     The engine runs its mix with vocal gain 1 and accompaniment gain 0, which is bitwise the
     vocals stem of ``SeparationEngine(..., stems=True)`` (the gain is ``mask * 1 + 0``) with one
-    resynthesis instead of two (7 % faster). The engine is pipelined: its model runs in a
-    second thread beside the STFTs, with bitwise the same output. ``check`` counts the model
+    resynthesis instead of two (7 % faster); the a cappella gate (``engine.a_cappella_gate``)
+    moves its share of the accompaniment to the vocals there as in the stems. The engine is
+    pipelined: its model runs in a second thread beside the STFTs, with bitwise the same
+    output. ``check`` counts the model
     runs and the masks that were not finite (the engine kept the previous mask there). Stems
     keep the song's key, whatever ``engine.key_*`` say."""
     engine = SeparationEngine(
         config.without_key_change(),
         model,
-        LiveParameters(vocal_gain=1.0, accompaniment_gain=0.0, master_gain=1.0),
+        LiveParameters(
+            vocal_gain=1.0,
+            accompaniment_gain=0.0,
+            master_gain=1.0,
+            a_cappella_gate=config.engine.a_cappella_gate,
+        ),
         blocksize_samples=ENGINE_BLOCK_HOPS * config.contract.stft.hop_samples,
         pipelined=True,
     )

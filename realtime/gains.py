@@ -1,5 +1,5 @@
 """The live parameters (vocal, accompaniment, master and microphone gain, bypass, key, the
-microphone's reverb and ducking) and the engine's gain smoothing.
+microphone's reverb and ducking, the a cappella gate) and the engine's gain smoothing.
 
 Control threads (MIDI, the terminal, tests) write *targets* into :class:`LiveParameters`; each
 write is one attribute store, atomic under the GIL, and does no audio work. The audio callback
@@ -25,9 +25,11 @@ class LiveParameters:
     tuning) shift the output's key from the next frame on, with no smoothing: a key change is
     a step. The microphone (``unsing.realtime.microphone``): ``mic_gain`` (linear),
     ``mic_reverb`` (the reverb's wet share, 0..1) and ``duck`` (the guide vocal ducks while the
-    singer sings)."""
+    singer sings). ``a_cappella_gate``: the karaoke track closes on a voice alone
+    (``unsing.realtime.acappella_gate``)."""
 
     __slots__ = (
+        "a_cappella_gate",
         "accompaniment_gain",
         "bypass",
         "duck",
@@ -50,6 +52,7 @@ class LiveParameters:
         mic_gain: float = 1.0,
         mic_reverb: float = 0.0,
         duck: bool = False,
+        a_cappella_gate: bool = True,
     ) -> None:
         self.vocal_gain = vocal_gain
         self.accompaniment_gain = accompaniment_gain
@@ -60,6 +63,7 @@ class LiveParameters:
         self.mic_gain = mic_gain
         self.mic_reverb = mic_reverb
         self.duck = duck
+        self.a_cappella_gate = a_cappella_gate
 
     @classmethod
     def from_config(cls, config: Config) -> LiveParameters:
@@ -74,6 +78,7 @@ class LiveParameters:
             mic_gain=db_to_gain(engine.mic_gain_db),
             mic_reverb=engine.mic_reverb,
             duck=engine.duck,
+            a_cappella_gate=engine.a_cappella_gate,
         )
 
     def effective(self) -> tuple[float, float, float]:

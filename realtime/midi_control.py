@@ -26,7 +26,7 @@ semitone per press (within -6..+6), ``key_reset`` goes back to the song's key; t
 
 The microphone: ``mic_gain`` is a gain control like the others; ``mic_reverb`` (a knob or
 encoder) sets the reverb's wet share 0..1 along its travel; ``duck`` (a button) turns the guide
-vocal's ducking on and off.
+vocal's ducking on and off, ``a_cappella_gate`` (a button) the a cappella gate.
 
 Malformed input (data bytes >= 128, a data byte where a status byte belongs, truncated
 messages), SysEx, clock and every message no mapping uses are counted and ignored.
@@ -220,8 +220,11 @@ class ControlMap:
         if mapping.mode == "toggle":
             if not pressed:
                 return False
-            # (ducking may start on, from the config: a press flips what is)
-            active = not (self.parameters.duck if mapping.param == "duck" else control.active)
+            # (ducking and the gate may start on, from the config: a press flips what is)
+            if mapping.param in ("duck", "a_cappella_gate"):
+                active = not getattr(self.parameters, mapping.param)
+            else:
+                active = not control.active
         else:  # momentary
             active = pressed
             if active == control.active:
@@ -230,8 +233,8 @@ class ControlMap:
         parameters = self.parameters
         if mapping.param == "bypass":
             parameters.bypass = active
-        elif mapping.param == "duck":
-            parameters.duck = active
+        elif mapping.param in ("duck", "a_cappella_gate"):
+            setattr(parameters, mapping.param, active)
         elif active:
             control.saved = (parameters.vocal_gain, parameters.accompaniment_gain)
             karaoke = mapping.param == "karaoke_preset"

@@ -40,6 +40,7 @@ import numpy as np
 
 from unsing.config import Config
 from unsing.long_band import LongBandLayout
+from unsing.realtime.acappella_gate import ACappellaGate
 from unsing.realtime.engine import MaskModel
 from unsing.realtime.mask_check import MaskCheck
 from unsing.realtime.sequence_model import DEFAULT_CHUNK_FRAMES, SequenceMaskModel
@@ -206,16 +207,40 @@ class _Synthesis:
             self.short_weights = layout.short_weights().astype(self.dtype)
             self.long_weights = layout.long_weights().astype(self.dtype)
             self.long_window = layout.spec.synthesis_tail(self.dtype)
+        # the a cappella gate (engine.a_cappella_gate), on throughout as the engine starts it
+        engine = config.engine
+        self.gate = (
+            ACappellaGate(
+                engine.a_cappella_gate_threshold_db,
+                spec.hop_samples / config.contract.sample_rate_hz,
+                engine.gain_smoothing_ms / 1000.0,
+                True,
+                (self.channels, self.bins),
+            )
+            if engine.a_cappella_gate
+            else None
+        )
         # partial sums of the samples [next frame's start, its start + n_fft - hop)
         self.pending = np.zeros((self.channels, self.n_fft - self.hop), self.dtype)
         self.next_sample = -(self.n_fft - self.hop)  # index of pending's first sample
 
-    def _pieces(self, short: np.ndarray, long: np.ndarray | None, masks: np.ndarray) -> np.ndarray:
+    def _pieces(
+        self,
+        short: np.ndarray,
+        long: np.ndarray | None,
+        masks: np.ndarray,
+        gates: np.ndarray | None,
+    ) -> np.ndarray:
         """Windowed frames ``(channels, k, n_fft)`` of the vocals from the spectra ``(channels,
-        k, bins)`` and the masks ``(channels, output_bins, k)``."""
+        k, bins)``, the masks ``(channels, output_bins, k)`` and the a cappella gate's gains
+        ``(k,)`` (None: no gate)."""
         mask = np.ascontiguousarray(np.swapaxes(masks[:, : self.bins], 1, 2))
         if self.layout is not None:
             mask *= self.short_weights
+        if gates is not None:  # the vocals take what the gate takes: gate * M + 1 - gate
+            gate = gates.astype(self.dtype)[:, None]
+            mask *= gate
+            mask += 1.0 - gate
         vocals = short * mask
         pieces = np.fft.irfft(vocals, n=self.n_fft, axis=-1)
         pieces *= self.window
@@ -225,6 +250,8 @@ class _Synthesis:
             length = self.layout.spec.frame_samples
             long_mask = np.ascontiguousarray(np.swapaxes(masks[:, self.bins :], 1, 2))
             long_mask *= self.long_weights
+            if gates is not None:
+                long_mask *= gates.astype(self.dtype)[:, None]
             long_pieces = _irfft(long * long_mask, length)
             pieces += long_pieces[..., length - self.n_fft :] * self.long_window
         return pieces.astype(self.dtype, copy=False)
@@ -237,12 +264,16 @@ class _Synthesis:
         hop, lead = self.hop, self.n_fft - self.hop
         out = np.zeros((self.channels, count * hop + lead), self.dtype)
         out[:, :lead] = self.pending
+        gates = None
+        if self.gate is not None:  # keyed by the U-Net's own mask on every short bin
+            gates = self.gate.gains(short, np.swapaxes(masks[:, : self.bins], 1, 2))
         for start in range(0, count, FFT_BATCH_FRAMES):
             stop = min(start + FFT_BATCH_FRAMES, count)
             pieces = self._pieces(
                 short[:, start:stop],
                 None if long is None else long[:, start:stop],
                 masks[..., start:stop],
+                None if gates is None else gates[start:stop],
             )
             tiles = pieces.reshape(self.channels, stop - start, self.n_fft // hop, hop)
             for k in range(self.n_fft // hop):

@@ -82,6 +82,28 @@ def test_separate_writes_aligned_stems_equal_to_the_reference(song_path, tmp_pat
     np.testing.assert_allclose(vocals + accompaniment, mixture, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["stream", "offline"])
+def test_separate_with_the_a_cappella_gate_equals_the_gated_reference(
+    song_path, tmp_path, mode
+) -> None:
+    """``--gate`` (at a threshold where it acts on this song): both modes write the gated
+    reference's stems, which differ from the ungated ones."""
+    threshold = "engine.a_cappella_gate_threshold_db=-1"
+    out = tmp_path / mode
+    result = run(
+        "separate", str(song_path), "--out", str(out), "--mode", mode, "--gate", "--set", threshold
+    )
+    assert result.returncode == 0, result.stderr
+    accompaniment, _ = read(out / "accompaniment.wav")
+    mixture = to_engine(read_song(song_path), 44100, 2)
+    config = load_config(overrides=["engine.a_cappella_gate=true", threshold])
+    _, reference = separate_offline(config, OnnxMaskModel(config), mixture)
+    np.testing.assert_allclose(accompaniment, reference, atol=1e-5)
+    ungated_config = load_config(overrides=["engine.a_cappella_gate=false"])
+    _, ungated = separate_offline(ungated_config, OnnxMaskModel(config), mixture)
+    assert np.abs(ungated - accompaniment).max() > 0.01
+
+
 def test_separate_runs_offline_by_default_and_stream_for_a_model_without_sequence_graph(
     song_path, tmp_path
 ) -> None:
@@ -346,7 +368,8 @@ def test_status_line_shows_levels_gains_compute_misses_and_xruns() -> None:
     from unsing.realtime.render import render
 
     config = load_config()
-    engine = SeparationEngine(config, OnnxMaskModel(config), LiveParameters(0.0, 0.5, 1.0))
+    parameters = LiveParameters(0.0, 0.5, 1.0, a_cappella_gate=False)
+    engine = SeparationEngine(config, OnnxMaskModel(config), parameters)
     signal = np.zeros((4096, 2), np.float32)
     signal[1000] = 0.5
     render(engine, signal)
@@ -361,6 +384,10 @@ def test_status_line_shows_levels_gains_compute_misses_and_xruns() -> None:
     assert "master +0.0 dB key +1.85 |" in status_line(engine)
     engine.parameters.key_cents = 0.0
     assert "master +0.0 dB key +2 |" in status_line(engine)
+    engine.parameters.a_cappella_gate = True  # on; open (its last gain: 1)
+    assert "master +0.0 dB gate key +2 |" in status_line(engine)
+    engine._gate.gain = 0.1  # closed to -20 dB
+    assert "master +0.0 dB gate -20 dB key +2 |" in status_line(engine)
     engine.parameters.bypass = True
     assert "BYPASS" in status_line(engine)
     assert "input   -inf dBFS" in status_line(engine)  # peaks reset after each line

@@ -150,7 +150,8 @@ def test_muted_vocal_outputs_the_accompaniment_estimate(config, model, signal) -
 
 @pytest.mark.parametrize("lookahead", [1, 3])
 def test_model_lookahead_is_aligned_and_declared(signal, lookahead) -> None:
-    config = engine_config(lookahead_frames=lookahead)
+    # (the a cappella gate off: the direct reference below has none)
+    config = engine_config("engine.a_cappella_gate=false", lookahead_frames=lookahead)
     model = FunctionMask(soft_mask, lookahead=lookahead)
     vocals, accompaniment = separate_offline(config, model, signal)
     engine = SeparationEngine(config, model, stems=True, blocksize_samples=65)
@@ -574,7 +575,11 @@ def test_live_model_thread_never_waits_for_a_slow_model(policy) -> None:
     """A model that takes 30 ms (five hops) in the model thread: every hop returns at once,
     the model runs on a share of the frames (the others enter its history, in order), the
     hops without a new mask are counted, and the output is never silent."""
-    config = load_config(overrides=[f"engine.deadline_policy={policy}"])
+    # (the a cappella gate off: its key would see the live thread's first hops, before any
+    # mask, which the reference's do not)
+    config = load_config(
+        overrides=[f"engine.deadline_policy={policy}", "engine.a_cappella_gate=false"]
+    )
     rng = np.random.default_rng(3)
     signal = (0.3 * rng.standard_normal((44100, 2))).astype(np.float32)
     half = lambda m, c: np.full_like(m, 0.5)  # noqa: E731

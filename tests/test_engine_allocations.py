@@ -28,6 +28,9 @@ PEAK_LIMIT_BYTES = 4096
         (["engine.deadline_policy=pass_through"], False),
         (["engine.key_semitones=3", "engine.key_cents=-20"], False),
         (["engine.key_semitones=-4"], True),
+        # the a cappella gate acting (a threshold the test signal's share is below)
+        (["engine.a_cappella_gate=true", "engine.a_cappella_gate_threshold_db=0"], False),
+        (["engine.a_cappella_gate=true", "engine.a_cappella_gate_threshold_db=0"], True),
     ],
 )
 def test_engine_hops_allocate_no_arrays(overrides, stems) -> None:

@@ -332,6 +332,24 @@ def test_microphone_controls_gain_reverb_and_ducking() -> None:
     assert parameters.duck is True
 
 
+def test_a_button_flips_the_a_cappella_gate_from_what_it_is() -> None:
+    controls, parameters = control_map(
+        "{param: a_cappella_gate, note: 40, mode: toggle}",
+        "{param: a_cappella_gate, cc: 64, mode: momentary}",
+    )
+    parameters.a_cappella_gate = True  # engine.a_cappella_gate: true
+    controls.handle([0x90, 40, 100])
+    assert parameters.a_cappella_gate is False
+    controls.handle([0x80, 40, 0])
+    assert parameters.a_cappella_gate is False
+    controls.handle([0x90, 40, 100])
+    assert parameters.a_cappella_gate is True
+    controls.handle([0xB0, 64, 127])  # a sustain pedal: on while held
+    assert parameters.a_cappella_gate is True
+    controls.handle([0xB0, 64, 0])
+    assert parameters.a_cappella_gate is False
+
+
 def test_learning_the_microphone_controls() -> None:
     from unsing.cli.midi import learned_mapping
 

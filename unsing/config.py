@@ -73,6 +73,7 @@ MIDI_PARAMS = (
     "mic_gain",
     "mic_reverb",
     "duck",
+    "a_cappella_gate",
 )
 GAIN_PARAMS = ("vocal_gain", "accompaniment_gain", "master_gain", "mic_gain")
 #: parameters a knob, fader or encoder sets (the others are buttons)
@@ -128,6 +129,14 @@ class EngineConfig:
     accompaniment_gain_db: float = _key("start-up accompaniment gain", min=-math.inf, max=24.0)
     master_gain_db: float = _key("start-up master gain", min=-math.inf, max=24.0)
     gain_smoothing_ms: float = _key("gain smoothing time constant", min=0.0, max=5000.0)
+    a_cappella_gate: bool = _key(
+        "close the karaoke track when it carries almost none of the sound (a voice alone)"
+    )
+    a_cappella_gate_threshold_db: float = _key(
+        "the karaoke track's share of the sound below which the a cappella gate closes",
+        min=-30.0,
+        max=0.0,
+    )
     deadline_policy: str = _key("what to do when inference is late", choices=DEADLINE_POLICIES)
     deadline_hop_fraction: float = _key("inference deadline / hop period", min=0.05, max=1.0)
     model_thread: bool = _key("run the model in its own thread, one hop behind the analysis")

@@ -19,6 +19,7 @@ import numpy as np
 from unsing.cli.midi import open_inputs
 from unsing.cli.options import (
     add_gain_options,
+    add_gate_option,
     add_mic_options,
     add_midi_options,
     config_from_args,
@@ -148,6 +149,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="N",
         help="worker processes for several songs (default: the cores)",
     )
+    add_gate_option(separate)
     separate.add_argument("--quiet", action="store_true", help="no progress bar")
     separate.set_defaults(handler=cmd_separate)
 
@@ -186,12 +188,16 @@ def status_line(engine: Any) -> str:
             mic += f" reverb {parameters.mic_reverb:.2f}"
         if parameters.duck:
             mic += " duck" + (" ON" if engine.smoother.duck_amount >= 0.5 else "")
+    gate = ""
+    if parameters.a_cappella_gate:  # the a cappella gate, and how far it is closed
+        gate_gain = engine.gate_gain
+        gate = " gate" + (f" {20 * np.log10(gate_gain):.0f} dB" if gate_gain < 0.89 else "")
     key = parameters.effective_key()
     key_text = f" key {key:+.2f}".rstrip("0").rstrip(".") if key else ""
     return (
         f"{level} | vocal {_gain(parameters.vocal_gain)} accomp "
         f"{_gain(parameters.accompaniment_gain)} master {_gain(parameters.master_gain)}"
-        f"{mic}{key_text}{bypass}"
+        f"{gate}{mic}{key_text}{bypass}"
         f" | hop {hop_ms.get('p50', 0.0):.2f}/{hop_ms.get('p99', 0.0):.2f} ms p50/p99 of "
         f"{budget_ms:.1f} | misses {snapshot['deadline_misses']} | xruns {snapshot['xruns']}"
     )

@@ -259,7 +259,12 @@ def format_info(
             else f"late inference{deadline}: "
         )
         + engine.deadline_policy
-        + f"; key {_key_text(config)}",
+        + f"; key {_key_text(config)}; "
+        + (
+            f"a cappella gate below {engine.a_cappella_gate_threshold_db:g} dB"
+            if engine.a_cappella_gate
+            else "no a cappella gate"
+        ),
         f"microphone    {_mic_text(config)}",
         f"midi          {midi_ports} ({midi.api}), channel {midi.channel or 'any'}, "
         f"{len(midi.mappings)} mappings",

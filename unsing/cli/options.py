@@ -104,7 +104,7 @@ def finite_number(text: str) -> float:
 
 def add_gain_options(parser: argparse.ArgumentParser) -> None:
     """``--vocal-db`` / ``--accompaniment-db`` / ``--master-db`` shortcuts for engine gains,
-    ``--key`` / ``--tune`` for the key change."""
+    ``--key`` / ``--tune`` for the key change, ``--gate`` for the a cappella gate."""
     parser.add_argument(
         "--vocal-db",
         type=gain_db,
@@ -126,6 +126,17 @@ def add_gain_options(parser: argparse.ArgumentParser) -> None:
         type=finite_number,
         metavar="CENTS",
         help="fine tuning of the key, -50..+50 cents (engine.key_cents)",
+    )
+    add_gate_option(parser)
+
+
+def add_gate_option(parser: argparse.ArgumentParser) -> None:
+    """``--gate`` / ``--no-gate`` (engine.a_cappella_gate)."""
+    parser.add_argument(
+        "--gate",
+        action=argparse.BooleanOptionalAction,
+        help="the a cappella gate: where the karaoke track carries almost none of the sound (a "
+        "voice alone), take what the mask left of the voice out of it (engine.a_cappella_gate)",
     )
 
 
@@ -199,7 +210,7 @@ def add_midi_options(parser: argparse.ArgumentParser) -> None:
 
 
 def gain_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """Config keys set by the gain, key and microphone shortcuts."""
+    """Config keys set by the gain, key, gate and microphone shortcuts."""
     keys = {
         "engine.vocal_gain_db": getattr(args, "vocal_db", None),
         "engine.accompaniment_gain_db": getattr(args, "accompaniment_db", None),
@@ -209,6 +220,7 @@ def gain_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "engine.mic_gain_db": getattr(args, "mic_db", None),
         "engine.mic_reverb": getattr(args, "reverb", None),
         "engine.duck": getattr(args, "duck", None),
+        "engine.a_cappella_gate": getattr(args, "gate", None),
     }
     chosen = {key: value for key, value in keys.items() if value is not None}
     mic = getattr(args, "mic", None)
