@@ -50,8 +50,9 @@ def _checkpoints(lookahead: bool) -> list[str]:
 
 
 #: Score reports on the held-out material: part (also its module in unsing.models) -> arguments.
+#: ``unsing-engine``: the engine as it ships (config.yaml: the ONNX model and the a cappella gate).
 SCORE_REPORTS: dict[str, list[str]] = {
-    "quality": ["--torch-threads", "2", *_checkpoints(lookahead=True)],
+    "quality": ["--torch-threads", "2", *_checkpoints(lookahead=True), "--engine=unsing-engine"],
     "band_quality": [
         "--methods",
         "mixture,centre_cancel,oracle_irm,spleeter",
@@ -61,6 +62,7 @@ SCORE_REPORTS: dict[str, list[str]] = {
         "--methods",
         "mixture,centre_cancel,spleeter",
         *_checkpoints(lookahead=False),
+        "--engine=unsing-engine",
     ],
 }
 
