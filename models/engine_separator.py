@@ -6,47 +6,18 @@ as ``engine.a_cappella_gate=true``) through the offline pipeline, ``unsing separ
 offline``: the live engine's output to float32 round-off (tests/test_engine.py), so its
 engine-side features (the a cappella gate) are scored as a listener gets them. Mono input is
 duplicated to the model's channels and averaged back; other rates are resampled with soxr and
-back (:func:`at_model_format`, shared with the checkpoint separator).
+back (:func:`unsing.models.model_format.at_model_format`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-import soxr
 
 from unsing.config import load_config
+from unsing.models.model_format import at_model_format
 from unsing.realtime.offline import offline_vocals
-
-
-def at_model_format(
-    separate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
-    mixture: np.ndarray,
-    sample_rate_hz: int,
-    model_rate_hz: int,
-    model_channels: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``separate`` (float32 ``(model_channels, samples)`` at ``model_rate_hz`` -> two stems)
-    on ``mixture`` ``(channels, samples)`` at ``sample_rate_hz``; the stems come back in the
-    mixture's rate, channels and length (float32)."""
-    channels, num_samples = mixture.shape
-    signal = mixture.astype(np.float32)
-    if sample_rate_hz != model_rate_hz:
-        signal = soxr.resample(signal.T, sample_rate_hz, model_rate_hz).T
-    if channels != model_channels:
-        signal = np.repeat(signal.mean(axis=0, keepdims=True), model_channels, axis=0)
-    results = []
-    for stem in separate(np.ascontiguousarray(signal, np.float32)):
-        if channels != model_channels:
-            stem = stem.mean(axis=0, keepdims=True).repeat(channels, axis=0)
-        if sample_rate_hz != model_rate_hz:
-            stem = soxr.resample(stem.T, model_rate_hz, sample_rate_hz).T
-        fitted = np.zeros((channels, num_samples), np.float32)
-        length = min(num_samples, stem.shape[-1])
-        fitted[:, :length] = stem[:, :length]
-        results.append(fitted)
-    return results[0], results[1]
 
 
 class EngineSeparator:
@@ -55,7 +26,6 @@ class EngineSeparator:
 
     def __init__(self, overrides: Sequence[str] = ()) -> None:
         self.config = load_config(overrides=list(overrides))
-        self.overrides = list(overrides)
 
     def _stems(self, signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         vocals = np.concatenate(list(offline_vocals(self.config, [signal.T]))).T

@@ -5,7 +5,7 @@ It runs the model causally, exactly as the live engine computes it: frame ``t``'
 frames up to ``t + lookahead_frames`` (the whole-sequence forward of the causal network equals
 the frame-by-frame streaming form; see tests/test_model.py). Mono input is duplicated to the
 model's channels and averaged back; other rates are resampled with soxr and back
-(:func:`unsing.models.engine_separator.at_model_format`).
+(:func:`unsing.models.model_format.at_model_format`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from unsing.models.checkpoint import load_checkpoint
-from unsing.models.engine_separator import at_model_format
+from unsing.models.model_format import at_model_format
 from unsing.models.train import separate
 from unsing.stft import StftSpec
 

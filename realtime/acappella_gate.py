@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from unsing.config import Config
 from unsing.realtime.gains import one_pole_step, toward
 
 #: Time constant of the powers' smoothing: long enough that a song's quiet bar never closes
@@ -81,6 +82,19 @@ class ACappellaGate:
         self._power = np.zeros(shape)
         self._residual = np.zeros(shape)
         self.reset(enabled)
+
+    @classmethod
+    def from_config(cls, config: Config, enabled: bool) -> ACappellaGate:
+        """The gate ``config`` sets (``engine.a_cappella_gate_threshold_db``, the hop, the
+        switching time ``engine.gain_smoothing_ms``) for frames of its STFT."""
+        contract = config.contract
+        return cls(
+            config.engine.a_cappella_gate_threshold_db,
+            contract.stft.hop_samples / contract.sample_rate_hz,
+            config.engine.gain_smoothing_ms / 1000.0,
+            enabled,
+            (contract.channels, contract.stft.bins),
+        )
 
     def reset(self, enabled: bool) -> None:
         """Forget the powers; the gate is on (``enabled``) or off at once."""

@@ -260,13 +260,7 @@ class SeparationEngine:
         self._init_long_band(layout, channels, outputs)
         # the a cappella gate (parameters.a_cappella_gate): keyed by the U-Net's own mask on
         # the frame that mask belongs to (the previous-mask order: the previous frame)
-        self._gate = ACappellaGate(
-            engine.a_cappella_gate_threshold_db,
-            self.hop_seconds,
-            engine.gain_smoothing_ms / 1000.0,
-            self.parameters.a_cappella_gate,
-            (channels, bins),
-        )
+        self._gate = ACappellaGate.from_config(config, self.parameters.a_cappella_gate)
         self._gate_mask = (
             self._masks64_short if self.long_band is not None else self._mask_pairs[..., 0]
         )

@@ -116,9 +116,8 @@ def stream_vocals(
     resynthesis instead of two (7 % faster); the a cappella gate (``engine.a_cappella_gate``)
     moves its share of the accompaniment to the vocals there as in the stems. The engine is
     pipelined: its model runs in a second thread beside the STFTs, with bitwise the same
-    output. ``check`` counts the model
-    runs and the masks that were not finite (the engine kept the previous mask there). Stems
-    keep the song's key, whatever ``engine.key_*`` say."""
+    output. ``check`` counts the model runs and the masks that were not finite (the engine kept
+    the previous mask there). Stems keep the song's key, whatever ``engine.key_*`` say."""
     engine = SeparationEngine(
         config.without_key_change(),
         model,

@@ -44,6 +44,8 @@ from unsing.realtime.gains import LiveParameters
 #: Gains below this (dB) count as muted when a position is inferred from a gain.
 _MUTE_DB = -120.0
 _STEP = 1.0 / 127.0
+#: Buttons that switch a parameter the config may start on: a toggle flips what it is.
+_SWITCHES = ("duck", "a_cappella_gate")
 
 
 def position_to_gain(position: float, mapping: MidiMapping) -> float:
@@ -221,7 +223,7 @@ class ControlMap:
             if not pressed:
                 return False
             # (ducking and the gate may start on, from the config: a press flips what is)
-            if mapping.param in ("duck", "a_cappella_gate"):
+            if mapping.param in _SWITCHES:
                 active = not getattr(self.parameters, mapping.param)
             else:
                 active = not control.active
@@ -233,7 +235,7 @@ class ControlMap:
         parameters = self.parameters
         if mapping.param == "bypass":
             parameters.bypass = active
-        elif mapping.param in ("duck", "a_cappella_gate"):
+        elif mapping.param in _SWITCHES:
             setattr(parameters, mapping.param, active)
         elif active:
             control.saved = (parameters.vocal_gain, parameters.accompaniment_gain)

@@ -208,17 +208,8 @@ class _Synthesis:
             self.long_weights = layout.long_weights().astype(self.dtype)
             self.long_window = layout.spec.synthesis_tail(self.dtype)
         # the a cappella gate (engine.a_cappella_gate), on throughout as the engine starts it
-        engine = config.engine
         self.gate = (
-            ACappellaGate(
-                engine.a_cappella_gate_threshold_db,
-                spec.hop_samples / config.contract.sample_rate_hz,
-                engine.gain_smoothing_ms / 1000.0,
-                True,
-                (self.channels, self.bins),
-            )
-            if engine.a_cappella_gate
-            else None
+            ACappellaGate.from_config(config, True) if config.engine.a_cappella_gate else None
         )
         # partial sums of the samples [next frame's start, its start + n_fft - hop)
         self.pending = np.zeros((self.channels, self.n_fft - self.hop), self.dtype)

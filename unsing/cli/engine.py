@@ -191,7 +191,8 @@ def status_line(engine: Any) -> str:
     gate = ""
     if parameters.a_cappella_gate:  # the a cappella gate, and how far it is closed
         gate_gain = engine.gate_gain
-        gate = " gate" + (f" {20 * np.log10(gate_gain):.0f} dB" if gate_gain < 0.89 else "")
+        closed = gate_gain < 0.89  # (below -1 dB)
+        gate = " gate" + (f" {20 * np.log10(gate_gain):.0f} dB" if closed else "")
     key = parameters.effective_key()
     key_text = f" key {key:+.2f}".rstrip("0").rstrip(".") if key else ""
     return (
