@@ -131,6 +131,7 @@ STAGES = (
     "model",  # onnxruntime run of the streaming graph (and its Python call)
     "mask",  # clamp, weights of the long band's crossover, mask pairs
     "gains",  # the smoothed gains of this hop
+    "a_cappella_gate",  # the gate's key and gain (engine.a_cappella_gate; on by default)
     "spectra",  # mask x gains x spectrum, both transforms
     "key_change",  # the key change's plan and its application (engine.key_semitones != 0)
     "key_change_rubberband",  # Rubber Band R3 on the finished hop (engine.key_shifter)
@@ -220,6 +221,7 @@ def hop_breakdown(config: Config, hops: int, paced: bool) -> dict[str, Any]:
     engine._use_mask = timer.wrap("mask", engine._use_mask)
     engine._shift = timer.wrap("key_change", engine._shift)
     engine.smoother.step = timer.wrap("gains", engine.smoother.step)
+    engine._gate.step = timer.wrap("a_cappella_gate", engine._gate.step)
     for resynthesis in engine._resynthesis:
         resynthesis.process = timer.wrap("overlap_add", resynthesis.process)
     for resynthesis in getattr(engine, "_long_resynthesis", []):
