@@ -9,12 +9,14 @@ robustness. The interpolated model has the same architecture and the same comput
 
 Every floating-point tensor is interpolated (weights, biases, batch-norm parameters and running
 statistics; the calibrations folded into both heads are interpolated with them); integer
-counters are the fine-tune's. Both checkpoints must have one architecture and no long band (the
-band is fitted afterwards on the interpolated U-Net: ``python -m unsing.models.fit_long_band``).
+counters are the fine-tune's. Both checkpoints must have one architecture and no long band: the
+band is fitted afterwards on the interpolated U-Net (``python -m unsing.models.fit_long_band``),
+or ``--band-from`` takes the long band of a model whose U-Net has that architecture (the shipped
+default: its band was fitted on START; at alpha 0 the output is that model, bit for bit).
 
 Usage (from the repository root)::
 
-    python -m lab.interpolate START.pt TUNED.pt OUT.pt --alpha 0.5
+    python -m lab.interpolate START.pt TUNED.pt OUT.pt --alpha 0.5 [--band-from BANDED.pt]
 """
 
 from __future__ import annotations
@@ -47,6 +49,19 @@ def interpolate_state(
     return out
 
 
+def with_band(
+    unet: dict[str, torch.Tensor], banded: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """``unet``'s weights with the long band (``long_band.*``) of ``banded``, a model whose
+    other weights have the same names."""
+    band = {key: value for key, value in banded.items() if key.startswith("long_band.")}
+    if not band or set(unet) != set(banded) - set(band):
+        raise ValueError(
+            "the banded model's U-Net differs from the interpolated one, or has no band"
+        )
+    return {**unet, **band}
+
+
 def _record(path: Path, state: dict[str, Any]) -> dict[str, Any]:
     return {
         "path": str(path),
@@ -62,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("tuned", type=Path, help="the fine-tuned model (.pt)")
     parser.add_argument("out", type=Path)
     parser.add_argument("--alpha", type=float, required=True, help="0: START, 1: TUNED")
+    parser.add_argument("--band-from", type=Path, help="take this model's long band (.pt)")
     args = parser.parse_args(argv)
     start = torch.load(args.start, map_location="cpu", weights_only=False)
     tuned = torch.load(args.tuned, map_location="cpu", weights_only=False)
@@ -81,6 +97,20 @@ def main(argv: list[str] | None = None) -> None:
             "tuned": _record(args.tuned, tuned),
         },
     )
+    if args.band_from:
+        banded = torch.load(args.band_from, map_location="cpu", weights_only=False)
+        unet_arch = {k: v for k, v in banded["architecture"].items() if not k.startswith("long_")}
+        if unet_arch != {
+            k: v for k, v in tuned["architecture"].items() if not k.startswith("long_")
+        }:
+            raise SystemExit(f"{args.band_from}: its U-Net's architecture differs")
+        out["model_state"] = with_band(weights, banded["model_state"])
+        out["architecture"] = banded["architecture"]
+        out["contract"] = banded["contract"]  # its context includes the band's window
+        for key in ("fit", "fitted_by"):  # the band's settings, as fit_long_band records them
+            if key in banded:
+                out[key] = banded[key]
+        out["band_from"] = _record(args.band_from, banded)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(out, args.out)
     print(f"{args.out}: alpha {args.alpha} between {args.start} and {args.tuned}")

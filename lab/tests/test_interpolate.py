@@ -87,3 +87,54 @@ def test_the_command_writes_a_checkpoint_with_its_lineage(tmp_path) -> None:
     assert len(state["interpolated"]["tuned"]["sha256"]) == 64
     model = CausalUNet(UNetConfig.from_dict(state["architecture"]))
     model.load_state_dict(state["model_state"])  # a loadable model
+
+
+def test_band_from_takes_the_banded_models_band(tmp_path) -> None:
+    """``--band-from``: the interpolated U-Net with another model's long band; at alpha 0, with
+    the band of a model whose U-Net is START, the output is that model exactly."""
+    from dataclasses import replace
+
+    banded_config = replace(
+        CONFIG,
+        long_band_analysis_samples=4096,
+        long_band_input_bins=40,
+        long_band_bins=24,
+        long_band_crossover_bins=(12.0, 20.0),
+        long_band_channels=6,
+        long_band_dilations=(1, 2),
+    )
+    torch.manual_seed(5)
+    banded = CausalUNet(banded_config).eval()
+    start = trained(1)
+    banded.load_state_dict(start.state_dict(), strict=False)  # START's U-Net, its own band
+    paths = {name: tmp_path / f"{name}.pt" for name in ("start", "tuned", "banded")}
+    contract = {"context_frames": 81}
+    for name, model, config in (
+        ("start", start, CONFIG),
+        ("tuned", trained(2), CONFIG),
+        ("banded", banded, banded_config),
+    ):
+        torch.save(
+            {
+                "architecture": config.as_dict(),
+                "model_state": model.state_dict(),
+                "contract": {"context_frames": 143} if name == "banded" else contract,
+            },
+            paths[name],
+        )
+    for alpha in (0.0, 0.5):
+        out = tmp_path / f"a{alpha}.pt"
+        main([*(str(paths[n]) for n in ("start", "tuned")), str(out), "--alpha", str(alpha),
+              "--band-from", str(paths["banded"])])  # fmt: skip
+        state = torch.load(out, weights_only=False)
+        assert state["architecture"] == banded_config.as_dict()
+        assert state["contract"] == {"context_frames": 143}
+        mixed = CausalUNet(banded_config).eval()
+        mixed.load_state_dict(state["model_state"])
+        magnitude = torch.rand(1, 2, 65 + 40, 20) * 4
+        with torch.no_grad():
+            same = torch.equal(mixed(magnitude), banded(magnitude))
+        assert same == (alpha == 0.0)
+        band = {k: v for k, v in state["model_state"].items() if k.startswith("long_band.")}
+        for key, value in band.items():
+            assert torch.equal(value, banded.state_dict()[key])
