@@ -20,7 +20,7 @@ Measured through the engine on the held-out sets (docs/quality.md#the-a-cappella
 the shipped -6 dB the voice left in the karaoke track on a cappella input is 8.9 dB lower on
 MIR-1K, 13.8 on the MUSDB sample and 4.2 on musdb18-7s, and the songs move by 0.1 dB at most
 (median BSS Eval); where the mask takes a loud voice for accompaniment (sodium, iKala) the
-share stays high and the gate cannot tell. It costs about 9 us a hop.
+share stays high and the gate cannot tell. It costs about 20 us a hop (the compute benchmark).
 
 :meth:`ACappellaGate.step` is the engine's, one frame per hop, allocating nothing;
 :meth:`ACappellaGate.gains` the offline pipeline's, a chunk of frames at once, with the same
