@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from unsing.models.unet import UNetConfig
 
 
 def interpolate_state(
@@ -60,6 +63,12 @@ def with_band(
             "the banded model's U-Net differs from the interpolated one, or has no band"
         )
     return {**unet, **band}
+
+
+def unet_architecture(architecture: dict[str, Any]) -> dict[str, Any]:
+    """A model's description without its long band, as a U-Net without one describes itself."""
+    config = UNetConfig.from_dict(architecture)
+    return replace(config, long_band_analysis_samples=0).as_dict()
 
 
 def _record(path: Path, state: dict[str, Any]) -> dict[str, Any]:
@@ -99,10 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.band_from:
         banded = torch.load(args.band_from, map_location="cpu", weights_only=False)
-        unet_arch = {k: v for k, v in banded["architecture"].items() if not k.startswith("long_")}
-        if unet_arch != {
-            k: v for k, v in tuned["architecture"].items() if not k.startswith("long_")
-        }:
+        if unet_architecture(banded["architecture"]) != unet_architecture(tuned["architecture"]):
             raise SystemExit(f"{args.band_from}: its U-Net's architecture differs")
         out["model_state"] = with_band(weights, banded["model_state"])
         out["architecture"] = banded["architecture"]
